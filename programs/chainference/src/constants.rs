@@ -1,0 +1,80 @@
+//! Seeds, bounds and defaults (design §10). Every vector and string the program stores or
+//! reads from instruction data has a maximum here.
+
+use anchor_lang::prelude::*;
+
+/// Seed of the [`crate::state::Config`] PDA.
+#[constant]
+pub const CONFIG_SEED: &[u8] = b"config";
+/// Seed of the [`crate::state::Treasury`] PDA that collects protocol fees.
+#[constant]
+pub const TREASURY_SEED: &[u8] = b"treasury";
+/// Seed of a [`crate::state::Server`] PDA, followed by the operator's key.
+#[constant]
+pub const SERVER_SEED: &[u8] = b"server";
+/// Seed of a [`crate::state::Client`] PDA, followed by the wallet's key.
+#[constant]
+pub const CLIENT_SEED: &[u8] = b"client";
+/// Seed of a [`crate::state::Request`] PDA, followed by the wallet and the nonce (u64 LE).
+#[constant]
+pub const REQUEST_SEED: &[u8] = b"request";
+/// Seed of the PDA that is the authority of every response tree.
+#[constant]
+pub const TREE_AUTHORITY_SEED: &[u8] = b"tree_authority";
+
+/// The only key that may initialize the config (set per deployment; the local one's keypair
+/// is `fixtures/keys/admin.json`).
+pub const ADMIN: Pubkey = pubkey!("3JxmmnR8buZLR674cd1CCFqgS6vpmhhdgFqfiUxURYn3");
+
+/// Basis points in a whole.
+pub const BPS: u64 = 10_000;
+/// The highest protocol fee the config accepts, in basis points of the bill.
+#[constant]
+pub const MAX_FEE_BPS: u16 = 2_000;
+/// Prices are lamports per this many tokens.
+#[constant]
+pub const PRICE_TOKENS: u64 = 1_000_000;
+
+/// Longest Hugging Face model id.
+#[constant]
+pub const MAX_MODEL_ID_LEN: usize = 96;
+/// Longest model revision (a git commit or tag).
+#[constant]
+pub const MAX_REVISION_LEN: usize = 64;
+/// Longest quantization label.
+#[constant]
+pub const MAX_QUANTIZATION_LEN: usize = 32;
+/// Longest endpoint URL.
+#[constant]
+pub const MAX_ENDPOINT_LEN: usize = 128;
+/// Most models one server offers.
+#[constant]
+pub const MAX_MODELS: usize = 16;
+/// Most response trees one server owns.
+#[constant]
+pub const MAX_TREES: usize = 4;
+/// Most servers a request may allow (none = any).
+#[constant]
+pub const MAX_ALLOWED_SERVERS: usize = 8;
+
+/// Most answer tokens one request may ask for.
+#[constant]
+pub const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
+/// Most prompt tokens one request may declare.
+#[constant]
+pub const MAX_PROMPT_TOKENS: u32 = 1_000_000;
+/// Most bytes of one encrypted prompt chunk.
+#[constant]
+pub const MAX_PROMPT_CHUNK_LEN: usize = 1_024;
+/// Most bytes of a whole encrypted prompt.
+#[constant]
+pub const MAX_PROMPT_LEN: u32 = 256 * 1_024;
+/// Most ciphertext bytes of one answer chunk.
+#[constant]
+pub const MAX_CHUNK_LEN: usize = 1_024;
+/// Longest time limit a request may set, in seconds.
+#[constant]
+pub const MAX_TIME_LIMIT_SECS: u32 = 86_400;
+
+/// Response tree shapes `create_tree` accepts: (max depth, max buffer size), canopy 0.
+pub const TREE_SHAPES: [(u32, u32); 3] = [(14, 64), (20, 64), (24, 64)];

@@ -1,0 +1,70 @@
+use crate::{constants::BPS, error::ChainferenceError, lamports, math, state::*};
+use anchor_lang::prelude::*;
+
+/// Accounts of `complete_request`.
+#[derive(Accounts)]
+pub struct CompleteRequest<'info> {
+    /// The operator of the server that locked the request: gets its share and the bond.
+    #[account(mut)]
+    pub operator: Signer<'info>,
+    /// The ready request with its final chunk posted.
+    #[account(mut, constraint = request.lock.operator == operator.key() @ ChainferenceError::NotLockingServer)]
+    pub request: Box<Account<'info, Request>>,
+    /// The locking server, whose record this completion adds to.
+    #[account(mut, address = request.lock.server @ ChainferenceError::WrongServer)]
+    pub server: Box<Account<'info, Server>>,
+    /// The client's wallet: gets what the bill leaves of the stake.
+    #[account(mut, address = request.client @ ChainferenceError::WrongClient)]
+    pub client: SystemAccount<'info>,
+    /// The fee treasury.
+    #[account(mut)]
+    pub treasury: Account<'info, Treasury>,
+}
+
+/// Bills `prompt_tokens × input + posted tokens × output` (per million, rounded up once,
+/// capped by the stake), pays the server its share and the bond, the treasury the fee (rounded
+/// down, out of the server's share), and refunds the rest of the stake.
+pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
+    let now = super::now()?;
+    let request = &ctx.accounts.request;
+    require!(request.state == RequestState::Ready, ChainferenceError::RequestNotReady);
+    require!(now <= request.deadline()?, ChainferenceError::TimeLimitPassed);
+    require!(request.response.leaves > 0, ChainferenceError::NoChunksPosted);
+    require!(request.response.finished, ChainferenceError::FinalChunkMissing);
+
+    let lock = request.lock;
+    let bill = bill_for(
+        request.terms.prompt_tokens,
+        lock.input_price,
+        request.response.tokens,
+        lock.output_price,
+    )
+    .ok_or(ChainferenceError::ArithmeticOverflow)?
+    .min(request.stake);
+    let fee = (u128::from(bill) * u128::from(lock.fee_bps) / u128::from(BPS)) as u64; // ≤ bill
+    let server_share = bill - fee;
+    let refund = request.stake - bill;
+
+    let from = ctx.accounts.request.to_account_info();
+    lamports::transfer(&from, &ctx.accounts.operator, math::add(server_share, lock.bond)?)?;
+    lamports::transfer(&from, &ctx.accounts.treasury.to_account_info(), fee)?;
+    lamports::transfer(&from, &ctx.accounts.client, refund)?;
+
+    let request = &mut ctx.accounts.request;
+    request.state = RequestState::Completed;
+    request.settlement = Settlement { bill, fee, completed_at: now };
+    let first_chunk_secs = request.response.first_chunk_at.saturating_sub(lock.locked_at);
+    let completion_secs = now.saturating_sub(lock.locked_at);
+    let tokens = request.response.tokens;
+
+    let server = &mut ctx.accounts.server;
+    server.active_locks = server.active_locks.saturating_sub(1);
+    server.last_active = now;
+    let record = &mut server.reputation;
+    record.completed = math::add(record.completed, 1)?;
+    record.tokens_served = math::add(record.tokens_served, u64::from(tokens))?;
+    record.lamports_earned = math::add(record.lamports_earned, server_share)?;
+    record.first_chunk_secs = math::add(record.first_chunk_secs, first_chunk_secs.unsigned_abs())?;
+    record.completion_secs = math::add(record.completion_secs, completion_secs.unsigned_abs())?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+use crate::{compression::tree_fill, constants::BPS, error::ChainferenceError, state::*};
+use anchor_lang::prelude::*;
+use anchor_lang::system_program::{transfer, Transfer};
+
+/// Accounts of `lock_request`.
+#[derive(Accounts)]
+pub struct LockRequest<'info> {
+    /// The server's operator: pays the bond.
+    #[account(mut)]
+    pub operator: Signer<'info>,
+    /// The locking server.
+    #[account(mut, has_one = operator @ ChainferenceError::NotOperator)]
+    pub server: Box<Account<'info, Server>>,
+    /// The open request.
+    #[account(mut)]
+    pub request: Box<Account<'info, Request>>,
+    /// CHECK: one of the server's trees (checked in the handler), where the answer goes.
+    pub tree: UncheckedAccount<'info>,
+    /// The config: bond and fee.
+    pub config: Box<Account<'info, Config>>,
+    /// The system program.
+    pub system_program: Program<'info, System>,
+}
+
+/// Locks the request for the server if it may and wants to serve it, and escrows the bond.
+pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
+    let now = super::now()?;
+    let request = &ctx.accounts.request;
+    let server = &ctx.accounts.server;
+    require!(request.state == RequestState::Open, ChainferenceError::RequestNotOpen);
+    require!(now <= request.lock_deadline()?, ChainferenceError::LockWindowClosed);
+    require!(server.active, ChainferenceError::ServerInactive);
+    let terms = &request.terms;
+    require!(
+        terms.allowed_servers.is_empty() || terms.allowed_servers.contains(&server.operator),
+        ChainferenceError::ServerNotAllowed
+    );
+    let offer = server.offer(&terms.model).ok_or(ChainferenceError::ModelNotServed)?;
+    require!(offer.input_price <= terms.max_input_price, ChainferenceError::InputPriceAboveCap);
+    require!(offer.output_price <= terms.max_output_price, ChainferenceError::OutputPriceAboveCap);
+    require!(request.stake >= offer.min_stake, ChainferenceError::StakeBelowServerMinimum);
+    require!(server.active_locks < server.max_concurrent, ChainferenceError::AtMaxConcurrent);
+    check_filters(&terms.filters, &server.reputation)?;
+
+    let tree = ctx.accounts.tree.key();
+    require!(server.trees.contains(&tree), ChainferenceError::TreeNotBound);
+    let (leaves, capacity) = tree_fill(&ctx.accounts.tree.try_borrow_data()?)?;
+    require!(leaves < capacity, ChainferenceError::TreeFull);
+
+    let params = ctx.accounts.config.params;
+    let bond = u64::try_from(u128::from(request.stake) * u128::from(params.bond_bps) / u128::from(BPS))
+        .map_err(|_| ChainferenceError::ArithmeticOverflow)?;
+    let lock = Lock {
+        server: server.key(),
+        operator: server.operator,
+        tree,
+        input_price: offer.input_price,
+        output_price: offer.output_price,
+        fee_bps: params.fee_bps,
+        bond,
+        server_key,
+        locked_at: now,
+    };
+    transfer(
+        CpiContext::new(
+            ctx.accounts.system_program.key(),
+            Transfer {
+                from: ctx.accounts.operator.to_account_info(),
+                to: ctx.accounts.request.to_account_info(),
+            },
+        ),
+        bond,
+    )?;
+    let request = &mut ctx.accounts.request;
+    request.lock = lock;
+    request.state = RequestState::Locked;
+    let server = &mut ctx.accounts.server;
+    server.active_locks += 1; // < max_concurrent ≤ u16::MAX, checked above
+    server.last_active = now;
+    Ok(())
+}
+
+/// Refuses a server whose record doesn't meet the request's filters (design §6).
+fn check_filters(filters: &Filters, record: &Reputation) -> Result<()> {
+    require!(record.completed >= filters.min_completed, ChainferenceError::BelowMinCompleted);
+    require!(
+        record.success_lower_bps() >= filters.min_success_bps,
+        ChainferenceError::BelowMinSuccessRatio
+    );
+    require!(
+        record.preference_lower_bps() >= filters.min_preference_bps,
+        ChainferenceError::BelowMinPreferenceRatio
+    );
+    require!(
+        record.failure_bps() <= filters.max_failure_bps,
+        ChainferenceError::AboveMaxFailureRate
+    );
+    Ok(())
+}

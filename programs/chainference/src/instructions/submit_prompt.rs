@@ -1,0 +1,33 @@
+use crate::{constants::*, error::ChainferenceError, state::*};
+use anchor_lang::prelude::*;
+use chainference_prover::core::extend_prompt_hash;
+
+/// Accounts of `submit_prompt`.
+#[derive(Accounts)]
+pub struct SubmitPrompt<'info> {
+    /// The request's client.
+    pub client: Signer<'info>,
+    /// The locked request.
+    #[account(mut, has_one = client @ ChainferenceError::NotRequestClient)]
+    pub request: Box<Account<'info, Request>>,
+}
+
+/// Adds one encrypted prompt chunk (the instruction data is its record); `seal` makes the
+/// request ready for the answer.
+pub fn handler(ctx: Context<SubmitPrompt>, ciphertext: Vec<u8>, seal: bool) -> Result<()> {
+    let request = &mut ctx.accounts.request;
+    require!(request.state == RequestState::Locked, ChainferenceError::RequestNotLocked);
+    require!(super::now()? <= request.prompt_deadline()?, ChainferenceError::PromptWindowClosed);
+    require!(
+        (1..=MAX_PROMPT_CHUNK_LEN).contains(&ciphertext.len()),
+        ChainferenceError::InvalidPromptChunk
+    );
+    let bytes = request.prompt.bytes + ciphertext.len() as u32; // both ≤ 256 KiB + 1 KiB
+    require!(bytes <= MAX_PROMPT_LEN, ChainferenceError::PromptTooLarge);
+    request.prompt.bytes = bytes;
+    request.prompt.hash = extend_prompt_hash(&request.prompt.hash, &ciphertext);
+    if seal {
+        request.state = RequestState::Ready;
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Chainference: paid, private LLM inference on Solana with verifiable delivery and billing.
+//!
+//! Servers register the models they serve and their prices; clients escrow a stake in a
+//! request; an allowed server locks it with a bond and a per-request key, the client seals its
+//! encrypted prompt, and the server appends the encrypted answer in batches whose Merkle roots
+//! become leaves of the server's concurrent Merkle tree (spl-account-compression), then claims
+//! payment. Every path conserves lamports exactly. See `DESIGN.md` §2–§4 and §6.
+
+use anchor_lang::prelude::*;
+
+pub mod compression;
+pub mod constants;
+pub mod error;
+pub mod events;
+pub mod instructions;
+mod lamports;
+mod math;
+pub mod state;
+
+pub use instructions::*;
+pub use state::*;
+
+declare_id!("C9cTNHFDoL8HpZk9MnRtBVH3ekf4pjnK27YFSZqd9BW3");
+
+/// The program's instructions, one handler each in `instructions/`.
+#[program]
+pub mod chainference {
+    use super::*;
+
+    /// Creates the config and the fee treasury; only the admin key compiled into the program.
+    pub fn initialize_config(ctx: Context<InitializeConfig>, params: ConfigParams) -> Result<()> {
+        initialize_config::handler(ctx, params)
+    }
+
+    /// Changes fees, bond and default windows; a new fee applies to requests locked afterwards.
+    pub fn update_config(ctx: Context<UpdateConfig>, params: ConfigParams) -> Result<()> {
+        update_config::handler(ctx, params)
+    }
+
+    /// Registers the signer's server with its models, prices and endpoint.
+    pub fn register_server(ctx: Context<RegisterServer>, params: ServerParams) -> Result<()> {
+        register_server::handler(ctx, params)
+    }
+
+    /// Replaces the server's models, prices and endpoint, and makes it active again.
+    pub fn update_server(ctx: Context<UpdateServer>, params: ServerParams) -> Result<()> {
+        update_server::handler(ctx, params)
+    }
+
+    /// Stops new locks on the server; locks it holds run to their end.
+    pub fn deactivate_server(ctx: Context<DeactivateServer>) -> Result<()> {
+        deactivate_server::handler(ctx)
+    }
+
+    /// Initializes a response tree (created just before by the system program) and binds it to
+    /// the signer's server.
+    pub fn create_tree(ctx: Context<CreateTree>, max_depth: u32, max_buffer_size: u32) -> Result<()> {
+        create_tree::handler(ctx, max_depth, max_buffer_size)
+    }
+
+    /// Opens a request and moves its stake into escrow.
+    pub fn create_request(ctx: Context<CreateRequest>, nonce: u64, stake: u64, terms: RequestTerms) -> Result<()> {
+        create_request::handler(ctx, nonce, stake, terms)
+    }
+
+    /// Withdraws an open request: stake and rent back to the client.
+    pub fn cancel_request(ctx: Context<CancelRequest>) -> Result<()> {
+        cancel_request::handler(ctx)
+    }
+
+    /// Locks an open request for the signer's server, with a bond and a per-request x25519 key.
+    pub fn lock_request(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
+        lock_request::handler(ctx, server_key)
+    }
+
+    /// Adds a chunk of the encrypted prompt; `seal` marks the last and makes the request ready.
+    pub fn submit_prompt(ctx: Context<SubmitPrompt>, ciphertext: Vec<u8>, seal: bool) -> Result<()> {
+        submit_prompt::handler(ctx, ciphertext, seal)
+    }
+
+    /// Appends one batch of answer chunks as a leaf of the server's tree.
+    pub fn append_batch(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<events::Chunk>) -> Result<()> {
+        append_batch::handler(ctx, root, chunks)
+    }
+
+    /// Bills the answer, pays the server and the fee, refunds the rest and the bond.
+    pub fn complete_request(ctx: Context<CompleteRequest>) -> Result<()> {
+        complete_request::handler(ctx)
+    }
+
+    /// Ends a request whose window passed, returning stake and bond as the design says.
+    pub fn expire_request(ctx: Context<ExpireRequest>) -> Result<()> {
+        expire_request::handler(ctx)
+    }
+
+    /// The client marks a completed answer as bad, once, inside the flag window.
+    pub fn flag_response(ctx: Context<FlagResponse>) -> Result<()> {
+        flag_response::handler(ctx)
+    }
+
+    /// The client records which of two paired answers it preferred.
+    pub fn record_comparison(ctx: Context<RecordComparison>, first_preferred: bool) -> Result<()> {
+        record_comparison::handler(ctx, first_preferred)
+    }
+
+    /// Closes a completed request after its flag window: rent back to the client.
+    pub fn close_request(ctx: Context<CloseRequest>) -> Result<()> {
+        close_request::handler(ctx)
+    }
+}

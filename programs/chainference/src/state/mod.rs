@@ -1,0 +1,11 @@
+//! Accounts the program owns (design §2).
+
+mod client;
+mod config;
+mod request;
+mod server;
+
+pub use client::*;
+pub use config::*;
+pub use request::*;
+pub use server::*;

@@ -1,0 +1,253 @@
+//! One inference request: its limits, its escrow, the lock and the answer's running state.
+
+use crate::{constants::*, error::ChainferenceError};
+use anchor_lang::prelude::*;
+
+/// PDA `["request", client, nonce]`. Its lamports are always `rent + stake` while open and
+/// `rent + stake + bond` while locked; after completion only the rent, returned by
+/// `close_request` once the flag window has passed.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Request {
+    /// The client's wallet, which gets every refund and the rent.
+    pub client: Pubkey,
+    /// The client's nonce this request was created with.
+    pub nonce: u64,
+    /// Where the request is in its life.
+    pub state: RequestState,
+    /// What the client asked for.
+    pub terms: RequestTerms,
+    /// Lamports the client escrowed to cap the bill.
+    pub stake: u64,
+    /// Lamports of rent the client paid for this account (returned at close).
+    pub rent: u64,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Seconds from creation during which a server may lock it (windows are copied from the
+    /// config at creation).
+    pub lock_window_secs: u32,
+    /// Seconds from lock to seal the prompt.
+    pub prompt_window_secs: u32,
+    /// Seconds from completion during which the client may flag or compare.
+    pub flag_window_secs: u32,
+    /// What the locking server committed to; zeroed while open.
+    pub lock: Lock,
+    /// The sealed prompt's running hash and size.
+    pub prompt: PromptState,
+    /// The answer's running state.
+    pub response: ResponseState,
+    /// The bill, set at completion.
+    pub settlement: Settlement,
+    /// The client flagged the answer.
+    pub flagged: bool,
+    /// The answer was used in a blind comparison.
+    pub compared: bool,
+    /// Bump of this PDA.
+    pub bump: u8,
+}
+
+impl Request {
+    /// Unix time after which the answer can no longer be appended or completed.
+    pub fn deadline(&self) -> Result<i64> {
+        after(self.lock.locked_at, self.terms.time_limit_secs)
+    }
+
+    /// Unix time after which an unlocked request can no longer be locked.
+    pub fn lock_deadline(&self) -> Result<i64> {
+        after(self.created_at, self.lock_window_secs)
+    }
+
+    /// Unix time after which a locked request can no longer receive its prompt.
+    pub fn prompt_deadline(&self) -> Result<i64> {
+        after(self.lock.locked_at, self.prompt_window_secs)
+    }
+
+    /// Unix time after which a completed answer can no longer be flagged or compared.
+    pub fn flag_deadline(&self) -> Result<i64> {
+        after(self.settlement.completed_at, self.flag_window_secs)
+    }
+}
+
+fn after(start: i64, secs: u32) -> Result<i64> {
+    start
+        .checked_add(i64::from(secs))
+        .ok_or_else(|| error!(ChainferenceError::ArithmeticOverflow))
+}
+
+/// A request's states: `Open → Locked → Ready → Completed`, or closed from `Open` (cancelled or
+/// expired) and from `Locked`/`Ready` (expired).
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestState {
+    /// Waiting for a server to lock it.
+    Open,
+    /// Locked by a server; waiting for the client's prompt.
+    Locked,
+    /// The prompt is sealed; the server streams the answer.
+    Ready,
+    /// Paid; flag and comparison window running.
+    Completed,
+}
+
+/// How answer chunks reach the client.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Chunks are the append transactions' data.
+    Chain,
+    /// Only batch roots go on chain; chunks go from the provider's endpoint to the client.
+    Direct,
+}
+
+/// Which servers may lock a request, judged on their record at lock time.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Least completed answers.
+    pub min_completed: u64,
+    /// Least success ratio (Wilson lower bound), bps.
+    pub min_success_bps: u16,
+    /// Least preference ratio (Wilson lower bound), bps.
+    pub min_preference_bps: u16,
+    /// Most failure rate, bps (10,000 = any).
+    pub max_failure_bps: u16,
+}
+
+/// The client's terms, as given to `create_request`.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Debug, PartialEq, Eq)]
+pub struct RequestTerms {
+    /// Hugging Face model id.
+    #[max_len(MAX_MODEL_ID_LEN)]
+    pub model: String,
+    /// Most answer tokens billed.
+    pub max_output_tokens: u32,
+    /// Highest input price accepted, lamports per million tokens.
+    pub max_input_price: u64,
+    /// Highest output price accepted, lamports per million tokens.
+    pub max_output_price: u64,
+    /// Prompt tokens the client declares (billed at the input price).
+    pub prompt_tokens: u32,
+    /// Operators allowed to lock it; empty = any.
+    #[max_len(MAX_ALLOWED_SERVERS)]
+    pub allowed_servers: Vec<Pubkey>,
+    /// Reputation filters.
+    pub filters: Filters,
+    /// Seconds from lock until the answer must be complete (0 at creation = the config's
+    /// default, which is then stored here).
+    pub time_limit_secs: u32,
+    /// Longest wait between batches in milliseconds (0 = fill transactions).
+    pub max_batch_wait_ms: u32,
+    /// How the answer is delivered.
+    pub delivery: Delivery,
+    /// Version of the client's key derivation (design §5).
+    pub key_version: u8,
+}
+
+impl RequestTerms {
+    /// Refuses oversized fields and limits out of range.
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            !self.model.is_empty() && self.model.len() <= MAX_MODEL_ID_LEN,
+            ChainferenceError::InvalidModelId
+        );
+        require!(
+            self.allowed_servers.len() <= MAX_ALLOWED_SERVERS,
+            ChainferenceError::TooManyAllowedServers
+        );
+        require!(
+            (1..=MAX_OUTPUT_TOKENS).contains(&self.max_output_tokens),
+            ChainferenceError::InvalidTokenLimit
+        );
+        require!(self.prompt_tokens <= MAX_PROMPT_TOKENS, ChainferenceError::TooManyPromptTokens);
+        require!(self.time_limit_secs <= MAX_TIME_LIMIT_SECS, ChainferenceError::TimeLimitTooLong);
+        let f = &self.filters;
+        require!(
+            [f.min_success_bps, f.min_preference_bps, f.max_failure_bps]
+                .iter()
+                .all(|bps| u64::from(*bps) <= BPS),
+            ChainferenceError::BpsOutOfRange
+        );
+        Ok(())
+    }
+}
+
+/// What the locking server committed to at lock (prices and fee are copied, so later changes
+/// to the server or the config don't touch this request).
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lock {
+    /// The locking server's account.
+    pub server: Pubkey,
+    /// Its operator, who signs appends and is paid.
+    pub operator: Pubkey,
+    /// The response tree the answer's leaves go to.
+    pub tree: Pubkey,
+    /// Lamports per million prompt tokens.
+    pub input_price: u64,
+    /// Lamports per million answer tokens.
+    pub output_price: u64,
+    /// Protocol fee, bps of the bill.
+    pub fee_bps: u16,
+    /// Lamports the server escrowed.
+    pub bond: u64,
+    /// The server's per-request x25519 public key.
+    pub server_key: [u8; 32],
+    /// Unix time of the lock.
+    pub locked_at: i64,
+}
+
+/// The encrypted prompt's running hash and size.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PromptState {
+    /// Ciphertext bytes received.
+    pub bytes: u32,
+    /// Hash chain over the ciphertext chunks (`extend_prompt_hash`).
+    pub hash: [u8; 32],
+}
+
+/// The answer's running state, advanced by every `append_batch`.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResponseState {
+    /// Sequence number the next chunk must carry.
+    pub next_seq: u32,
+    /// Answer tokens posted.
+    pub tokens: u32,
+    /// Leaves (batches) appended.
+    pub leaves: u32,
+    /// `keccak256(chain ‖ leaf)` over every leaf so far.
+    pub chain: [u8; 32],
+    /// The final chunk was posted.
+    pub finished: bool,
+    /// Unix time of the first chunk (0 before).
+    pub first_chunk_at: i64,
+}
+
+/// The bill, fixed at completion.
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// Lamports billed (capped by the stake).
+    pub bill: u64,
+    /// The protocol fee out of the bill.
+    pub fee: u64,
+    /// Unix time of completion.
+    pub completed_at: i64,
+}
+
+/// `⌈(prompt_tokens·input_price + answer_tokens·output_price) / 1,000,000⌉`, rounded once at the
+/// end, or `None` if it doesn't fit in u64.
+pub fn bill_for(prompt_tokens: u32, input_price: u64, answer_tokens: u32, output_price: u64) -> Option<u64> {
+    let total = u128::from(prompt_tokens)
+        .checked_mul(u128::from(input_price))?
+        .checked_add(u128::from(answer_tokens).checked_mul(u128::from(output_price))?)?;
+    u64::try_from(total.div_ceil(u128::from(PRICE_TOKENS))).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bill_rounds_up_once() {
+        // 3 tokens at 1 lamport per million each: 3/1e6, rounded up once to 1.
+        assert_eq!(bill_for(1, 1, 2, 1), Some(1));
+        assert_eq!(bill_for(1_000, 2_000, 500, 4_000), Some(4));
+        assert_eq!(bill_for(0, 0, 0, 0), Some(0));
+        assert_eq!(bill_for(u32::MAX, u64::MAX, u32::MAX, u64::MAX), None);
+    }
+}

@@ -1,0 +1,216 @@
+//! A LiteSVM runtime with Chainference, spl-account-compression and spl-noop loaded as
+//! builtins, CPIs between them executed for real: the harness of the program tests.
+
+use crate::{builtins, stubs};
+use anchor_lang::prelude::{AccountDeserialize, Pubkey};
+use anchor_lang::solana_program::instruction::Instruction;
+use anchor_lang::{InstructionData, ToAccountMetas};
+use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
+use chainference::constants::{CONFIG_SEED, TREASURY_SEED, TREE_AUTHORITY_SEED};
+use chainference::state::ConfigParams;
+use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
+use litesvm::LiteSVM;
+use solana_clock::Clock;
+use solana_instruction_error::InstructionError;
+use solana_keypair::Keypair;
+use solana_message::Message;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+
+pub use litesvm;
+pub use solana_keypair;
+pub use solana_signer;
+
+/// The keypair of [`chainference::constants::ADMIN`] on local deployments.
+const ADMIN_KEYPAIR: &str = include_str!("../../../fixtures/keys/admin.json");
+
+/// Lamports every signature costs in the harness (LiteSVM's default fee structure).
+pub const FEE_PER_SIGNATURE: u64 = 5_000;
+
+/// What a refused transaction failed with.
+pub type Refusal = Box<FailedTransactionMetadata>;
+
+/// The runtime with the three programs loaded.
+pub struct Harness {
+    /// The LiteSVM instance; tests may reach into it.
+    pub svm: LiteSVM,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness {
+    /// A fresh runtime with the three builtins and no config.
+    pub fn new() -> Self {
+        stubs::install();
+        let mut svm = LiteSVM::new();
+        // Each `processor!` expands to its own type, so each is added on its own.
+        macro_rules! add_builtin {
+            ($program_id:expr, $entrypoint:path) => {
+                if let Some(entrypoint) = solana_program_test::processor!($entrypoint) {
+                    svm.add_builtin($program_id, entrypoint);
+                }
+            };
+        }
+        add_builtin!(chainference::ID, builtins::chainference);
+        add_builtin!(COMPRESSION_PROGRAM_ID, builtins::account_compression);
+        add_builtin!(NOOP_PROGRAM_ID, builtins::noop);
+        Self { svm }
+    }
+
+    /// A fresh runtime whose config is initialized with `params` by the local admin.
+    pub fn with_config(params: ConfigParams) -> Self {
+        let mut harness = Self::new();
+        let admin = harness.admin();
+        harness.airdrop(&admin.pubkey(), 10_000_000_000);
+        let ix = Instruction {
+            program_id: chainference::ID,
+            accounts: chainference::accounts::InitializeConfig {
+                admin: admin.pubkey(),
+                config: config_address(),
+                treasury: treasury_address(),
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: chainference::instruction::InitializeConfig { params }.data(),
+        };
+        if let Err(refusal) = harness.send(&[ix], &admin, &[]) {
+            panic!("initialize_config failed: {:?}\n{:#?}", refusal.err, refusal.meta.logs);
+        }
+        harness
+    }
+
+    /// The local admin's keypair (`fixtures/keys/admin.json`).
+    pub fn admin(&self) -> Keypair {
+        let bytes: Vec<u8> = ADMIN_KEYPAIR
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|byte| byte.trim().parse().expect("fixtures/keys/admin.json holds bytes"))
+            .collect();
+        Keypair::try_from(bytes.as_slice()).expect("fixtures/keys/admin.json is a keypair")
+    }
+
+    /// Credits `lamports` to `address`.
+    pub fn airdrop(&mut self, address: &Pubkey, lamports: u64) {
+        if let Err(refusal) = self.svm.airdrop(address, lamports) {
+            panic!("airdrop failed: {:?}", refusal.err);
+        }
+    }
+
+    /// A new keypair holding `lamports`.
+    pub fn funded(&mut self, lamports: u64) -> Keypair {
+        let keypair = Keypair::new();
+        self.airdrop(&keypair.pubkey(), lamports);
+        keypair
+    }
+
+    /// Sends one transaction of `instructions`, paid by `payer` and signed by `signers` too,
+    /// then moves to a fresh blockhash so an identical transaction can follow.
+    pub fn send(
+        &mut self,
+        instructions: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<TransactionMetadata, Refusal> {
+        let mut all: Vec<&Keypair> = vec![payer];
+        all.extend(signers.iter().filter(|signer| signer.pubkey() != payer.pubkey()));
+        let message = Message::new(instructions, Some(&payer.pubkey()));
+        let transaction = Transaction::new(&all, message, self.svm.latest_blockhash());
+        let result = self.svm.send_transaction(transaction).map_err(Box::new);
+        self.svm.expire_blockhash();
+        result
+    }
+
+    /// Lamports held by `address` (0 if it doesn't exist).
+    pub fn lamports(&self, address: &Pubkey) -> u64 {
+        self.svm.get_account(address).map_or(0, |account| account.lamports)
+    }
+
+    /// The Anchor account at `address`, if it exists and decodes as `T`.
+    pub fn account<T: AccountDeserialize>(&self, address: &Pubkey) -> Option<T> {
+        let account = self.svm.get_account(address)?;
+        T::try_deserialize(&mut account.data.as_slice()).ok()
+    }
+
+    /// The cluster clock's unix time.
+    pub fn now(&self) -> i64 {
+        self.svm.get_sysvar::<Clock>().unix_timestamp
+    }
+
+    /// Moves the clock `secs` seconds (and one slot) forward.
+    pub fn advance(&mut self, secs: i64) {
+        let mut clock = self.svm.get_sysvar::<Clock>();
+        clock.unix_timestamp += secs;
+        clock.slot += 1;
+        self.svm.set_sysvar(&clock);
+    }
+
+    /// Creates a response tree for `operator`'s server in one transaction: the system
+    /// `create_account` (owned by spl-account-compression) then `create_tree`.
+    pub fn create_tree(
+        &mut self,
+        operator: &Keypair,
+        max_depth: u32,
+        max_buffer_size: u32,
+    ) -> Result<Pubkey, Refusal> {
+        let tree = Keypair::new();
+        let space = tree_account_len(max_depth, max_buffer_size);
+        let rent = self.svm.minimum_balance_for_rent_exemption(space);
+        let create = solana_system_interface::instruction::create_account(
+            &operator.pubkey(),
+            &tree.pubkey(),
+            rent,
+            space as u64,
+            &COMPRESSION_PROGRAM_ID,
+        );
+        let init = Instruction {
+            program_id: chainference::ID,
+            accounts: chainference::accounts::CreateTree {
+                operator: operator.pubkey(),
+                server: server_address(&operator.pubkey()),
+                tree: tree.pubkey(),
+                tree_authority: tree_authority_address(),
+                compression_program: COMPRESSION_PROGRAM_ID,
+                noop_program: NOOP_PROGRAM_ID,
+            }
+            .to_account_metas(None),
+            data: chainference::instruction::CreateTree { max_depth, max_buffer_size }.data(),
+        };
+        self.send(&[create, init], operator, &[&tree])?;
+        Ok(tree.pubkey())
+    }
+}
+
+/// The program error a refused transaction failed with: Anchor's code (ours start at 6000).
+pub fn error_code(refusal: &Refusal) -> Option<u32> {
+    match refusal.err {
+        TransactionError::InstructionError(_, InstructionError::Custom(code)) => Some(code),
+        _ => None,
+    }
+}
+
+/// The config PDA.
+pub fn config_address() -> Pubkey {
+    Pubkey::find_program_address(&[CONFIG_SEED], &chainference::ID).0
+}
+
+/// The treasury PDA.
+pub fn treasury_address() -> Pubkey {
+    Pubkey::find_program_address(&[TREASURY_SEED], &chainference::ID).0
+}
+
+/// The tree authority PDA.
+pub fn tree_authority_address() -> Pubkey {
+    Pubkey::find_program_address(&[TREE_AUTHORITY_SEED], &chainference::ID).0
+}
+
+/// The server PDA of `operator`.
+pub fn server_address(operator: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[chainference::constants::SERVER_SEED, operator.as_ref()], &chainference::ID).0
+}

@@ -1,0 +1,20 @@
+//! The `no_std` hashing core shared with the on-chain program (design §4).
+//!
+//! Every hash is keccak256 (the `sol_keccak256` syscall on chain) over a domain tag followed by
+//! the fields in a fixed, little-endian encoding, so two different kinds of value never share a
+//! pre-image.
+
+mod batch;
+mod chain;
+mod chunk;
+mod keccak;
+mod leaf;
+
+pub use batch::{batch_root, BatchError, MAX_BATCH_CHUNKS};
+pub use chain::{extend_chain, extend_prompt_hash, EMPTY_CHAIN};
+pub use chunk::{chunk_hash, ChunkRef, NONCE_LEN};
+pub use keccak::{keccak, Keccak256};
+pub use leaf::batch_leaf;
+
+/// A 32-byte keccak256 digest.
+pub type Hash = [u8; 32];
