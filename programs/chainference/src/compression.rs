@@ -2,7 +2,10 @@
 //! built on Anchor 0.31 and does not compile against this Anchor), signed by our tree
 //! authority PDA.
 
-use crate::{constants::TREE_AUTHORITY_SEED, error::ChainferenceError};
+use crate::{
+    constants::{TREE_AUTHORITY_BUMP, TREE_AUTHORITY_SEED},
+    error::ChainferenceError,
+};
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::{instruction::Instruction, program::invoke_signed};
 
@@ -26,8 +29,6 @@ pub struct TreeAccounts<'a, 'info> {
     pub noop: &'a AccountInfo<'info>,
     /// spl-account-compression.
     pub compression: &'a AccountInfo<'info>,
-    /// Bump of the tree authority PDA.
-    pub authority_bump: u8,
 }
 
 impl TreeAccounts<'_, '_> {
@@ -66,7 +67,7 @@ impl TreeAccounts<'_, '_> {
                 self.noop.clone(),
                 self.compression.clone(),
             ],
-            &[&[TREE_AUTHORITY_SEED, &[self.authority_bump]]],
+            &[&[TREE_AUTHORITY_SEED, &[TREE_AUTHORITY_BUMP]]],
         )?;
         Ok(())
     }
@@ -104,10 +105,16 @@ pub fn tree_fill(data: &[u8]) -> Result<(u64, u64)> {
             .ok_or_else(|| error!(ChainferenceError::MalformedTree))
     };
     // Account type 1 is an initialized concurrent Merkle tree; header version 0 is V1.
-    require!(data.first() == Some(&1) && data.get(1) == Some(&0), ChainferenceError::MalformedTree);
+    require!(
+        data.first() == Some(&1) && data.get(1) == Some(&0),
+        ChainferenceError::MalformedTree
+    );
     let buffer = read_u32(2)? as usize;
     let depth = read_u32(6)? as usize;
-    require!(depth <= 30 && buffer <= 2_048, ChainferenceError::MalformedTree);
+    require!(
+        depth <= 30 && buffer <= 2_048,
+        ChainferenceError::MalformedTree
+    );
     // The rightmost proof's index sits after its proof and leaf.
     let index_at = HEADER_LEN + TREE_PREFIX_LEN + buffer * change_log_len(depth) + 32 * depth + 32;
     Ok((u64::from(read_u32(index_at)?), 1u64 << depth))

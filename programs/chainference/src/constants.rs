@@ -22,6 +22,15 @@ pub const REQUEST_SEED: &[u8] = b"request";
 #[constant]
 pub const TREE_AUTHORITY_SEED: &[u8] = b"tree_authority";
 
+/// The tree authority PDA and its bump, derived at compile time so no instruction pays for
+/// the derivation.
+const TREE_AUTHORITY_PDA: ([u8; 32], u8) =
+    anchor_lang::derive_program_address(&[TREE_AUTHORITY_SEED], &crate::ID.to_bytes());
+/// The PDA that is the authority of every response tree.
+pub const TREE_AUTHORITY: Pubkey = Pubkey::new_from_array(TREE_AUTHORITY_PDA.0);
+/// Bump of [`TREE_AUTHORITY`].
+pub const TREE_AUTHORITY_BUMP: u8 = TREE_AUTHORITY_PDA.1;
+
 /// The only key that may initialize the config (set per deployment; the local one's keypair
 /// is `fixtures/keys/admin.json`).
 pub const ADMIN: Pubkey = pubkey!("3JxmmnR8buZLR674cd1CCFqgS6vpmhhdgFqfiUxURYn3");
@@ -36,25 +45,18 @@ pub const MAX_FEE_BPS: u16 = 2_000;
 pub const PRICE_TOKENS: u64 = 1_000_000;
 
 /// Longest Hugging Face model id.
-#[constant]
 pub const MAX_MODEL_ID_LEN: usize = 96;
 /// Longest model revision (a git commit or tag).
-#[constant]
 pub const MAX_REVISION_LEN: usize = 64;
 /// Longest quantization label.
-#[constant]
 pub const MAX_QUANTIZATION_LEN: usize = 32;
 /// Longest endpoint URL.
-#[constant]
 pub const MAX_ENDPOINT_LEN: usize = 128;
 /// Most models one server offers.
-#[constant]
 pub const MAX_MODELS: usize = 16;
 /// Most response trees one server owns.
-#[constant]
 pub const MAX_TREES: usize = 4;
 /// Most servers a request may allow (none = any).
-#[constant]
 pub const MAX_ALLOWED_SERVERS: usize = 8;
 
 /// Most answer tokens one request may ask for.
@@ -64,13 +66,11 @@ pub const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
 #[constant]
 pub const MAX_PROMPT_TOKENS: u32 = 1_000_000;
 /// Most bytes of one encrypted prompt chunk.
-#[constant]
 pub const MAX_PROMPT_CHUNK_LEN: usize = 1_024;
 /// Most bytes of a whole encrypted prompt.
 #[constant]
 pub const MAX_PROMPT_LEN: u32 = 256 * 1_024;
 /// Most ciphertext bytes of one answer chunk.
-#[constant]
 pub const MAX_CHUNK_LEN: usize = 1_024;
 /// Longest time limit a request may set, in seconds.
 #[constant]
@@ -78,3 +78,14 @@ pub const MAX_TIME_LIMIT_SECS: u32 = 86_400;
 
 /// Response tree shapes `create_tree` accepts: (max depth, max buffer size), canopy 0.
 pub const TREE_SHAPES: [(u32, u32); 3] = [(14, 64), (20, 64), (24, 64)];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compile_time_tree_authority_is_the_canonical_pda() {
+        let expected = Pubkey::find_program_address(&[TREE_AUTHORITY_SEED], &crate::ID);
+        assert_eq!((TREE_AUTHORITY, TREE_AUTHORITY_BUMP), expected);
+    }
+}

@@ -4,7 +4,11 @@ use crate::error::ChainferenceError;
 use anchor_lang::prelude::*;
 
 /// Moves `amount` lamports from `from` (owned by this program) to `to`.
-pub fn transfer<'info>(from: &AccountInfo<'info>, to: &AccountInfo<'info>, amount: u64) -> Result<()> {
+pub fn transfer<'info>(
+    from: &AccountInfo<'info>,
+    to: &AccountInfo<'info>,
+    amount: u64,
+) -> Result<()> {
     if amount == 0 {
         return Ok(());
     }

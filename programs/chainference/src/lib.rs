@@ -54,12 +54,21 @@ pub mod chainference {
 
     /// Initializes a response tree (created just before by the system program) and binds it to
     /// the signer's server.
-    pub fn create_tree(ctx: Context<CreateTree>, max_depth: u32, max_buffer_size: u32) -> Result<()> {
+    pub fn create_tree(
+        ctx: Context<CreateTree>,
+        max_depth: u32,
+        max_buffer_size: u32,
+    ) -> Result<()> {
         create_tree::handler(ctx, max_depth, max_buffer_size)
     }
 
     /// Opens a request and moves its stake into escrow.
-    pub fn create_request(ctx: Context<CreateRequest>, nonce: u64, stake: u64, terms: RequestTerms) -> Result<()> {
+    pub fn create_request(
+        ctx: Context<CreateRequest>,
+        nonce: u64,
+        stake: u64,
+        terms: RequestTerms,
+    ) -> Result<()> {
         create_request::handler(ctx, nonce, stake, terms)
     }
 
@@ -74,12 +83,20 @@ pub mod chainference {
     }
 
     /// Adds a chunk of the encrypted prompt; `seal` marks the last and makes the request ready.
-    pub fn submit_prompt(ctx: Context<SubmitPrompt>, ciphertext: Vec<u8>, seal: bool) -> Result<()> {
+    pub fn submit_prompt(
+        ctx: Context<SubmitPrompt>,
+        ciphertext: Vec<u8>,
+        seal: bool,
+    ) -> Result<()> {
         submit_prompt::handler(ctx, ciphertext, seal)
     }
 
     /// Appends one batch of answer chunks as a leaf of the server's tree.
-    pub fn append_batch(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<events::Chunk>) -> Result<()> {
+    pub fn append_batch(
+        ctx: Context<AppendBatch>,
+        root: [u8; 32],
+        chunks: Vec<events::Chunk>,
+    ) -> Result<()> {
         append_batch::handler(ctx, root, chunks)
     }
 

@@ -17,10 +17,15 @@ pub fn chainference(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) 
 }
 
 /// spl-account-compression's entrypoint (solana 2.x).
-pub fn account_compression(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
+pub fn account_compression(
+    program_id: &Pubkey,
+    accounts: &[AccountInfo],
+    data: &[u8],
+) -> ProgramResult {
     let accounts: Vec<_> = accounts.iter().map(account_to_v2).collect();
     // SAFETY: as above, only lifetimes change.
-    let accounts: &[v2::account_info::AccountInfo] = unsafe { std::mem::transmute(accounts.as_slice()) };
+    let accounts: &[v2::account_info::AccountInfo] =
+        unsafe { std::mem::transmute(accounts.as_slice()) };
     spl_account_compression::entry(key_to_v2(program_id), accounts, data).map_err(error_from_v2)
 }
 

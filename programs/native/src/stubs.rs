@@ -46,7 +46,10 @@ impl v4::SyscallStubs for Unset {}
 /// The line a `sol_log_data` call leaves in the transaction log. Natively it is routed
 /// through `sol_log`, so it reads `Program log: Program data: <base64> …`.
 fn log_data_line(fields: &[&[u8]]) -> String {
-    let encoded: Vec<String> = fields.iter().map(|field| BASE64_STANDARD.encode(field)).collect();
+    let encoded: Vec<String> = fields
+        .iter()
+        .map(|field| BASE64_STANDARD.encode(field))
+        .collect();
     format!("Program data: {}", encoded.join(" "))
 }
 
@@ -72,7 +75,8 @@ macro_rules! forward_stubs {
                 account_infos: &[anchor_lang::prelude::AccountInfo],
                 signers_seeds: &[&[&[u8]]],
             ) -> anchor_lang::solana_program::entrypoint::ProgramResult {
-                self.0.sol_invoke_signed(instruction, account_infos, signers_seeds)
+                self.0
+                    .sol_invoke_signed(instruction, account_infos, signers_seeds)
             }
             fn sol_get_sysvar(&self, id: *const u8, var: *mut u8, offset: u64, length: u64) -> u64 {
                 self.0.sol_get_sysvar(id, var, offset, length)
@@ -138,7 +142,10 @@ impl v2::program_stubs::SyscallStubs for V2 {
         signers_seeds: &[&[&[u8]]],
     ) -> v2::entrypoint::ProgramResult {
         let instruction = crate::builtins::instruction_from_v2(instruction);
-        let account_infos: Vec<_> = account_infos.iter().map(crate::builtins::account_from_v2).collect();
+        let account_infos: Vec<_> = account_infos
+            .iter()
+            .map(crate::builtins::account_from_v2)
+            .collect();
         self.0
             .sol_invoke_signed(&instruction, &account_infos, signers_seeds)
             .map_err(|error| v2::program_error::ProgramError::from(u64::from(error)))

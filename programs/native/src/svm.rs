@@ -6,7 +6,7 @@ use anchor_lang::prelude::{AccountDeserialize, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
-use chainference::constants::{CONFIG_SEED, TREASURY_SEED, TREE_AUTHORITY_SEED};
+use chainference::constants::{CONFIG_SEED, TREASURY_SEED, TREE_AUTHORITY};
 use chainference::state::ConfigParams;
 use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
 use litesvm::LiteSVM;
@@ -79,7 +79,10 @@ impl Harness {
             data: chainference::instruction::InitializeConfig { params }.data(),
         };
         if let Err(refusal) = harness.send(&[ix], &admin, &[]) {
-            panic!("initialize_config failed: {:?}\n{:#?}", refusal.err, refusal.meta.logs);
+            panic!(
+                "initialize_config failed: {:?}\n{:#?}",
+                refusal.err, refusal.meta.logs
+            );
         }
         harness
     }
@@ -91,7 +94,11 @@ impl Harness {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .split(',')
-            .map(|byte| byte.trim().parse().expect("fixtures/keys/admin.json holds bytes"))
+            .map(|byte| {
+                byte.trim()
+                    .parse()
+                    .expect("fixtures/keys/admin.json holds bytes")
+            })
             .collect();
         Keypair::try_from(bytes.as_slice()).expect("fixtures/keys/admin.json is a keypair")
     }
@@ -119,7 +126,11 @@ impl Harness {
         signers: &[&Keypair],
     ) -> Result<TransactionMetadata, Refusal> {
         let mut all: Vec<&Keypair> = vec![payer];
-        all.extend(signers.iter().filter(|signer| signer.pubkey() != payer.pubkey()));
+        all.extend(
+            signers
+                .iter()
+                .filter(|signer| signer.pubkey() != payer.pubkey()),
+        );
         let message = Message::new(instructions, Some(&payer.pubkey()));
         let transaction = Transaction::new(&all, message, self.svm.latest_blockhash());
         let result = self.svm.send_transaction(transaction).map_err(Box::new);
@@ -129,7 +140,9 @@ impl Harness {
 
     /// Lamports held by `address` (0 if it doesn't exist).
     pub fn lamports(&self, address: &Pubkey) -> u64 {
-        self.svm.get_account(address).map_or(0, |account| account.lamports)
+        self.svm
+            .get_account(address)
+            .map_or(0, |account| account.lamports)
     }
 
     /// The Anchor account at `address`, if it exists and decodes as `T`.
@@ -175,12 +188,16 @@ impl Harness {
                 operator: operator.pubkey(),
                 server: server_address(&operator.pubkey()),
                 tree: tree.pubkey(),
-                tree_authority: tree_authority_address(),
+                tree_authority: TREE_AUTHORITY,
                 compression_program: COMPRESSION_PROGRAM_ID,
                 noop_program: NOOP_PROGRAM_ID,
             }
             .to_account_metas(None),
-            data: chainference::instruction::CreateTree { max_depth, max_buffer_size }.data(),
+            data: chainference::instruction::CreateTree {
+                max_depth,
+                max_buffer_size,
+            }
+            .data(),
         };
         self.send(&[create, init], operator, &[&tree])?;
         Ok(tree.pubkey())
@@ -205,12 +222,11 @@ pub fn treasury_address() -> Pubkey {
     Pubkey::find_program_address(&[TREASURY_SEED], &chainference::ID).0
 }
 
-/// The tree authority PDA.
-pub fn tree_authority_address() -> Pubkey {
-    Pubkey::find_program_address(&[TREE_AUTHORITY_SEED], &chainference::ID).0
-}
-
 /// The server PDA of `operator`.
 pub fn server_address(operator: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[chainference::constants::SERVER_SEED, operator.as_ref()], &chainference::ID).0
+    Pubkey::find_program_address(
+        &[chainference::constants::SERVER_SEED, operator.as_ref()],
+        &chainference::ID,
+    )
+    .0
 }

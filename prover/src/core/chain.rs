@@ -34,6 +34,9 @@ mod tests {
     #[test]
     fn prompt_and_response_chains_never_collide() {
         let leaf = [3u8; 32];
-        assert_ne!(extend_chain(&EMPTY_CHAIN, &leaf), extend_prompt_hash(&EMPTY_CHAIN, &leaf));
+        assert_ne!(
+            extend_chain(&EMPTY_CHAIN, &leaf),
+            extend_prompt_hash(&EMPTY_CHAIN, &leaf)
+        );
     }
 }

@@ -41,7 +41,13 @@ mod tests {
     use super::*;
 
     fn chunk<'a>(nonce: &'a [u8; NONCE_LEN], ciphertext: &'a [u8]) -> ChunkRef<'a> {
-        ChunkRef { seq: 7, tokens: 3, is_final: false, nonce, ciphertext }
+        ChunkRef {
+            seq: 7,
+            tokens: 3,
+            is_final: false,
+            nonce,
+            ciphertext,
+        }
     }
 
     #[test]
@@ -54,9 +60,18 @@ mod tests {
         let variants = [
             ChunkRef { seq: 8, ..base },
             ChunkRef { tokens: 4, ..base },
-            ChunkRef { is_final: true, ..base },
-            ChunkRef { nonce: &other_nonce, ..base },
-            ChunkRef { ciphertext: b"sealee", ..base },
+            ChunkRef {
+                is_final: true,
+                ..base
+            },
+            ChunkRef {
+                nonce: &other_nonce,
+                ..base
+            },
+            ChunkRef {
+                ciphertext: b"sealee",
+                ..base
+            },
         ];
         for variant in &variants {
             assert_ne!(chunk_hash(&request, variant), h, "{variant:?}");

@@ -1,6 +1,8 @@
 use crate::{compression::*, constants::*, error::ChainferenceError, events::*, state::*};
 use anchor_lang::prelude::*;
-use chainference_prover::core::{batch_leaf, batch_root, chunk_hash, extend_chain, MAX_BATCH_CHUNKS};
+use chainference_prover::core::{
+    batch_leaf, batch_root, chunk_hash, extend_chain, MAX_BATCH_CHUNKS,
+};
 
 /// Accounts of `append_batch`: only the server's signer, the request, its tree and fixed
 /// accounts, so that a lookup table leaves the most room for chunks.
@@ -15,7 +17,7 @@ pub struct AppendBatch<'info> {
     #[account(mut, address = request.lock.tree @ ChainferenceError::TreeNotBound)]
     pub tree: UncheckedAccount<'info>,
     /// CHECK: the PDA that is every response tree's authority.
-    #[account(seeds = [TREE_AUTHORITY_SEED], bump)]
+    #[account(address = TREE_AUTHORITY)]
     pub tree_authority: UncheckedAccount<'info>,
     /// CHECK: spl-account-compression.
     #[account(address = COMPRESSION_PROGRAM_ID)]
@@ -29,12 +31,24 @@ pub struct AppendBatch<'info> {
 /// data, appends its leaf to the tree and logs the chunks.
 pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) -> Result<()> {
     let request = &ctx.accounts.request;
-    require!(request.state == RequestState::Ready, ChainferenceError::RequestNotReady);
+    require!(
+        request.state == RequestState::Ready,
+        ChainferenceError::RequestNotReady
+    );
     let now = super::now()?;
-    require!(now <= request.deadline()?, ChainferenceError::TimeLimitPassed);
+    require!(
+        now <= request.deadline()?,
+        ChainferenceError::TimeLimitPassed
+    );
     require!(!chunks.is_empty(), ChainferenceError::EmptyBatch);
-    require!(chunks.len() <= MAX_BATCH_CHUNKS, ChainferenceError::BatchTooLarge);
-    require!(!request.response.finished, ChainferenceError::ChunkAfterFinal);
+    require!(
+        chunks.len() <= MAX_BATCH_CHUNKS,
+        ChainferenceError::BatchTooLarge
+    );
+    require!(
+        !request.response.finished,
+        ChainferenceError::ChunkAfterFinal
+    );
 
     let first_seq = request.response.next_seq;
     let mut tokens = request.response.tokens;
@@ -45,8 +59,14 @@ pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) ->
             Some(chunk.seq) == first_seq.checked_add(i as u32),
             ChainferenceError::SequenceMismatch
         );
-        require!(chunk.ciphertext.len() <= MAX_CHUNK_LEN, ChainferenceError::ChunkTooLarge);
-        require!(!chunk.is_final || i + 1 == chunks.len(), ChainferenceError::FinalNotLast);
+        require!(
+            chunk.ciphertext.len() <= MAX_CHUNK_LEN,
+            ChainferenceError::ChunkTooLarge
+        );
+        require!(
+            !chunk.is_final || i + 1 == chunks.len(),
+            ChainferenceError::FinalNotLast
+        );
         tokens = tokens
             .checked_add(u32::from(chunk.tokens))
             .filter(|total| *total <= request.terms.max_output_tokens)
@@ -65,7 +85,6 @@ pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) ->
         authority: &ctx.accounts.tree_authority,
         noop: &ctx.accounts.noop_program,
         compression: &ctx.accounts.compression_program,
-        authority_bump: ctx.bumps.tree_authority,
     }
     .append(&leaf)?;
 
@@ -78,7 +97,10 @@ pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) ->
     }
     response.next_seq = first_seq + count; // checked per chunk above
     response.tokens = tokens;
-    response.leaves = response.leaves.checked_add(1).ok_or(ChainferenceError::ArithmeticOverflow)?;
+    response.leaves = response
+        .leaves
+        .checked_add(1)
+        .ok_or(ChainferenceError::ArithmeticOverflow)?;
     response.chain = extend_chain(&response.chain, &leaf);
     response.finished = chunks.last().is_some_and(|chunk| chunk.is_final);
     log_event(&ChunkBatch {

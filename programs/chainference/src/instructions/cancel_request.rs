@@ -14,6 +14,9 @@ pub struct CancelRequest<'info> {
 
 /// Withdraws an open request (closing it returns stake and rent).
 pub fn handler(ctx: Context<CancelRequest>) -> Result<()> {
-    require!(ctx.accounts.request.state == RequestState::Open, ChainferenceError::RequestNotOpen);
+    require!(
+        ctx.accounts.request.state == RequestState::Open,
+        ChainferenceError::RequestNotOpen
+    );
     Ok(())
 }

@@ -15,7 +15,13 @@ pub struct CloseRequest<'info> {
 /// Closes a completed request once its flag window has passed.
 pub fn handler(ctx: Context<CloseRequest>) -> Result<()> {
     let request = &ctx.accounts.request;
-    require!(request.state == RequestState::Completed, ChainferenceError::RequestNotCompleted);
-    require!(super::now()? > request.flag_deadline()?, ChainferenceError::FlagWindowOpen);
+    require!(
+        request.state == RequestState::Completed,
+        ChainferenceError::RequestNotCompleted
+    );
+    require!(
+        super::now()? > request.flag_deadline()?,
+        ChainferenceError::FlagWindowOpen
+    );
     Ok(())
 }

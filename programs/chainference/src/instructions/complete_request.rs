@@ -27,10 +27,22 @@ pub struct CompleteRequest<'info> {
 pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
-    require!(request.state == RequestState::Ready, ChainferenceError::RequestNotReady);
-    require!(now <= request.deadline()?, ChainferenceError::TimeLimitPassed);
-    require!(request.response.leaves > 0, ChainferenceError::NoChunksPosted);
-    require!(request.response.finished, ChainferenceError::FinalChunkMissing);
+    require!(
+        request.state == RequestState::Ready,
+        ChainferenceError::RequestNotReady
+    );
+    require!(
+        now <= request.deadline()?,
+        ChainferenceError::TimeLimitPassed
+    );
+    require!(
+        request.response.leaves > 0,
+        ChainferenceError::NoChunksPosted
+    );
+    require!(
+        request.response.finished,
+        ChainferenceError::FinalChunkMissing
+    );
 
     let lock = request.lock;
     let bill = bill_for(
@@ -46,14 +58,25 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     let refund = request.stake - bill;
 
     let from = ctx.accounts.request.to_account_info();
-    lamports::transfer(&from, &ctx.accounts.operator, math::add(server_share, lock.bond)?)?;
+    lamports::transfer(
+        &from,
+        &ctx.accounts.operator,
+        math::add(server_share, lock.bond)?,
+    )?;
     lamports::transfer(&from, &ctx.accounts.treasury.to_account_info(), fee)?;
     lamports::transfer(&from, &ctx.accounts.client, refund)?;
 
     let request = &mut ctx.accounts.request;
     request.state = RequestState::Completed;
-    request.settlement = Settlement { bill, fee, completed_at: now };
-    let first_chunk_secs = request.response.first_chunk_at.saturating_sub(lock.locked_at);
+    request.settlement = Settlement {
+        bill,
+        fee,
+        completed_at: now,
+    };
+    let first_chunk_secs = request
+        .response
+        .first_chunk_at
+        .saturating_sub(lock.locked_at);
     let completion_secs = now.saturating_sub(lock.locked_at);
     let tokens = request.response.tokens;
 

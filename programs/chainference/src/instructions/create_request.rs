@@ -34,7 +34,12 @@ pub struct CreateRequest<'info> {
 }
 
 /// Opens the request and escrows `stake` lamports in it.
-pub fn handler(ctx: Context<CreateRequest>, nonce: u64, stake: u64, mut terms: RequestTerms) -> Result<()> {
+pub fn handler(
+    ctx: Context<CreateRequest>,
+    nonce: u64,
+    stake: u64,
+    mut terms: RequestTerms,
+) -> Result<()> {
     terms.validate()?;
     let counter = &mut ctx.accounts.client_counter;
     require_eq!(nonce, counter.next_nonce, ChainferenceError::StaleNonce);
@@ -48,11 +53,16 @@ pub fn handler(ctx: Context<CreateRequest>, nonce: u64, stake: u64, mut terms: R
     .ok_or(ChainferenceError::ArithmeticOverflow)?;
     let prompt_cost = crate::state::bill_for(terms.prompt_tokens, terms.max_input_price, 0, 0)
         .ok_or(ChainferenceError::ArithmeticOverflow)?;
-    require!(stake > 0 && stake >= prompt_cost, ChainferenceError::StakeTooSmall);
+    require!(
+        stake > 0 && stake >= prompt_cost,
+        ChainferenceError::StakeTooSmall
+    );
 
     counter.wallet = ctx.accounts.client.key();
     counter.bump = ctx.bumps.client_counter;
-    counter.next_nonce = nonce.checked_add(1).ok_or(ChainferenceError::ArithmeticOverflow)?;
+    counter.next_nonce = nonce
+        .checked_add(1)
+        .ok_or(ChainferenceError::ArithmeticOverflow)?;
 
     let params = ctx.accounts.config.params;
     if terms.time_limit_secs == 0 {

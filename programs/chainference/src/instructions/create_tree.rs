@@ -16,7 +16,7 @@ pub struct CreateTree<'info> {
     #[account(mut, owner = COMPRESSION_PROGRAM_ID @ ChainferenceError::TreeNotCompressionOwned)]
     pub tree: UncheckedAccount<'info>,
     /// CHECK: the PDA that is every response tree's authority.
-    #[account(seeds = [TREE_AUTHORITY_SEED], bump)]
+    #[account(address = TREE_AUTHORITY)]
     pub tree_authority: UncheckedAccount<'info>,
     /// CHECK: spl-account-compression.
     #[account(address = COMPRESSION_PROGRAM_ID)]
@@ -32,13 +32,15 @@ pub fn handler(ctx: Context<CreateTree>, max_depth: u32, max_buffer_size: u32) -
         TREE_SHAPES.contains(&(max_depth, max_buffer_size)),
         ChainferenceError::UnsupportedTreeShape
     );
-    require!(ctx.accounts.server.trees.len() < MAX_TREES, ChainferenceError::TooManyTrees);
+    require!(
+        ctx.accounts.server.trees.len() < MAX_TREES,
+        ChainferenceError::TooManyTrees
+    );
     TreeAccounts {
         tree: &ctx.accounts.tree,
         authority: &ctx.accounts.tree_authority,
         noop: &ctx.accounts.noop_program,
         compression: &ctx.accounts.compression_program,
-        authority_bump: ctx.bumps.tree_authority,
     }
     .init_empty(max_depth, max_buffer_size)?;
     let tree = ctx.accounts.tree.key();

@@ -38,14 +38,26 @@ pub fn handler(ctx: Context<ExpireRequest>) -> Result<()> {
 
     let lock = request.lock;
     let state = request.state;
-    let server = ctx.accounts.server.as_mut().ok_or(ChainferenceError::MissingServerAccounts)?;
+    let server = ctx
+        .accounts
+        .server
+        .as_mut()
+        .ok_or(ChainferenceError::MissingServerAccounts)?;
     require_keys_eq!(server.key(), lock.server, ChainferenceError::WrongServer);
     server.active_locks = server.active_locks.saturating_sub(1);
     if state == RequestState::Ready {
         server.reputation.failures = math::add(server.reputation.failures, 1)?;
         return Ok(()); // closing gives the bond to the client with the stake
     }
-    let operator = ctx.accounts.operator.as_ref().ok_or(ChainferenceError::MissingServerAccounts)?;
-    require_keys_eq!(operator.key(), lock.operator, ChainferenceError::WrongOperator);
+    let operator = ctx
+        .accounts
+        .operator
+        .as_ref()
+        .ok_or(ChainferenceError::MissingServerAccounts)?;
+    require_keys_eq!(
+        operator.key(),
+        lock.operator,
+        ChainferenceError::WrongOperator
+    );
     lamports::transfer(&ctx.accounts.request.to_account_info(), operator, lock.bond)
 }

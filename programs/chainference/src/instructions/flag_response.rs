@@ -17,9 +17,15 @@ pub struct FlagResponse<'info> {
 /// Marks the answer as bad, once, inside the flag window: the server's success ratio drops.
 pub fn handler(ctx: Context<FlagResponse>) -> Result<()> {
     let request = &mut ctx.accounts.request;
-    require!(request.state == RequestState::Completed, ChainferenceError::RequestNotCompleted);
+    require!(
+        request.state == RequestState::Completed,
+        ChainferenceError::RequestNotCompleted
+    );
     require!(!request.flagged, ChainferenceError::AlreadyFlagged);
-    require!(super::now()? <= request.flag_deadline()?, ChainferenceError::FlagWindowClosed);
+    require!(
+        super::now()? <= request.flag_deadline()?,
+        ChainferenceError::FlagWindowClosed
+    );
     request.flagged = true;
     let record = &mut ctx.accounts.server.reputation;
     record.flagged = math::add(record.flagged, 1)?;

@@ -27,29 +27,53 @@ pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
     let server = &ctx.accounts.server;
-    require!(request.state == RequestState::Open, ChainferenceError::RequestNotOpen);
-    require!(now <= request.lock_deadline()?, ChainferenceError::LockWindowClosed);
+    require!(
+        request.state == RequestState::Open,
+        ChainferenceError::RequestNotOpen
+    );
+    require!(
+        now <= request.lock_deadline()?,
+        ChainferenceError::LockWindowClosed
+    );
     require!(server.active, ChainferenceError::ServerInactive);
     let terms = &request.terms;
     require!(
         terms.allowed_servers.is_empty() || terms.allowed_servers.contains(&server.operator),
         ChainferenceError::ServerNotAllowed
     );
-    let offer = server.offer(&terms.model).ok_or(ChainferenceError::ModelNotServed)?;
-    require!(offer.input_price <= terms.max_input_price, ChainferenceError::InputPriceAboveCap);
-    require!(offer.output_price <= terms.max_output_price, ChainferenceError::OutputPriceAboveCap);
-    require!(request.stake >= offer.min_stake, ChainferenceError::StakeBelowServerMinimum);
-    require!(server.active_locks < server.max_concurrent, ChainferenceError::AtMaxConcurrent);
+    let offer = server
+        .offer(&terms.model)
+        .ok_or(ChainferenceError::ModelNotServed)?;
+    require!(
+        offer.input_price <= terms.max_input_price,
+        ChainferenceError::InputPriceAboveCap
+    );
+    require!(
+        offer.output_price <= terms.max_output_price,
+        ChainferenceError::OutputPriceAboveCap
+    );
+    require!(
+        request.stake >= offer.min_stake,
+        ChainferenceError::StakeBelowServerMinimum
+    );
+    require!(
+        server.active_locks < server.max_concurrent,
+        ChainferenceError::AtMaxConcurrent
+    );
     check_filters(&terms.filters, &server.reputation)?;
 
     let tree = ctx.accounts.tree.key();
-    require!(server.trees.contains(&tree), ChainferenceError::TreeNotBound);
+    require!(
+        server.trees.contains(&tree),
+        ChainferenceError::TreeNotBound
+    );
     let (leaves, capacity) = tree_fill(&ctx.accounts.tree.try_borrow_data()?)?;
     require!(leaves < capacity, ChainferenceError::TreeFull);
 
     let params = ctx.accounts.config.params;
-    let bond = u64::try_from(u128::from(request.stake) * u128::from(params.bond_bps) / u128::from(BPS))
-        .map_err(|_| ChainferenceError::ArithmeticOverflow)?;
+    let bond =
+        u64::try_from(u128::from(request.stake) * u128::from(params.bond_bps) / u128::from(BPS))
+            .map_err(|_| ChainferenceError::ArithmeticOverflow)?;
     let lock = Lock {
         server: server.key(),
         operator: server.operator,
@@ -82,7 +106,10 @@ pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
 
 /// Refuses a server whose record doesn't meet the request's filters (design §6).
 fn check_filters(filters: &Filters, record: &Reputation) -> Result<()> {
-    require!(record.completed >= filters.min_completed, ChainferenceError::BelowMinCompleted);
+    require!(
+        record.completed >= filters.min_completed,
+        ChainferenceError::BelowMinCompleted
+    );
     require!(
         record.success_lower_bps() >= filters.min_success_bps,
         ChainferenceError::BelowMinSuccessRatio

@@ -35,12 +35,24 @@ pub fn handler(ctx: Context<RecordComparison>, first_preferred: bool) -> Result<
         ChainferenceError::ComparisonNotDistinct
     );
     for request in [first, second] {
-        require!(request.client == client, ChainferenceError::ComparisonClientMismatch);
-        require!(request.state == RequestState::Completed, ChainferenceError::RequestNotCompleted);
+        require!(
+            request.client == client,
+            ChainferenceError::ComparisonClientMismatch
+        );
+        require!(
+            request.state == RequestState::Completed,
+            ChainferenceError::RequestNotCompleted
+        );
         require!(!request.compared, ChainferenceError::AlreadyCompared);
-        require!(now <= request.flag_deadline()?, ChainferenceError::FlagWindowClosed);
+        require!(
+            now <= request.flag_deadline()?,
+            ChainferenceError::FlagWindowClosed
+        );
     }
-    require!(first.terms.model == second.terms.model, ChainferenceError::ComparisonModelMismatch);
+    require!(
+        first.terms.model == second.terms.model,
+        ChainferenceError::ComparisonModelMismatch
+    );
     require!(
         first.created_at.abs_diff(second.created_at) <= u64::from(window),
         ChainferenceError::ComparisonTooFarApart

@@ -16,8 +16,14 @@ pub struct SubmitPrompt<'info> {
 /// request ready for the answer.
 pub fn handler(ctx: Context<SubmitPrompt>, ciphertext: Vec<u8>, seal: bool) -> Result<()> {
     let request = &mut ctx.accounts.request;
-    require!(request.state == RequestState::Locked, ChainferenceError::RequestNotLocked);
-    require!(super::now()? <= request.prompt_deadline()?, ChainferenceError::PromptWindowClosed);
+    require!(
+        request.state == RequestState::Locked,
+        ChainferenceError::RequestNotLocked
+    );
+    require!(
+        super::now()? <= request.prompt_deadline()?,
+        ChainferenceError::PromptWindowClosed
+    );
     require!(
         (1..=MAX_PROMPT_CHUNK_LEN).contains(&ciphertext.len()),
         ChainferenceError::InvalidPromptChunk

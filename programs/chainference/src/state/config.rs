@@ -53,7 +53,10 @@ impl ConfigParams {
     /// Refuses a fee over its cap, a bond over 100 % and empty windows.
     pub fn validate(&self) -> Result<()> {
         require!(self.fee_bps <= MAX_FEE_BPS, ChainferenceError::FeeTooHigh);
-        require!(u64::from(self.bond_bps) <= BPS, ChainferenceError::BpsOutOfRange);
+        require!(
+            u64::from(self.bond_bps) <= BPS,
+            ChainferenceError::BpsOutOfRange
+        );
         let windows = [
             self.lock_window_secs,
             self.prompt_window_secs,

@@ -98,7 +98,9 @@ pub enum Delivery {
 }
 
 /// Which servers may lock a request, judged on their record at lock time.
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct Filters {
     /// Least completed answers.
     pub min_completed: u64,
@@ -155,8 +157,14 @@ impl RequestTerms {
             (1..=MAX_OUTPUT_TOKENS).contains(&self.max_output_tokens),
             ChainferenceError::InvalidTokenLimit
         );
-        require!(self.prompt_tokens <= MAX_PROMPT_TOKENS, ChainferenceError::TooManyPromptTokens);
-        require!(self.time_limit_secs <= MAX_TIME_LIMIT_SECS, ChainferenceError::TimeLimitTooLong);
+        require!(
+            self.prompt_tokens <= MAX_PROMPT_TOKENS,
+            ChainferenceError::TooManyPromptTokens
+        );
+        require!(
+            self.time_limit_secs <= MAX_TIME_LIMIT_SECS,
+            ChainferenceError::TimeLimitTooLong
+        );
         let f = &self.filters;
         require!(
             [f.min_success_bps, f.min_preference_bps, f.max_failure_bps]
@@ -170,7 +178,9 @@ impl RequestTerms {
 
 /// What the locking server committed to at lock (prices and fee are copied, so later changes
 /// to the server or the config don't touch this request).
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct Lock {
     /// The locking server's account.
     pub server: Pubkey,
@@ -193,7 +203,9 @@ pub struct Lock {
 }
 
 /// The encrypted prompt's running hash and size.
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct PromptState {
     /// Ciphertext bytes received.
     pub bytes: u32,
@@ -202,7 +214,9 @@ pub struct PromptState {
 }
 
 /// The answer's running state, advanced by every `append_batch`.
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct ResponseState {
     /// Sequence number the next chunk must carry.
     pub next_seq: u32,
@@ -219,7 +233,9 @@ pub struct ResponseState {
 }
 
 /// The bill, fixed at completion.
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct Settlement {
     /// Lamports billed (capped by the stake).
     pub bill: u64,
@@ -231,7 +247,12 @@ pub struct Settlement {
 
 /// `⌈(prompt_tokens·input_price + answer_tokens·output_price) / 1,000,000⌉`, rounded once at the
 /// end, or `None` if it doesn't fit in u64.
-pub fn bill_for(prompt_tokens: u32, input_price: u64, answer_tokens: u32, output_price: u64) -> Option<u64> {
+pub fn bill_for(
+    prompt_tokens: u32,
+    input_price: u64,
+    answer_tokens: u32,
+    output_price: u64,
+) -> Option<u64> {
     let total = u128::from(prompt_tokens)
         .checked_mul(u128::from(input_price))?
         .checked_add(u128::from(answer_tokens).checked_mul(u128::from(output_price))?)?;

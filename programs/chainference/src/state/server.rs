@@ -57,7 +57,9 @@ pub struct ModelOffer {
 }
 
 /// A server's record (design §6).
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub struct Reputation {
     /// Answers completed and paid.
     pub completed: u64,
@@ -122,18 +124,21 @@ pub fn wilson_lower_bps(successes: u64, trials: u64) -> u16 {
     (numerator_e6 * u128::from(BPS) / denominator_e6) as u16 // < 10,000: the bound is below 1
 }
 
-/// Integer square root (floor), Newton's method.
+/// Integer square root (floor): Newton's method from a power of two above the root, a handful
+/// of steps for any u128.
 fn isqrt(value: u128) -> u128 {
     if value < 2 {
         return value;
     }
-    let mut x = value;
-    let mut y = x.div_ceil(2);
-    while y < x {
-        x = y;
-        y = (x + value / x) / 2;
+    let bits = 128 - value.leading_zeros();
+    let mut x = 1u128 << bits.div_ceil(2);
+    loop {
+        let next = (x + value / x) / 2;
+        if next >= x {
+            return x;
+        }
+        x = next;
     }
-    x
 }
 
 impl Server {
@@ -158,24 +163,38 @@ impl ServerParams {
     /// Refuses oversized fields, duplicate models and a zero `max_concurrent`.
     pub fn validate(&self) -> Result<()> {
         require!(!self.models.is_empty(), ChainferenceError::NoModels);
-        require!(self.models.len() <= MAX_MODELS, ChainferenceError::TooManyModels);
+        require!(
+            self.models.len() <= MAX_MODELS,
+            ChainferenceError::TooManyModels
+        );
         for (i, offer) in self.models.iter().enumerate() {
             require!(
                 !offer.id.is_empty() && offer.id.len() <= MAX_MODEL_ID_LEN,
                 ChainferenceError::InvalidModelId
             );
-            require!(offer.revision.len() <= MAX_REVISION_LEN, ChainferenceError::RevisionTooLong);
+            require!(
+                offer.revision.len() <= MAX_REVISION_LEN,
+                ChainferenceError::RevisionTooLong
+            );
             require!(
                 offer.quantization.len() <= MAX_QUANTIZATION_LEN,
                 ChainferenceError::QuantizationTooLong
             );
             require!(
-                self.models[..i].iter().all(|earlier| earlier.id != offer.id),
+                self.models[..i]
+                    .iter()
+                    .all(|earlier| earlier.id != offer.id),
                 ChainferenceError::DuplicateModel
             );
         }
-        require!(self.endpoint.len() <= MAX_ENDPOINT_LEN, ChainferenceError::EndpointTooLong);
-        require!(self.max_concurrent >= 1, ChainferenceError::InvalidMaxConcurrent);
+        require!(
+            self.endpoint.len() <= MAX_ENDPOINT_LEN,
+            ChainferenceError::EndpointTooLong
+        );
+        require!(
+            self.max_concurrent >= 1,
+            ChainferenceError::InvalidMaxConcurrent
+        );
         Ok(())
     }
 }
@@ -194,10 +213,21 @@ mod tests {
 
     #[test]
     fn wilson_matches_the_formula_within_one_bps() {
-        for (s, n) in [(0, 1), (1, 1), (5, 10), (9, 10), (95, 100), (1, 1_000), (999_999, 1_000_000)] {
+        for (s, n) in [
+            (0, 1),
+            (1, 1),
+            (5, 10),
+            (9, 10),
+            (95, 100),
+            (1, 1_000),
+            (999_999, 1_000_000),
+        ] {
             let expected = wilson_f64(s as f64, n as f64) * 10_000.0;
             let got = f64::from(wilson_lower_bps(s, n));
-            assert!((got - expected).abs() <= 1.0, "s={s} n={n}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() <= 1.0,
+                "s={s} n={n}: {got} vs {expected}"
+            );
         }
     }
 
@@ -209,8 +239,28 @@ mod tests {
     }
 
     #[test]
+    fn isqrt_is_the_floor_of_the_root() {
+        for value in
+            (0u128..2_000).chain([u128::from(u64::MAX), u128::MAX, (1 << 100) - 1, 1 << 100])
+        {
+            let root = isqrt(value);
+            assert!(root * root <= value, "{value}");
+            assert!(
+                (root + 1)
+                    .checked_mul(root + 1)
+                    .is_none_or(|square| square > value),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
     fn failure_rate_rounds_up() {
-        let r = Reputation { completed: 2, failures: 1, ..Default::default() };
+        let r = Reputation {
+            completed: 2,
+            failures: 1,
+            ..Default::default()
+        };
         assert_eq!(r.failure_bps(), 3_334);
         assert_eq!(Reputation::default().failure_bps(), 0);
     }

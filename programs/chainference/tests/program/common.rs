@@ -48,7 +48,11 @@ pub fn offer(input_price: u64, output_price: u64) -> ModelOffer {
 
 /// Server parameters offering `models`.
 pub fn server_params(models: Vec<ModelOffer>, max_concurrent: u16) -> ServerParams {
-    ServerParams { models, endpoint: String::new(), max_concurrent }
+    ServerParams {
+        models,
+        endpoint: String::new(),
+        max_concurrent,
+    }
 }
 
 /// Terms for [`MODEL`]: 100 prompt tokens, up to 1,000 answer tokens, generous caps, any server.
@@ -60,7 +64,10 @@ pub fn terms() -> RequestTerms {
         max_output_price: 10_000_000,
         prompt_tokens: 100,
         allowed_servers: vec![],
-        filters: Filters { max_failure_bps: 10_000, ..Filters::default() },
+        filters: Filters {
+            max_failure_bps: 10_000,
+            ..Filters::default()
+        },
         time_limit_secs: 0,
         max_batch_wait_ms: 0,
         delivery: Delivery::Chain,
@@ -83,7 +90,10 @@ pub fn chunks(first_seq: u32, count: u32, tokens: u16, last_is_final: bool) -> V
 
 /// The batch root the program recomputes for `chunks` of `request`.
 pub fn root_of(request: &Pubkey, chunks: &[Chunk]) -> [u8; 32] {
-    let hashes: Vec<_> = chunks.iter().map(|chunk| chunk_hash(&request.to_bytes(), &chunk.as_ref())).collect();
+    let hashes: Vec<_> = chunks
+        .iter()
+        .map(|chunk| chunk_hash(&request.to_bytes(), &chunk.as_ref()))
+        .collect();
     batch_root(&hashes).unwrap_or_default()
 }
 
@@ -91,7 +101,10 @@ pub fn root_of(request: &Pubkey, chunks: &[Chunk]) -> [u8; 32] {
 #[track_caller]
 pub fn assert_refused(sent: Sent, expected: ChainferenceError) {
     match sent {
-        Ok(meta) => panic!("expected {expected:?}, but it succeeded:\n{}", meta.pretty_logs()),
+        Ok(meta) => panic!(
+            "expected {expected:?}, but it succeeded:\n{}",
+            meta.pretty_logs()
+        ),
         Err(refusal) => assert_eq!(
             error_code(&refusal),
             Some(anchor_lang::error::ERROR_CODE_OFFSET + expected as u32),
@@ -111,12 +124,20 @@ pub fn assert_ok(sent: Sent) -> TransactionMetadata {
 }
 
 fn ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
-    Instruction { program_id: chainference::ID, accounts: accounts.to_account_metas(None), data: data.data() }
+    Instruction {
+        program_id: chainference::ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
 }
 
 /// The request PDA of `client`'s `nonce`.
 pub fn request_address(client: &Pubkey, nonce: u64) -> Pubkey {
-    Pubkey::find_program_address(&[REQUEST_SEED, client.as_ref(), &nonce.to_le_bytes()], &chainference::ID).0
+    Pubkey::find_program_address(
+        &[REQUEST_SEED, client.as_ref(), &nonce.to_le_bytes()],
+        &chainference::ID,
+    )
+    .0
 }
 
 /// The counter PDA of `client`.
@@ -127,7 +148,9 @@ pub fn counter_address(client: &Pubkey) -> Pubkey {
 impl World {
     /// A runtime with the design's default config at `fee_bps`.
     pub fn new(fee_bps: u16) -> Self {
-        Self { h: Harness::with_config(ConfigParams::with_fee(fee_bps)) }
+        Self {
+            h: Harness::with_config(ConfigParams::with_fee(fee_bps)),
+        }
     }
 
     /// A funded wallet.
@@ -139,7 +162,10 @@ impl World {
     pub fn server(&mut self, offer: ModelOffer, max_concurrent: u16) -> (Keypair, Pubkey) {
         let operator = self.wallet();
         assert_ok(self.register(&operator, server_params(vec![offer], max_concurrent)));
-        let tree = self.h.create_tree(&operator, DEPTH, BUFFER).unwrap_or_else(|r| panic!("{:?}", r.err));
+        let tree = self
+            .h
+            .create_tree(&operator, DEPTH, BUFFER)
+            .unwrap_or_else(|r| panic!("{:?}", r.err));
         (operator, tree)
     }
 
@@ -149,32 +175,69 @@ impl World {
             server: server_address(&operator.pubkey()),
             system_program: anchor_lang::system_program::ID,
         };
-        self.h.send(&[ix(accounts, instruction::RegisterServer { params })], operator, &[])
+        self.h.send(
+            &[ix(accounts, instruction::RegisterServer { params })],
+            operator,
+            &[],
+        )
     }
 
-    pub fn update_server(&mut self, operator: &Keypair, server_operator: &Pubkey, params: ServerParams) -> Sent {
-        let accounts = accounts::UpdateServer { operator: operator.pubkey(), server: server_address(server_operator) };
-        self.h.send(&[ix(accounts, instruction::UpdateServer { params })], operator, &[])
+    pub fn update_server(
+        &mut self,
+        operator: &Keypair,
+        server_operator: &Pubkey,
+        params: ServerParams,
+    ) -> Sent {
+        let accounts = accounts::UpdateServer {
+            operator: operator.pubkey(),
+            server: server_address(server_operator),
+        };
+        self.h.send(
+            &[ix(accounts, instruction::UpdateServer { params })],
+            operator,
+            &[],
+        )
     }
 
     pub fn deactivate(&mut self, operator: &Keypair, server_operator: &Pubkey) -> Sent {
-        let accounts =
-            accounts::DeactivateServer { operator: operator.pubkey(), server: server_address(server_operator) };
-        self.h.send(&[ix(accounts, instruction::DeactivateServer {})], operator, &[])
+        let accounts = accounts::DeactivateServer {
+            operator: operator.pubkey(),
+            server: server_address(server_operator),
+        };
+        self.h.send(
+            &[ix(accounts, instruction::DeactivateServer {})],
+            operator,
+            &[],
+        )
     }
 
     pub fn update_config(&mut self, admin: &Keypair, params: ConfigParams) -> Sent {
-        let accounts = accounts::UpdateConfig { admin: admin.pubkey(), config: config_address() };
-        self.h.send(&[ix(accounts, instruction::UpdateConfig { params })], admin, &[])
+        let accounts = accounts::UpdateConfig {
+            admin: admin.pubkey(),
+            config: config_address(),
+        };
+        self.h.send(
+            &[ix(accounts, instruction::UpdateConfig { params })],
+            admin,
+            &[],
+        )
     }
 
     /// The nonce `client`'s next request gets.
     pub fn next_nonce(&self, client: &Pubkey) -> u64 {
-        self.h.account::<Client>(&counter_address(client)).map_or(0, |counter| counter.next_nonce)
+        self.h
+            .account::<Client>(&counter_address(client))
+            .map_or(0, |counter| counter.next_nonce)
     }
 
     /// Creates a request with `nonce`; see [`World::create_request`].
-    pub fn create_request_with_nonce(&mut self, client: &Keypair, nonce: u64, stake: u64, terms: RequestTerms) -> Sent {
+    pub fn create_request_with_nonce(
+        &mut self,
+        client: &Keypair,
+        nonce: u64,
+        stake: u64,
+        terms: RequestTerms,
+    ) -> Sent {
         let accounts = accounts::CreateRequest {
             client: client.pubkey(),
             client_counter: counter_address(&client.pubkey()),
@@ -182,19 +245,39 @@ impl World {
             config: config_address(),
             system_program: anchor_lang::system_program::ID,
         };
-        self.h.send(&[ix(accounts, instruction::CreateRequest { nonce, stake, terms })], client, &[])
+        self.h.send(
+            &[ix(
+                accounts,
+                instruction::CreateRequest {
+                    nonce,
+                    stake,
+                    terms,
+                },
+            )],
+            client,
+            &[],
+        )
     }
 
     /// Creates `client`'s next request and returns its address.
-    pub fn create_request(&mut self, client: &Keypair, stake: u64, terms: RequestTerms) -> Result<Pubkey, Refusal> {
+    pub fn create_request(
+        &mut self,
+        client: &Keypair,
+        stake: u64,
+        terms: RequestTerms,
+    ) -> Result<Pubkey, Refusal> {
         let nonce = self.next_nonce(&client.pubkey());
         self.create_request_with_nonce(client, nonce, stake, terms)?;
         Ok(request_address(&client.pubkey(), nonce))
     }
 
     pub fn cancel(&mut self, client: &Keypair, request: &Pubkey) -> Sent {
-        let accounts = accounts::CancelRequest { client: client.pubkey(), request: *request };
-        self.h.send(&[ix(accounts, instruction::CancelRequest {})], client, &[])
+        let accounts = accounts::CancelRequest {
+            client: client.pubkey(),
+            request: *request,
+        };
+        self.h
+            .send(&[ix(accounts, instruction::CancelRequest {})], client, &[])
     }
 
     pub fn lock(&mut self, operator: &Keypair, request: &Pubkey, tree: &Pubkey) -> Sent {
@@ -202,7 +285,13 @@ impl World {
     }
 
     /// Locks for the server of `server_operator`, signed by `operator`.
-    pub fn lock_for(&mut self, operator: &Keypair, server_operator: &Pubkey, request: &Pubkey, tree: &Pubkey) -> Sent {
+    pub fn lock_for(
+        &mut self,
+        operator: &Keypair,
+        server_operator: &Pubkey,
+        request: &Pubkey,
+        tree: &Pubkey,
+    ) -> Sent {
         let accounts = accounts::LockRequest {
             operator: operator.pubkey(),
             server: server_address(server_operator),
@@ -212,12 +301,29 @@ impl World {
             system_program: anchor_lang::system_program::ID,
         };
         let server_key = [7u8; 32];
-        self.h.send(&[ix(accounts, instruction::LockRequest { server_key })], operator, &[])
+        self.h.send(
+            &[ix(accounts, instruction::LockRequest { server_key })],
+            operator,
+            &[],
+        )
     }
 
-    pub fn prompt(&mut self, client: &Keypair, request: &Pubkey, ciphertext: Vec<u8>, seal: bool) -> Sent {
-        let accounts = accounts::SubmitPrompt { client: client.pubkey(), request: *request };
-        self.h.send(&[ix(accounts, instruction::SubmitPrompt { ciphertext, seal })], client, &[])
+    pub fn prompt(
+        &mut self,
+        client: &Keypair,
+        request: &Pubkey,
+        ciphertext: Vec<u8>,
+        seal: bool,
+    ) -> Sent {
+        let accounts = accounts::SubmitPrompt {
+            client: client.pubkey(),
+            request: *request,
+        };
+        self.h.send(
+            &[ix(accounts, instruction::SubmitPrompt { ciphertext, seal })],
+            client,
+            &[],
+        )
     }
 
     /// Appends `chunks` with the root they hash to.
@@ -226,21 +332,41 @@ impl World {
         self.append_with_root(operator, request, root, chunks)
     }
 
-    pub fn append_with_root(&mut self, operator: &Keypair, request: &Pubkey, root: [u8; 32], chunks: Vec<Chunk>) -> Sent {
-        let tree = self.h.account::<Request>(request).map_or_else(Pubkey::default, |r| r.lock.tree);
+    pub fn append_with_root(
+        &mut self,
+        operator: &Keypair,
+        request: &Pubkey,
+        root: [u8; 32],
+        chunks: Vec<Chunk>,
+    ) -> Sent {
+        let tree = self
+            .h
+            .account::<Request>(request)
+            .map_or_else(Pubkey::default, |r| r.lock.tree);
         self.append_to(operator, request, &tree, root, chunks)
     }
 
-    pub fn append_to(&mut self, operator: &Keypair, request: &Pubkey, tree: &Pubkey, root: [u8; 32], chunks: Vec<Chunk>) -> Sent {
+    pub fn append_to(
+        &mut self,
+        operator: &Keypair,
+        request: &Pubkey,
+        tree: &Pubkey,
+        root: [u8; 32],
+        chunks: Vec<Chunk>,
+    ) -> Sent {
         let accounts = accounts::AppendBatch {
             operator: operator.pubkey(),
             request: *request,
             tree: *tree,
-            tree_authority: tree_authority_address(),
+            tree_authority: chainference::constants::TREE_AUTHORITY,
             compression_program: COMPRESSION_PROGRAM_ID,
             noop_program: NOOP_PROGRAM_ID,
         };
-        self.h.send(&[ix(accounts, instruction::AppendBatch { root, chunks })], operator, &[])
+        self.h.send(
+            &[ix(accounts, instruction::AppendBatch { root, chunks })],
+            operator,
+            &[],
+        )
     }
 
     pub fn complete(&mut self, operator: &Keypair, request: &Pubkey) -> Sent {
@@ -252,7 +378,11 @@ impl World {
             client: locked.client,
             treasury: treasury_address(),
         };
-        self.h.send(&[ix(accounts, instruction::CompleteRequest {})], operator, &[])
+        self.h.send(
+            &[ix(accounts, instruction::CompleteRequest {})],
+            operator,
+            &[],
+        )
     }
 
     /// Expires `request`, sent by `sender`, naming its server and operator when it has one.
@@ -265,16 +395,28 @@ impl World {
             server: locked.then_some(r.lock.server),
             operator: locked.then_some(r.lock.operator),
         };
-        self.h.send(&[ix(accounts, instruction::ExpireRequest {})], sender, &[])
+        self.h
+            .send(&[ix(accounts, instruction::ExpireRequest {})], sender, &[])
     }
 
     pub fn flag(&mut self, client: &Keypair, request: &Pubkey) -> Sent {
         let server = self.request(request).lock.server;
-        let accounts = accounts::FlagResponse { client: client.pubkey(), request: *request, server };
-        self.h.send(&[ix(accounts, instruction::FlagResponse {})], client, &[])
+        let accounts = accounts::FlagResponse {
+            client: client.pubkey(),
+            request: *request,
+            server,
+        };
+        self.h
+            .send(&[ix(accounts, instruction::FlagResponse {})], client, &[])
     }
 
-    pub fn compare(&mut self, client: &Keypair, first: &Pubkey, second: &Pubkey, first_preferred: bool) -> Sent {
+    pub fn compare(
+        &mut self,
+        client: &Keypair,
+        first: &Pubkey,
+        second: &Pubkey,
+        first_preferred: bool,
+    ) -> Sent {
         let accounts = accounts::RecordComparison {
             client: client.pubkey(),
             first: *first,
@@ -283,13 +425,24 @@ impl World {
             second_server: self.request(second).lock.server,
             config: config_address(),
         };
-        self.h.send(&[ix(accounts, instruction::RecordComparison { first_preferred })], client, &[])
+        self.h.send(
+            &[ix(
+                accounts,
+                instruction::RecordComparison { first_preferred },
+            )],
+            client,
+            &[],
+        )
     }
 
     pub fn close(&mut self, sender: &Keypair, request: &Pubkey) -> Sent {
         let client = self.request(request).client;
-        let accounts = accounts::CloseRequest { request: *request, client };
-        self.h.send(&[ix(accounts, instruction::CloseRequest {})], sender, &[])
+        let accounts = accounts::CloseRequest {
+            request: *request,
+            client,
+        };
+        self.h
+            .send(&[ix(accounts, instruction::CloseRequest {})], sender, &[])
     }
 
     /// Drives `request` from open to ready: lock by `operator`, one sealed prompt chunk.
@@ -299,8 +452,16 @@ impl World {
     }
 
     /// Drives a new request of `client` to completion with `tokens` answer tokens in one batch.
-    pub fn completed(&mut self, client: &Keypair, operator: &Keypair, tree: &Pubkey, stake: u64) -> Pubkey {
-        let request = self.create_request(client, stake, terms()).unwrap_or_else(|r| panic!("{:?}", r.err));
+    pub fn completed(
+        &mut self,
+        client: &Keypair,
+        operator: &Keypair,
+        tree: &Pubkey,
+        stake: u64,
+    ) -> Pubkey {
+        let request = self
+            .create_request(client, stake, terms())
+            .unwrap_or_else(|r| panic!("{:?}", r.err));
         self.ready(client, operator, tree, &request);
         assert_ok(self.append(operator, &request, chunks(0, 2, 10, true)));
         assert_ok(self.complete(operator, &request));
@@ -310,13 +471,17 @@ impl World {
     /// The request at `address` (panics if it is closed).
     #[track_caller]
     pub fn request(&self, address: &Pubkey) -> Request {
-        self.h.account::<Request>(address).expect("the request account exists")
+        self.h
+            .account::<Request>(address)
+            .expect("the request account exists")
     }
 
     /// The server of `operator`.
     #[track_caller]
     pub fn server_of(&self, operator: &Pubkey) -> Server {
-        self.h.account::<Server>(&server_address(operator)).expect("the server account exists")
+        self.h
+            .account::<Server>(&server_address(operator))
+            .expect("the server account exists")
     }
 
     /// The tree's current root and leaf count, read from the account's bytes.
@@ -324,7 +489,8 @@ impl World {
         let account = self.h.svm.get_account(tree).expect("the tree exists");
         const HEADER: usize = 56;
         let size = std::mem::size_of::<ConcurrentMerkleTree<14, 64>>();
-        let onchain: ConcurrentMerkleTree<14, 64> = bytemuck::pod_read_unaligned(&account.data[HEADER..HEADER + size]);
+        let onchain: ConcurrentMerkleTree<14, 64> =
+            bytemuck::pod_read_unaligned(&account.data[HEADER..HEADER + size]);
         (onchain.get_root(), u64::from(onchain.rightmost_proof.index))
     }
 }
@@ -332,6 +498,7 @@ impl World {
 /// An off-chain reference tree of the same shape, fed the same leaves.
 pub fn reference_tree() -> Box<ConcurrentMerkleTree<14, 64>> {
     let mut tree = Box::new(ConcurrentMerkleTree::<14, 64>::new());
-    tree.initialize().expect("an empty reference tree initializes");
+    tree.initialize()
+        .expect("an empty reference tree initializes");
     tree
 }

@@ -15,22 +15,69 @@ use proptest::prelude::*;
 /// deep into the lifecycle as well as into refusals.
 #[derive(Clone, Debug)]
 enum Op {
-    Create { client: usize, stake: u64, tokens: u32, only: Option<usize> },
-    Cancel { client: usize, request: usize },
-    Lock { server: usize, request: usize },
-    Prompt { client: usize, request: usize, seal: bool },
-    Append { server: usize, request: usize, count: u32, tokens: u16, last: bool },
-    Complete { server: usize, request: usize },
-    Expire { request: usize },
-    Flag { client: usize, request: usize },
-    Compare { client: usize, first: usize, second: usize, first_preferred: bool },
-    Close { request: usize },
-    Advance { secs: i64 },
-    SetFee { fee_bps: u16 },
+    Create {
+        client: usize,
+        stake: u64,
+        tokens: u32,
+        only: Option<usize>,
+    },
+    Cancel {
+        client: usize,
+        request: usize,
+    },
+    Lock {
+        server: usize,
+        request: usize,
+    },
+    Prompt {
+        client: usize,
+        request: usize,
+        seal: bool,
+    },
+    Append {
+        server: usize,
+        request: usize,
+        count: u32,
+        tokens: u16,
+        last: bool,
+    },
+    Complete {
+        server: usize,
+        request: usize,
+    },
+    Expire {
+        request: usize,
+    },
+    Flag {
+        client: usize,
+        request: usize,
+    },
+    Compare {
+        client: usize,
+        first: usize,
+        second: usize,
+        first_preferred: bool,
+    },
+    Close {
+        request: usize,
+    },
+    Advance {
+        secs: i64,
+    },
+    SetFee {
+        fee_bps: u16,
+    },
     /// Moves a request one step along its happy path with its rightful actors.
-    Step { request: usize, server: usize },
-    Deactivate { server: usize },
-    Reactivate { server: usize },
+    Step {
+        request: usize,
+        server: usize,
+    },
+    Deactivate {
+        server: usize,
+    },
+    Reactivate {
+        server: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -78,11 +125,22 @@ impl Run {
             .collect();
         let clients = (0..3).map(|_| w.wallet()).collect();
         let cranker = w.wallet();
-        Self { w, clients, servers, requests: vec![], cranker }
+        Self {
+            w,
+            clients,
+            servers,
+            requests: vec![],
+            cranker,
+        }
     }
 
     fn tracked(&self) -> Vec<Pubkey> {
-        let mut all = vec![treasury_address(), config_address(), self.w.h.admin().pubkey(), self.cranker.pubkey()];
+        let mut all = vec![
+            treasury_address(),
+            config_address(),
+            self.w.h.admin().pubkey(),
+            self.cranker.pubkey(),
+        ];
         for client in &self.clients {
             all.push(client.pubkey());
             all.push(counter_address(&client.pubkey()));
@@ -95,26 +153,56 @@ impl Run {
     }
 
     fn total(&self) -> u128 {
-        self.tracked().iter().map(|address| u128::from(self.w.h.lamports(address))).sum()
+        self.tracked()
+            .iter()
+            .map(|address| u128::from(self.w.h.lamports(address)))
+            .sum()
     }
 
     fn apply(&mut self, op: &Op) -> Option<Sent> {
-        let Run { w, clients, servers, requests, cranker } = self;
-        let at = |requests: &[Pubkey], index: usize| (!requests.is_empty()).then(|| requests[index % requests.len()]);
-        let rightful = |w: &World, request: &Pubkey| w.h.account::<Request>(request).map(|r| (r.client, r.lock.operator));
-        let client_for = |w: &World, index: usize, request: &Pubkey| match (index, rightful(w, request)) {
-            (3, Some((client, _))) => clients.iter().find(|k| k.pubkey() == client).unwrap_or(&clients[0]),
-            _ => &clients[index % 3],
+        let Run {
+            w,
+            clients,
+            servers,
+            requests,
+            cranker,
+        } = self;
+        let at = |requests: &[Pubkey], index: usize| {
+            (!requests.is_empty()).then(|| requests[index % requests.len()])
         };
-        let server_for = |w: &World, index: usize, request: &Pubkey| match (index, rightful(w, request)) {
-            (3, Some((_, operator))) => servers.iter().map(|(k, _)| k).find(|k| k.pubkey() == operator).unwrap_or(&servers[0].0),
-            _ => &servers[index % 3].0,
+        let rightful = |w: &World, request: &Pubkey| {
+            w.h.account::<Request>(request)
+                .map(|r| (r.client, r.lock.operator))
         };
+        let client_for =
+            |w: &World, index: usize, request: &Pubkey| match (index, rightful(w, request)) {
+                (3, Some((client, _))) => clients
+                    .iter()
+                    .find(|k| k.pubkey() == client)
+                    .unwrap_or(&clients[0]),
+                _ => &clients[index % 3],
+            };
+        let server_for =
+            |w: &World, index: usize, request: &Pubkey| match (index, rightful(w, request)) {
+                (3, Some((_, operator))) => servers
+                    .iter()
+                    .map(|(k, _)| k)
+                    .find(|k| k.pubkey() == operator)
+                    .unwrap_or(&servers[0].0),
+                _ => &servers[index % 3].0,
+            };
         Some(match *op {
-            Op::Create { client, stake, tokens, only } => {
+            Op::Create {
+                client,
+                stake,
+                tokens,
+                only,
+            } => {
                 let mut t = terms();
                 t.max_output_tokens = tokens;
-                t.allowed_servers = only.map(|s| vec![servers[s].0.pubkey()]).unwrap_or_default();
+                t.allowed_servers = only
+                    .map(|s| vec![servers[s].0.pubkey()])
+                    .unwrap_or_default();
                 let client = &clients[client];
                 let nonce = w.next_nonce(&client.pubkey());
                 let sent = w.create_request_with_nonce(client, nonce, stake, t);
@@ -128,14 +216,30 @@ impl Run {
                 let (operator, tree) = &servers[server];
                 w.lock(operator, &at(requests, request)?, tree)
             }
-            Op::Prompt { client, request, seal } => {
+            Op::Prompt {
+                client,
+                request,
+                seal,
+            } => {
                 let request = at(requests, request)?;
                 w.prompt(client_for(w, client, &request), &request, vec![3; 48], seal)
             }
-            Op::Append { server, request, count, tokens, last } => {
+            Op::Append {
+                server,
+                request,
+                count,
+                tokens,
+                last,
+            } => {
                 let request = at(requests, request)?;
-                let next = w.h.account::<Request>(&request).map_or(0, |r| r.response.next_seq);
-                w.append(server_for(w, server, &request), &request, chunks(next, count, tokens, last))
+                let next =
+                    w.h.account::<Request>(&request)
+                        .map_or(0, |r| r.response.next_seq);
+                w.append(
+                    server_for(w, server, &request),
+                    &request,
+                    chunks(next, count, tokens, last),
+                )
             }
             Op::Complete { server, request } => {
                 let request = at(requests, request)?;
@@ -152,11 +256,21 @@ impl Run {
                 w.h.account::<Request>(&request)?;
                 w.flag(client_for(w, client, &request), &request)
             }
-            Op::Compare { client, first, second, first_preferred } => {
+            Op::Compare {
+                client,
+                first,
+                second,
+                first_preferred,
+            } => {
                 let (first, second) = (at(requests, first)?, at(requests, second)?);
                 w.h.account::<Request>(&first)?;
                 w.h.account::<Request>(&second)?;
-                w.compare(client_for(w, client, &first), &first, &second, first_preferred)
+                w.compare(
+                    client_for(w, client, &first),
+                    &first,
+                    &second,
+                    first_preferred,
+                )
             }
             Op::Close { request } => {
                 let request = at(requests, request)?;
@@ -211,17 +325,26 @@ impl Run {
         let mut locks = vec![0u16; self.servers.len()];
         for address in &self.requests {
             let Some(request) = self.w.h.account::<Request>(address) else {
-                prop_assert_eq!(self.w.h.lamports(address), 0, "a closed request holds nothing");
+                prop_assert_eq!(
+                    self.w.h.lamports(address),
+                    0,
+                    "a closed request holds nothing"
+                );
                 continue;
             };
             let expected = match request.state {
                 RequestState::Open => request.rent + request.stake,
-                RequestState::Locked | RequestState::Ready => request.rent + request.stake + request.lock.bond,
+                RequestState::Locked | RequestState::Ready => {
+                    request.rent + request.stake + request.lock.bond
+                }
                 RequestState::Completed => request.rent,
             };
             prop_assert_eq!(self.w.h.lamports(address), expected, "{:?}", request.state);
             if matches!(request.state, RequestState::Locked | RequestState::Ready) {
-                let server = self.servers.iter().position(|(op, _)| op.pubkey() == request.lock.operator);
+                let server = self
+                    .servers
+                    .iter()
+                    .position(|(op, _)| op.pubkey() == request.lock.operator);
                 locks[server.expect("locked by a known server")] += 1;
             }
             if request.state == RequestState::Completed {
@@ -240,7 +363,9 @@ impl Run {
     fn drain(&mut self) {
         self.w.h.advance(100_000);
         for address in self.requests.clone() {
-            let Some(request) = self.w.h.account::<Request>(&address) else { continue };
+            let Some(request) = self.w.h.account::<Request>(&address) else {
+                continue;
+            };
             let sent = if request.state == RequestState::Completed {
                 self.w.close(&self.cranker, &address)
             } else {
@@ -252,7 +377,10 @@ impl Run {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(2_000)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(2_000)
 }
 
 proptest! {

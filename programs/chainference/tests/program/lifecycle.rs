@@ -18,7 +18,8 @@ fn chunk_batches(logs: &[String]) -> Vec<ChunkBatch> {
         .filter_map(|data| BASE64_STANDARD.decode(data.trim()).ok())
         .filter(|bytes| bytes.starts_with(ChunkBatch::DISCRIMINATOR))
         .map(|bytes| {
-            ChunkBatch::deserialize(&mut &bytes[ChunkBatch::DISCRIMINATOR.len()..]).expect("a ChunkBatch decodes")
+            ChunkBatch::deserialize(&mut &bytes[ChunkBatch::DISCRIMINATOR.len()..])
+                .expect("a ChunkBatch decodes")
         })
         .collect()
 }
@@ -32,12 +33,23 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
     // Register the server, then its tree.
     let operator = w.wallet();
     let (input_price, output_price) = (2_000_000, 5_000_000); // 2 and 5 lamports a token
-    assert_ok(w.register(&operator, server_params(vec![offer(input_price, output_price)], 4)));
+    assert_ok(w.register(
+        &operator,
+        server_params(vec![offer(input_price, output_price)], 4),
+    ));
     let server_rent = rent(&w, 8 + Server::INIT_SPACE);
     assert_eq!(w.h.lamports(&operator.pubkey()), WALLET - server_rent - SIG);
-    let tree = w.h.create_tree(&operator, DEPTH, BUFFER).expect("create_tree");
+    let tree =
+        w.h.create_tree(&operator, DEPTH, BUFFER)
+            .expect("create_tree");
     let tree_rent = w.h.lamports(&tree);
-    assert_eq!(tree_rent, rent(&w, chainference::compression::tree_account_len(DEPTH, BUFFER)));
+    assert_eq!(
+        tree_rent,
+        rent(
+            &w,
+            chainference::compression::tree_account_len(DEPTH, BUFFER)
+        )
+    );
     let mut operator_balance = WALLET - server_rent - SIG - tree_rent - 2 * SIG;
     assert_eq!(w.h.lamports(&operator.pubkey()), operator_balance);
     assert_eq!(w.server_of(&operator.pubkey()).trees, vec![tree]);
@@ -51,14 +63,19 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
     let mut request_terms = terms();
     request_terms.prompt_tokens = 1_000;
     request_terms.max_output_tokens = 5_000;
-    let request = w.create_request(&client, stake, request_terms).expect("create_request");
+    let request = w
+        .create_request(&client, stake, request_terms)
+        .expect("create_request");
     let request_rent = rent(&w, 8 + Request::INIT_SPACE);
     let counter_rent = rent(&w, 8 + Client::INIT_SPACE);
     let mut client_balance = WALLET - counter_rent - request_rent - stake - SIG;
     assert_eq!(w.h.lamports(&client.pubkey()), client_balance);
     assert_eq!(w.h.lamports(&request), request_rent + stake);
     let opened = w.request(&request);
-    assert_eq!((opened.state, opened.stake, opened.rent), (RequestState::Open, stake, request_rent));
+    assert_eq!(
+        (opened.state, opened.stake, opened.rent),
+        (RequestState::Open, stake, request_rent)
+    );
     assert_eq!(w.next_nonce(&client.pubkey()), 1);
 
     // The server locks it with a bond of 10 % of the stake.
@@ -69,7 +86,10 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
     assert_eq!(w.h.lamports(&request), request_rent + stake + bond);
     let locked = w.request(&request);
     assert_eq!(locked.state, RequestState::Locked);
-    assert_eq!((locked.lock.bond, locked.lock.fee_bps, locked.lock.tree), (bond, FEE_BPS, tree));
+    assert_eq!(
+        (locked.lock.bond, locked.lock.fee_bps, locked.lock.tree),
+        (bond, FEE_BPS, tree)
+    );
     assert_eq!(w.server_of(&operator.pubkey()).active_locks, 1);
 
     // The client seals its prompt in two chunks.
@@ -78,30 +98,65 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
     assert_ok(w.prompt(&client, &request, vec![2; 300], true));
     client_balance -= 2 * SIG;
     let ready = w.request(&request);
-    assert_eq!((ready.state, ready.prompt.bytes), (RequestState::Ready, 1_000));
+    assert_eq!(
+        (ready.state, ready.prompt.bytes),
+        (RequestState::Ready, 1_000)
+    );
 
     // Three batches; after each the tree equals the reference tree and the event carries the chunks.
-    let batches = [chunks(0, 3, 40, false), chunks(3, 1, 25, false), chunks(4, 2, 30, true)];
+    let batches = [
+        chunks(0, 3, 40, false),
+        chunks(3, 1, 25, false),
+        chunks(4, 2, 30, true),
+    ];
     let mut chain = EMPTY_CHAIN;
     for (index, batch) in batches.iter().enumerate() {
         let first_seq = batch[0].seq;
         let meta = assert_ok(w.append(&operator, &request, batch.clone()));
         operator_balance -= SIG;
-        let leaf = batch_leaf(&request.to_bytes(), first_seq, batch.len() as u32, &root_of(&request, batch));
-        reference.append(leaf).expect("the reference tree takes the leaf");
+        let leaf = batch_leaf(
+            &request.to_bytes(),
+            first_seq,
+            batch.len() as u32,
+            &root_of(&request, batch),
+        );
+        reference
+            .append(leaf)
+            .expect("the reference tree takes the leaf");
         chain = extend_chain(&chain, &leaf);
-        assert_eq!(w.tree_state(&tree), (reference.get_root(), index as u64 + 1));
+        assert_eq!(
+            w.tree_state(&tree),
+            (reference.get_root(), index as u64 + 1)
+        );
         let events = chunk_batches(&meta.logs);
-        assert_eq!(events.len(), 1, "one ChunkBatch per append: {:#?}", meta.logs);
+        assert_eq!(
+            events.len(),
+            1,
+            "one ChunkBatch per append: {:#?}",
+            meta.logs
+        );
         let event = &events[0];
-        assert_eq!((event.request, event.tree, event.leaf_index, event.first_seq), (request, tree, index as u64, first_seq));
+        assert_eq!(
+            (event.request, event.tree, event.leaf_index, event.first_seq),
+            (request, tree, index as u64, first_seq)
+        );
         assert_eq!((&event.chunks, event.chain), (batch, chain));
         // The append's change log went through spl-noop as an inner instruction.
-        assert!(meta.inner_instructions.iter().flatten().count() >= 2, "CPI into compression and noop");
+        assert!(
+            meta.inner_instructions.iter().flatten().count() >= 2,
+            "CPI into compression and noop"
+        );
     }
     let answered = w.request(&request);
     assert_eq!(answered.response.tokens, 3 * 40 + 25 + 2 * 30);
-    assert_eq!((answered.response.next_seq, answered.response.leaves, answered.response.chain), (6, 3, chain));
+    assert_eq!(
+        (
+            answered.response.next_seq,
+            answered.response.leaves,
+            answered.response.chain
+        ),
+        (6, 3, chain)
+    );
     assert!(answered.response.finished);
     assert_eq!(w.h.lamports(&operator.pubkey()), operator_balance);
 
@@ -117,9 +172,19 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
     assert_eq!(w.h.lamports(&treasury_address()), treasury_before + fee);
     assert_eq!(w.h.lamports(&request), request_rent);
     let done = w.request(&request);
-    assert_eq!((done.state, done.settlement.bill, done.settlement.fee), (RequestState::Completed, bill, fee));
+    assert_eq!(
+        (done.state, done.settlement.bill, done.settlement.fee),
+        (RequestState::Completed, bill, fee)
+    );
     let record = w.server_of(&operator.pubkey()).reputation;
-    assert_eq!((record.completed, record.tokens_served, record.lamports_earned), (1, 205, bill - fee));
+    assert_eq!(
+        (
+            record.completed,
+            record.tokens_served,
+            record.lamports_earned
+        ),
+        (1, 205, bill - fee)
+    );
     assert_eq!(w.server_of(&operator.pubkey()).active_locks, 0);
 
     // The client flags the answer inside the window.
