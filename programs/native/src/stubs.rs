@@ -37,6 +37,8 @@ fn capture_program_test_stubs() {
     runtime.block_on(async {
         drop(solana_program_test::ProgramTest::default().start().await);
     });
+    // program-test turns on debug logs of every instruction; keep RUST_LOG's choice, or warnings.
+    agave_logger::setup_with_default("warn");
 }
 
 /// Placeholder while the real stubs move into their shared home.
