@@ -95,27 +95,48 @@ const fn path_len(depth: usize) -> usize {
     32 * depth + 32 + 8
 }
 
-/// How full a response tree is: leaves appended so far and the most it holds, read from the
-/// account's header and its rightmost proof (whose index counts the appended leaves).
-pub fn tree_fill(data: &[u8]) -> Result<(u64, u64)> {
-    let read_u32 = |at: usize| -> Result<u32> {
-        data.get(at..at + 4)
-            .and_then(|bytes| bytes.try_into().ok())
-            .map(u32::from_le_bytes)
-            .ok_or_else(|| error!(ChainferenceError::MalformedTree))
-    };
+/// The rightmost leaf's proof (siblings from the leaf's level up), read from the tree's
+/// rightmost path; right after an append it proves the appended leaf against the new root.
+pub fn rightmost_proof(data: &[u8]) -> Result<Vec<[u8; 32]>> {
+    let (buffer, depth) = tree_shape(data)?;
+    let start = HEADER_LEN + TREE_PREFIX_LEN + buffer * change_log_len(depth);
+    let nodes = data
+        .get(start..start + 32 * depth)
+        .ok_or_else(|| error!(ChainferenceError::MalformedTree))?;
+    Ok(nodes
+        .chunks_exact(32)
+        .map(|node| node.try_into().unwrap_or_default())
+        .collect())
+}
+
+/// A tree account's (buffer, depth), from its V1 header.
+fn tree_shape(data: &[u8]) -> Result<(usize, usize)> {
     // Account type 1 is an initialized concurrent Merkle tree; header version 0 is V1.
     require!(
         data.first() == Some(&1) && data.get(1) == Some(&0),
         ChainferenceError::MalformedTree
     );
-    let buffer = read_u32(2)? as usize;
-    let depth = read_u32(6)? as usize;
+    let buffer = read_u32(data, 2)? as usize;
+    let depth = read_u32(data, 6)? as usize;
     require!(
         depth <= 30 && buffer <= 2_048,
         ChainferenceError::MalformedTree
     );
+    Ok((buffer, depth))
+}
+
+fn read_u32(data: &[u8], at: usize) -> Result<u32> {
+    data.get(at..at + 4)
+        .and_then(|bytes| bytes.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| error!(ChainferenceError::MalformedTree))
+}
+
+/// How full a response tree is: leaves appended so far and the most it holds, read from the
+/// account's header and its rightmost proof (whose index counts the appended leaves).
+pub fn tree_fill(data: &[u8]) -> Result<(u64, u64)> {
+    let (buffer, depth) = tree_shape(data)?;
     // The rightmost proof's index sits after its proof and leaf.
     let index_at = HEADER_LEN + TREE_PREFIX_LEN + buffer * change_log_len(depth) + 32 * depth + 32;
-    Ok((u64::from(read_u32(index_at)?), 1u64 << depth))
+    Ok((u64::from(read_u32(data, index_at)?), 1u64 << depth))
 }

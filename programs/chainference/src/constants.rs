@@ -36,13 +36,12 @@ pub const TREE_AUTHORITY_BUMP: u8 = TREE_AUTHORITY_PDA.1;
 pub const ADMIN: Pubkey = pubkey!("3JxmmnR8buZLR674cd1CCFqgS6vpmhhdgFqfiUxURYn3");
 
 /// Basis points in a whole.
-pub const BPS: u64 = 10_000;
+pub use chainference_prover::core::BPS;
 /// The highest protocol fee the config accepts, in basis points of the bill.
 #[constant]
 pub const MAX_FEE_BPS: u16 = 2_000;
 /// Prices are lamports per this many tokens.
-#[constant]
-pub const PRICE_TOKENS: u64 = 1_000_000;
+pub use chainference_prover::core::PRICE_TOKENS;
 
 /// Longest Hugging Face model id.
 pub const MAX_MODEL_ID_LEN: usize = 96;
@@ -71,7 +70,7 @@ pub const MAX_PROMPT_CHUNK_LEN: usize = 1_024;
 #[constant]
 pub const MAX_PROMPT_LEN: u32 = 256 * 1_024;
 /// Most ciphertext bytes of one answer chunk.
-pub const MAX_CHUNK_LEN: usize = 1_024;
+pub use chainference_prover::core::MAX_CHUNK_LEN;
 /// Longest time limit a request may set, in seconds.
 #[constant]
 pub const MAX_TIME_LIMIT_SECS: u32 = 86_400;

@@ -48,6 +48,10 @@ pub struct ChunkBatch {
     pub chunks: Vec<Chunk>,
     /// The request's hash chain after this leaf.
     pub chain: [u8; 32],
+    /// The leaf's proof (siblings from the leaf's level up) against the tree's root right after
+    /// this append, the root logged by spl-account-compression's change-log event in the same
+    /// transaction; so each leaf is proven by its own transaction alone.
+    pub proof: Vec<[u8; 32]>,
 }
 
 /// Writes `event` (discriminator ‖ borsh) to the transaction log as `Program data: <base64>`.

@@ -13,7 +13,11 @@ fn main() -> Result<()> {
         Some("--check") => true,
         Some(other) => bail!("unknown argument {other:?}; usage: chainference-idl [--check]"),
     };
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // `cargo run` gives the package's folder at run time (a compile-time path would point into
+    // whichever checkout last built the shared target directory).
+    let package = std::env::var("CARGO_MANIFEST_DIR")
+        .context("run it with `cargo run -p chainference-idl`, which sets CARGO_MANIFEST_DIR")?;
+    let root = PathBuf::from(package).join("../..");
     let program = root.join("programs/chainference");
     let output = root.join("idl/chainference.json");
 

@@ -1,8 +1,8 @@
-use crate::{compression::*, constants::*, error::ChainferenceError, events::*, state::*};
-use anchor_lang::prelude::*;
-use chainference_prover::core::{
-    batch_leaf, batch_root, chunk_hash, extend_chain, MAX_BATCH_CHUNKS,
+use crate::{
+    compression::*, constants::TREE_AUTHORITY, error::ChainferenceError, events::*, state::*,
 };
+use anchor_lang::prelude::*;
+use chainference_prover::core::BatchRuleError;
 
 /// Accounts of `append_batch`: only the server's signer, the request, its tree and fixed
 /// accounts, so that a lookup table leaves the most room for chunks.
@@ -27,8 +27,9 @@ pub struct AppendBatch<'info> {
     pub noop_program: UncheckedAccount<'info>,
 }
 
-/// Checks the batch continues the answer, recomputes its root from this instruction's own
-/// data, appends its leaf to the tree and logs the chunks.
+/// Checks the batch continues the answer (the prover core's rules, shared with every client),
+/// recomputes its root from this instruction's own data, appends its leaf to the tree and logs
+/// the chunks with the leaf's proof against the tree's new root.
 pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) -> Result<()> {
     let request = &ctx.accounts.request;
     require!(
@@ -40,43 +41,15 @@ pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) ->
         now <= request.deadline()?,
         ChainferenceError::TimeLimitPassed
     );
-    require!(!chunks.is_empty(), ChainferenceError::EmptyBatch);
-    require!(
-        chunks.len() <= MAX_BATCH_CHUNKS,
-        ChainferenceError::BatchTooLarge
-    );
-    require!(
-        !request.response.finished,
-        ChainferenceError::ChunkAfterFinal
-    );
 
-    let first_seq = request.response.next_seq;
-    let mut tokens = request.response.tokens;
-    let mut hashes = Vec::with_capacity(chunks.len());
     let request_key = request.key().to_bytes();
-    for (i, chunk) in chunks.iter().enumerate() {
-        require!(
-            Some(chunk.seq) == first_seq.checked_add(i as u32),
-            ChainferenceError::SequenceMismatch
-        );
-        require!(
-            chunk.ciphertext.len() <= MAX_CHUNK_LEN,
-            ChainferenceError::ChunkTooLarge
-        );
-        require!(
-            !chunk.is_final || i + 1 == chunks.len(),
-            ChainferenceError::FinalNotLast
-        );
-        tokens = tokens
-            .checked_add(u32::from(chunk.tokens))
-            .filter(|total| *total <= request.terms.max_output_tokens)
-            .ok_or(ChainferenceError::TokensOverLimit)?;
-        hashes.push(chunk_hash(&request_key, &chunk.as_ref()));
-    }
-    let computed = batch_root(&hashes).map_err(|_| ChainferenceError::EmptyBatch)?;
-    require!(computed == root, ChainferenceError::BatchRootMismatch);
-    let count = chunks.len() as u32; // ≤ 64
-    let leaf = batch_leaf(&request_key, first_seq, count, &root);
+    let first_seq = request.response.next_seq;
+    let mut cursor = request.response.cursor();
+    let views: Vec<_> = chunks.iter().map(Chunk::as_ref).collect();
+    let applied = cursor
+        .apply(&request_key, request.terms.max_output_tokens, &views)
+        .map_err(batch_rule_error)?;
+    require!(applied.root == root, ChainferenceError::BatchRootMismatch);
 
     let (leaf_index, capacity) = tree_fill(&ctx.accounts.tree.try_borrow_data()?)?;
     require!(leaf_index < capacity, ChainferenceError::TreeFull);
@@ -86,30 +59,35 @@ pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) ->
         noop: &ctx.accounts.noop_program,
         compression: &ctx.accounts.compression_program,
     }
-    .append(&leaf)?;
+    .append(&applied.leaf)?;
+    let proof = rightmost_proof(&ctx.accounts.tree.try_borrow_data()?)?;
 
     let request = &mut ctx.accounts.request;
-    let request_address = request.key();
-    let tree = request.lock.tree;
-    let response = &mut request.response;
-    if response.leaves == 0 {
-        response.first_chunk_at = now;
+    if request.response.leaves == 0 {
+        request.response.first_chunk_at = now;
     }
-    response.next_seq = first_seq + count; // checked per chunk above
-    response.tokens = tokens;
-    response.leaves = response
-        .leaves
-        .checked_add(1)
-        .ok_or(ChainferenceError::ArithmeticOverflow)?;
-    response.chain = extend_chain(&response.chain, &leaf);
-    response.finished = chunks.last().is_some_and(|chunk| chunk.is_final);
+    request.response.set_cursor(&cursor);
     log_event(&ChunkBatch {
-        request: request_address,
-        tree,
+        request: request.key(),
+        tree: request.lock.tree,
         leaf_index,
         first_seq,
         chunks,
-        chain: response.chain,
+        chain: cursor.chain,
+        proof,
     });
     Ok(())
+}
+
+/// The program's error for a broken batch rule.
+fn batch_rule_error(error: BatchRuleError) -> ChainferenceError {
+    match error {
+        BatchRuleError::Empty => ChainferenceError::EmptyBatch,
+        BatchRuleError::TooManyChunks => ChainferenceError::BatchTooLarge,
+        BatchRuleError::ChunkAfterFinal => ChainferenceError::ChunkAfterFinal,
+        BatchRuleError::SequenceMismatch { .. } => ChainferenceError::SequenceMismatch,
+        BatchRuleError::ChunkTooLarge { .. } => ChainferenceError::ChunkTooLarge,
+        BatchRuleError::FinalNotLast { .. } => ChainferenceError::FinalNotLast,
+        BatchRuleError::TokensOverLimit { .. } => ChainferenceError::TokensOverLimit,
+    }
 }

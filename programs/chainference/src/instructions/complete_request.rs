@@ -1,5 +1,6 @@
-use crate::{constants::BPS, error::ChainferenceError, lamports, math, state::*};
+use crate::{error::ChainferenceError, lamports, math, state::*};
 use anchor_lang::prelude::*;
+use chainference_prover::core::fee_for;
 
 /// Accounts of `complete_request`.
 #[derive(Accounts)]
@@ -53,7 +54,7 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     )
     .ok_or(ChainferenceError::ArithmeticOverflow)?
     .min(request.stake);
-    let fee = (u128::from(bill) * u128::from(lock.fee_bps) / u128::from(BPS)) as u64; // ≤ bill
+    let fee = fee_for(bill, lock.fee_bps);
     let server_share = bill - fee;
     let refund = request.stake - bill;
 

@@ -2,6 +2,8 @@
 
 use crate::{constants::*, error::ChainferenceError};
 use anchor_lang::prelude::*;
+pub use chainference_prover::core::bill_for;
+use chainference_prover::core::ResponseCursor;
 
 /// PDA `["request", client, nonce]`. Its lamports are always `rent + stake` while open and
 /// `rent + stake + bond` while locked; after completion only the rent, returned by
@@ -232,6 +234,28 @@ pub struct ResponseState {
     pub first_chunk_at: i64,
 }
 
+impl ResponseState {
+    /// The prover core's view of this state.
+    pub fn cursor(&self) -> ResponseCursor {
+        ResponseCursor {
+            next_seq: self.next_seq,
+            tokens: self.tokens,
+            leaves: self.leaves,
+            chain: self.chain,
+            finished: self.finished,
+        }
+    }
+
+    /// Takes the state the prover core advanced to.
+    pub fn set_cursor(&mut self, cursor: &ResponseCursor) {
+        self.next_seq = cursor.next_seq;
+        self.tokens = cursor.tokens;
+        self.leaves = cursor.leaves;
+        self.chain = cursor.chain;
+        self.finished = cursor.finished;
+    }
+}
+
 /// The bill, fixed at completion.
 #[derive(
     AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
@@ -243,32 +267,4 @@ pub struct Settlement {
     pub fee: u64,
     /// Unix time of completion.
     pub completed_at: i64,
-}
-
-/// `⌈(prompt_tokens·input_price + answer_tokens·output_price) / 1,000,000⌉`, rounded once at the
-/// end, or `None` if it doesn't fit in u64.
-pub fn bill_for(
-    prompt_tokens: u32,
-    input_price: u64,
-    answer_tokens: u32,
-    output_price: u64,
-) -> Option<u64> {
-    let total = u128::from(prompt_tokens)
-        .checked_mul(u128::from(input_price))?
-        .checked_add(u128::from(answer_tokens).checked_mul(u128::from(output_price))?)?;
-    u64::try_from(total.div_ceil(u128::from(PRICE_TOKENS))).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bill_rounds_up_once() {
-        // 3 tokens at 1 lamport per million each: 3/1e6, rounded up once to 1.
-        assert_eq!(bill_for(1, 1, 2, 1), Some(1));
-        assert_eq!(bill_for(1_000, 2_000, 500, 4_000), Some(4));
-        assert_eq!(bill_for(0, 0, 0, 0), Some(0));
-        assert_eq!(bill_for(u32::MAX, u64::MAX, u32::MAX, u64::MAX), None);
-    }
 }

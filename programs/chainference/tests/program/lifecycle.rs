@@ -8,7 +8,9 @@ use chainference::events::ChunkBatch;
 use chainference::state::*;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::{treasury_address, FEE_PER_SIGNATURE as SIG};
-use chainference_prover::core::{batch_leaf, extend_chain, EMPTY_CHAIN};
+use chainference_prover::change_log::{parse_change_log, ChangeLog};
+use chainference_prover::core::{batch_leaf, extend_chain, root_from_proof, EMPTY_CHAIN};
+use chainference_prover::tree::TreeMirror;
 
 /// The ChunkBatch events in a transaction's log (`Program data:` lines, natively prefixed by
 /// `Program log: `).
@@ -110,6 +112,7 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
         chunks(4, 2, 30, true),
     ];
     let mut chain = EMPTY_CHAIN;
+    let mut mirror = TreeMirror::new(DEPTH as usize);
     for (index, batch) in batches.iter().enumerate() {
         let first_seq = batch[0].seq;
         let meta = assert_ok(w.append(&operator, &request, batch.clone()));
@@ -141,10 +144,34 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
             (request, tree, index as u64, first_seq)
         );
         assert_eq!((&event.chunks, event.chain), (batch, chain));
-        // The append's change log went through spl-noop as an inner instruction.
-        assert!(
-            meta.inner_instructions.iter().flatten().count() >= 2,
-            "CPI into compression and noop"
+        // spl-account-compression's change log went through spl-noop as an inner instruction:
+        // its root is the reference tree's, and the event's proof proves the leaf against it,
+        // equal to the reference tree's proof and to the prover's tree mirror.
+        let logs: Vec<ChangeLog> = meta
+            .inner_instructions
+            .iter()
+            .flatten()
+            .filter_map(|inner| parse_change_log(&inner.instruction.data).ok())
+            .collect();
+        assert_eq!(logs.len(), 1, "one change log per append");
+        let change_log = &logs[0];
+        assert_eq!(
+            (change_log.tree, change_log.leaf_index),
+            (tree.to_bytes(), index as u32)
+        );
+        assert_eq!(
+            (change_log.root(), change_log.leaf()),
+            (Some(&reference.get_root()), Some(&leaf))
+        );
+        assert_eq!(event.proof, reference.rightmost_proof.proof.to_vec());
+        assert_eq!(
+            root_from_proof(&leaf, index as u32, &event.proof),
+            reference.get_root()
+        );
+        let appended = mirror.append(leaf).expect("room in the mirror");
+        assert_eq!(
+            (appended.root, &appended.proof),
+            (reference.get_root(), &event.proof)
         );
     }
     let answered = w.request(&request);

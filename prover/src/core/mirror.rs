@@ -1,0 +1,209 @@
+//! The rules a batch must follow to continue an answer, and the state they advance: one
+//! definition, applied by the program to every `append_batch` and by the provider, the client
+//! and auditors to their copies of the answer.
+
+use super::{batch_leaf, batch_root, chunk_hash, extend_chain, BatchError, ChunkRef, Hash};
+use super::{EMPTY_CHAIN, MAX_BATCH_CHUNKS};
+use alloc::vec::Vec;
+
+/// Most ciphertext bytes of one answer chunk.
+pub const MAX_CHUNK_LEN: usize = 1_024;
+
+/// Where an answer stands after the batches applied so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResponseCursor {
+    /// Sequence number the next chunk must carry.
+    pub next_seq: u32,
+    /// Answer tokens posted.
+    pub tokens: u32,
+    /// Leaves (batches) appended.
+    pub leaves: u32,
+    /// `keccak256(chain ‖ leaf)` over every leaf so far.
+    pub chain: Hash,
+    /// The final chunk was posted.
+    pub finished: bool,
+}
+
+/// What one batch appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedBatch {
+    /// The batch root.
+    pub root: Hash,
+    /// The leaf appended to the tree.
+    pub leaf: Hash,
+}
+
+/// Why a batch cannot continue an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchRuleError {
+    /// A batch must hold at least one chunk.
+    Empty,
+    /// A batch holds more than [`MAX_BATCH_CHUNKS`] chunks.
+    TooManyChunks,
+    /// The answer's final chunk was already posted.
+    ChunkAfterFinal,
+    /// A chunk's sequence number is not the next one.
+    SequenceMismatch {
+        /// The sequence number the chunk had to carry.
+        expected: u32,
+        /// The one it carried.
+        found: u32,
+    },
+    /// A chunk's ciphertext is over [`MAX_CHUNK_LEN`].
+    ChunkTooLarge {
+        /// The chunk's sequence number.
+        seq: u32,
+    },
+    /// A final chunk is not the last of its batch.
+    FinalNotLast {
+        /// The chunk's sequence number.
+        seq: u32,
+    },
+    /// The answer would carry more tokens than the request allows.
+    TokensOverLimit {
+        /// The request's `max_output_tokens`.
+        limit: u32,
+    },
+}
+
+impl core::fmt::Display for BatchRuleError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Empty => write!(f, "a batch must hold at least one chunk"),
+            Self::TooManyChunks => write!(f, "a batch may hold at most {MAX_BATCH_CHUNKS} chunks"),
+            Self::ChunkAfterFinal => write!(f, "a chunk follows the answer's final chunk"),
+            Self::SequenceMismatch { expected, found } => {
+                write!(f, "chunk {found} where chunk {expected} was due (a gap, a repeat or a reordering)")
+            }
+            Self::ChunkTooLarge { seq } => write!(f, "chunk {seq} is over {MAX_CHUNK_LEN} bytes"),
+            Self::FinalNotLast { seq } => {
+                write!(f, "final chunk {seq} is not the last of its batch")
+            }
+            Self::TokensOverLimit { limit } => {
+                write!(f, "the answer carries more than its {limit} tokens")
+            }
+        }
+    }
+}
+
+impl ResponseCursor {
+    /// The cursor of an answer with no chunk yet.
+    pub const fn new() -> Self {
+        Self {
+            next_seq: 0,
+            tokens: 0,
+            leaves: 0,
+            chain: EMPTY_CHAIN,
+            finished: false,
+        }
+    }
+
+    /// Checks `chunks` continue the answer of `request` within `max_output_tokens` and, if so,
+    /// advances the cursor and returns the batch's root and leaf. On error the cursor is
+    /// unchanged.
+    pub fn apply(
+        &mut self,
+        request: &[u8; 32],
+        max_output_tokens: u32,
+        chunks: &[ChunkRef<'_>],
+    ) -> Result<AppliedBatch, BatchRuleError> {
+        if chunks.is_empty() {
+            return Err(BatchRuleError::Empty);
+        }
+        if chunks.len() > MAX_BATCH_CHUNKS {
+            return Err(BatchRuleError::TooManyChunks);
+        }
+        if self.finished {
+            return Err(BatchRuleError::ChunkAfterFinal);
+        }
+        let mut tokens = self.tokens;
+        let mut hashes = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let expected = self.next_seq.checked_add(i as u32);
+            if expected != Some(chunk.seq) {
+                return Err(BatchRuleError::SequenceMismatch {
+                    expected: expected.unwrap_or(u32::MAX),
+                    found: chunk.seq,
+                });
+            }
+            if chunk.ciphertext.len() > MAX_CHUNK_LEN {
+                return Err(BatchRuleError::ChunkTooLarge { seq: chunk.seq });
+            }
+            if chunk.is_final && i + 1 != chunks.len() {
+                return Err(BatchRuleError::FinalNotLast { seq: chunk.seq });
+            }
+            tokens = tokens
+                .checked_add(u32::from(chunk.tokens))
+                .filter(|total| *total <= max_output_tokens)
+                .ok_or(BatchRuleError::TokensOverLimit {
+                    limit: max_output_tokens,
+                })?;
+            hashes.push(chunk_hash(request, chunk));
+        }
+        let root = batch_root(&hashes).map_err(|error| match error {
+            BatchError::Empty => BatchRuleError::Empty,
+            BatchError::TooManyChunks => BatchRuleError::TooManyChunks,
+        })?;
+        let count = chunks.len() as u32; // ≤ MAX_BATCH_CHUNKS
+        let leaf = batch_leaf(request, self.next_seq, count, &root);
+        self.next_seq += count; // each seq was checked to fit in u32
+        self.tokens = tokens;
+        self.leaves = self.leaves.saturating_add(1);
+        self.chain = extend_chain(&self.chain, &leaf);
+        self.finished = chunks[chunks.len() - 1].is_final;
+        Ok(AppliedBatch { root, leaf })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::NONCE_LEN;
+
+    const NONCE: [u8; NONCE_LEN] = [0; NONCE_LEN];
+
+    fn chunk(seq: u32, is_final: bool) -> ChunkRef<'static> {
+        ChunkRef {
+            seq,
+            tokens: 2,
+            is_final,
+            nonce: &NONCE,
+            ciphertext: b"x",
+        }
+    }
+
+    #[test]
+    fn batches_advance_the_cursor_and_errors_leave_it_alone() {
+        let request = [4u8; 32];
+        let mut cursor = ResponseCursor::new();
+        let first = cursor
+            .apply(&request, 10, &[chunk(0, false), chunk(1, false)])
+            .unwrap();
+        assert_eq!((cursor.next_seq, cursor.tokens, cursor.leaves), (2, 4, 1));
+        assert_eq!(cursor.chain, extend_chain(&EMPTY_CHAIN, &first.leaf));
+        let before = cursor;
+        assert_eq!(
+            cursor.apply(&request, 10, &[chunk(3, false)]),
+            Err(BatchRuleError::SequenceMismatch {
+                expected: 2,
+                found: 3
+            })
+        );
+        assert_eq!(
+            cursor.apply(&request, 10, &[chunk(2, true), chunk(3, false)]),
+            Err(BatchRuleError::FinalNotLast { seq: 2 })
+        );
+        assert_eq!(
+            cursor.apply(&request, 5, &[chunk(2, false)]),
+            Err(BatchRuleError::TokensOverLimit { limit: 5 })
+        );
+        assert_eq!(cursor.apply(&request, 10, &[]), Err(BatchRuleError::Empty));
+        assert_eq!(cursor, before);
+        cursor.apply(&request, 10, &[chunk(2, true)]).unwrap();
+        assert!(cursor.finished);
+        assert_eq!(
+            cursor.apply(&request, 10, &[chunk(3, false)]),
+            Err(BatchRuleError::ChunkAfterFinal)
+        );
+    }
+}

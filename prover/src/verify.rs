@@ -1,0 +1,159 @@
+//! Offline verification of a transcript bundle: every chunk against its batch, every leaf
+//! against its proof and change-log root and the hash chain, the sequence whole and final, and
+//! the bill equal to what the posted tokens cost within the request's caps.
+
+use crate::bundle::{Bundle, BUNDLE_FORMAT, BUNDLE_VERSION};
+use crate::core::{bill_for, fee_for, root_from_proof, BatchRuleError, ResponseCursor};
+
+/// What a bundle proves once verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// Chunks delivered.
+    pub chunks: u32,
+    /// Batches (leaves) delivered.
+    pub batches: u32,
+    /// Answer tokens posted and billed.
+    pub answer_tokens: u32,
+    /// Lamports billed.
+    pub bill: u64,
+}
+
+/// The first thing found wrong with a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Not a bundle this version can read.
+    #[error("not a {BUNDLE_FORMAT} bundle of version {BUNDLE_VERSION} (found {format} version {version})")]
+    UnsupportedFormat {
+        /// The bundle's format field.
+        format: String,
+        /// The bundle's version.
+        version: u32,
+    },
+    /// A batch breaks the rules an append follows.
+    #[error("batch {batch}: {rule}")]
+    BatchRule {
+        /// The batch's position in the bundle.
+        batch: usize,
+        /// The rule broken.
+        rule: BatchRuleError,
+    },
+    /// A batch's leaf does not prove against the root of its change-log event.
+    #[error("batch {batch}: its leaf does not prove against its change-log root (leaf index {leaf_index})")]
+    LeafNotInRoot {
+        /// The batch's position in the bundle.
+        batch: usize,
+        /// The leaf index the batch claims.
+        leaf_index: u32,
+    },
+    /// Leaf indices do not increase from batch to batch.
+    #[error("batch {batch}: leaf index {leaf_index} does not follow the previous batch's")]
+    LeafOrder {
+        /// The batch's position in the bundle.
+        batch: usize,
+        /// The leaf index the batch claims.
+        leaf_index: u32,
+    },
+    /// The recomputed hash chain is not the request's.
+    #[error("the hash chain over the leaves is not the request's")]
+    ChainMismatch,
+    /// The answer has no final chunk.
+    #[error("the transcript has no final chunk: the answer is cut short")]
+    FinalChunkMissing,
+    /// The billed tokens are not the tokens posted.
+    #[error("{billed} answer tokens billed but {posted} posted")]
+    TokensMismatch {
+        /// Tokens in the settlement.
+        billed: u32,
+        /// Tokens in the chunks.
+        posted: u32,
+    },
+    /// The bill is not what the posted tokens cost at the locked prices, capped by the stake.
+    #[error("bill of {claimed} lamports, but the posted tokens cost {expected}")]
+    BillMismatch {
+        /// The settlement's bill.
+        claimed: u64,
+        /// The bill recomputed.
+        expected: u64,
+    },
+    /// The fee is not the locked share of the bill.
+    #[error("fee of {claimed} lamports, but {expected} is the locked share of the bill")]
+    FeeMismatch {
+        /// The settlement's fee.
+        claimed: u64,
+        /// The fee recomputed.
+        expected: u64,
+    },
+}
+
+/// Verifies `bundle` offline.
+pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
+    if bundle.format != BUNDLE_FORMAT || bundle.version != BUNDLE_VERSION {
+        return Err(VerifyError::UnsupportedFormat {
+            format: bundle.format.clone(),
+            version: bundle.version,
+        });
+    }
+    let terms = &bundle.terms;
+    let mut cursor = ResponseCursor::new();
+    let mut chunks = 0u32;
+    let mut previous_leaf: Option<u32> = None;
+    for (batch, posted) in bundle.batches.iter().enumerate() {
+        let views: Vec<_> = posted.chunks.iter().map(|chunk| chunk.as_ref()).collect();
+        let applied = cursor
+            .apply(&bundle.request, terms.max_output_tokens, &views)
+            .map_err(|rule| VerifyError::BatchRule { batch, rule })?;
+        if previous_leaf.is_some_and(|previous| posted.leaf_index <= previous) {
+            return Err(VerifyError::LeafOrder {
+                batch,
+                leaf_index: posted.leaf_index,
+            });
+        }
+        previous_leaf = Some(posted.leaf_index);
+        if root_from_proof(&applied.leaf, posted.leaf_index, &posted.proof) != posted.root {
+            return Err(VerifyError::LeafNotInRoot {
+                batch,
+                leaf_index: posted.leaf_index,
+            });
+        }
+        chunks += views.len() as u32;
+    }
+    if cursor.chain != bundle.chain {
+        return Err(VerifyError::ChainMismatch);
+    }
+    if !cursor.finished {
+        return Err(VerifyError::FinalChunkMissing);
+    }
+    let settled = bundle.settlement;
+    if settled.answer_tokens != cursor.tokens {
+        return Err(VerifyError::TokensMismatch {
+            billed: settled.answer_tokens,
+            posted: cursor.tokens,
+        });
+    }
+    let expected = bill_for(
+        terms.prompt_tokens,
+        terms.input_price,
+        cursor.tokens,
+        terms.output_price,
+    )
+    .map_or(terms.stake, |bill| bill.min(terms.stake));
+    if settled.bill != expected {
+        return Err(VerifyError::BillMismatch {
+            claimed: settled.bill,
+            expected,
+        });
+    }
+    let fee = fee_for(expected, terms.fee_bps);
+    if settled.fee != fee {
+        return Err(VerifyError::FeeMismatch {
+            claimed: settled.fee,
+            expected: fee,
+        });
+    }
+    Ok(Verified {
+        chunks,
+        batches: cursor.leaves,
+        answer_tokens: cursor.tokens,
+        bill: expected,
+    })
+}
