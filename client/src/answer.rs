@@ -64,6 +64,8 @@ pub struct AnswerSealer {
     unflushed: bool,
     /// The next chunk starts the stream.
     starts_stream: bool,
+    /// The final chunk was sealed.
+    finished: bool,
 }
 
 impl AnswerSealer {
@@ -84,6 +86,7 @@ impl AnswerSealer {
             pending_tokens: 0,
             unflushed: false,
             starts_stream: true,
+            finished: false,
         })
     }
 
@@ -109,6 +112,11 @@ impl AnswerSealer {
     /// Encoded bytes waiting to be sealed.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether the final chunk was sealed.
+    pub fn is_finished(&self) -> bool {
+        self.finished
     }
 
     /// Tokens waiting to be carried by a chunk.
@@ -140,6 +148,33 @@ impl AnswerSealer {
         self.seal(&plaintext, tokens as u16, None)
     }
 
+    /// Ends the compression stream (its epilogue joins the pending bytes); the answer then
+    /// takes no more text.
+    pub fn end_stream(&mut self) -> Result<(), AnswerError> {
+        if let Some(compressor) = self.compressor.take() {
+            compressor.finish(&mut self.pending)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the final chunk, carrying every pending byte and token, fits in `max_plaintext`
+    /// stream bytes (after [`AnswerSealer::end_stream`]).
+    pub fn final_fits(&self, max_plaintext: usize) -> bool {
+        self.compressor.is_none()
+            && self.pending.len() <= max_plaintext.min(MAX_CHUNK_PLAINTEXT)
+            && self.pending_tokens <= u64::from(u16::MAX)
+    }
+
+    /// Seals every pending byte and token as the final chunk, with `reason`; check
+    /// [`AnswerSealer::final_fits`] first.
+    pub fn seal_final(&mut self, reason: FinishReason) -> Chunk {
+        let plaintext = std::mem::take(&mut self.pending);
+        let tokens = self.pending_tokens.min(u64::from(u16::MAX));
+        self.pending_tokens -= tokens;
+        self.finished = true;
+        self.seal(&plaintext, tokens as u16, Some(reason))
+    }
+
     /// Ends the stream and seals the rest: chunks of at most `max_plaintext` bytes, the last
     /// one final with `reason`.
     pub fn finish(
@@ -147,17 +182,13 @@ impl AnswerSealer {
         reason: FinishReason,
         max_plaintext: usize,
     ) -> Result<Vec<Chunk>, AnswerError> {
-        if let Some(compressor) = self.compressor.take() {
-            compressor.finish(&mut self.pending)?;
-        }
+        self.end_stream()?;
         let limit = max_plaintext.clamp(1, MAX_CHUNK_PLAINTEXT);
         let mut chunks = Vec::new();
-        while self.pending.len() > limit || self.pending_tokens > u64::from(u16::MAX) {
+        while !self.final_fits(limit) {
             chunks.push(self.seal_chunk(limit));
         }
-        let plaintext = std::mem::take(&mut self.pending);
-        let tokens = self.pending_tokens as u16; // ≤ u16::MAX after the loop
-        chunks.push(self.seal(&plaintext, tokens, Some(reason)));
+        chunks.push(self.seal_final(reason));
         Ok(chunks)
     }
 
