@@ -260,9 +260,65 @@ fn prompts_are_padded_to_buckets_and_open_only_for_the_server() {
     assert_eq!(sealed.len(), sealed_longer.len());
 }
 
+/// Chunks → batches → leaves of a tree → a transcript bundle, as the program would have built
+/// them; the bundle must verify offline, also after a JSON round trip.
+fn bundle_of(batches: &[Vec<Chunk>]) -> Bundle {
+    let request = [6u8; 32];
+    let mut cursor = ResponseCursor::new();
+    let mut tree = TreeMirror::new(24);
+    let mut bundled = Vec::new();
+    for (i, batch) in batches.iter().enumerate() {
+        for group in batch.chunks(64) {
+            let views: Vec<_> = group.iter().map(Chunk::as_ref).collect();
+            let applied = cursor
+                .apply(&request, 200_000, &views)
+                .expect("a valid batch");
+            let appended = tree.append(applied.leaf).unwrap();
+            bundled.push(BundleBatch {
+                signature: format!("sig{i}"),
+                slot: i as u64,
+                leaf_index: appended.leaf_index,
+                root: appended.root,
+                proof: appended.proof,
+                chunks: group.to_vec(),
+            });
+        }
+    }
+    let terms = BundleTerms {
+        model: "m".into(),
+        prompt_tokens: 10,
+        max_output_tokens: 200_000,
+        stake: 10_000_000_000,
+        input_price: 1_000_000,
+        output_price: 1_000_000,
+        fee_bps: 100,
+    };
+    let bill = bill_for(10, 1_000_000, cursor.tokens, 1_000_000).unwrap();
+    let bundle = Bundle {
+        format: BUNDLE_FORMAT.into(),
+        version: BUNDLE_VERSION,
+        program_id: [8; 32],
+        genesis_hash: [9; 32],
+        request,
+        client: [1; 32],
+        server: [2; 32],
+        tree: [3; 32],
+        terms,
+        batches: bundled,
+        chain: cursor.chain,
+        settlement: BundleSettlement {
+            answer_tokens: cursor.tokens,
+            bill,
+            fee: fee_for(bill, 100),
+        },
+    };
+    verify(&Bundle::from_json(&bundle.to_json()).unwrap()).expect("the bundle verifies");
+    bundle
+}
+
 /// Seals `pieces` (text, tokens) into batches of `batch_pieces` pieces and chunks of at most
-/// `chunk_plaintext` bytes, then opens them in order; returns the chunks in their batches and
-/// the text opened.
+/// `chunk_plaintext` bytes, appends the batches as leaves and checks the transcript bundle, then
+/// opens the chunks in order; returns the chunks in their batches and the text opened.
 fn round_trip(
     pieces: &[(&str, u32)],
     batch_pieces: usize,
@@ -286,6 +342,8 @@ fn round_trip(
         }
     }
     batches.push(sealer.finish(FinishReason::Stop, chunk_plaintext).unwrap());
+    let posted: u32 = pieces.iter().map(|(_, tokens)| tokens).sum();
+    assert_eq!(bundle_of(&batches).settlement.answer_tokens, posted);
     let mut opener = AnswerOpener::new(p.client_key, p.context, compression).unwrap();
     let mut text = String::new();
     for chunk in batches.iter().flatten() {
@@ -378,59 +436,9 @@ fn a_100_000_token_answer_seals_batches_verifies_and_opens() {
         expected.len()
     );
 
-    // Chunks → batches → leaves of a tree → a bundle that verifies offline.
-    let request = [6u8; 32];
-    let mut cursor = ResponseCursor::new();
-    let mut tree = TreeMirror::new(24);
-    let mut bundled = Vec::new();
-    for (i, batch) in batches.iter().enumerate() {
-        for group in batch.chunks(64) {
-            let views: Vec<_> = group.iter().map(Chunk::as_ref).collect();
-            let applied = cursor
-                .apply(&request, 200_000, &views)
-                .expect("a valid batch");
-            let appended = tree.append(applied.leaf).unwrap();
-            bundled.push(BundleBatch {
-                signature: format!("sig{i}"),
-                slot: i as u64,
-                leaf_index: appended.leaf_index,
-                root: appended.root,
-                proof: appended.proof,
-                chunks: group.to_vec(),
-            });
-        }
-    }
-    assert_eq!(cursor.tokens, 100_000);
-    let terms = BundleTerms {
-        model: "m".into(),
-        prompt_tokens: 10,
-        max_output_tokens: 200_000,
-        stake: 10_000_000_000,
-        input_price: 1_000_000,
-        output_price: 1_000_000,
-        fee_bps: 100,
-    };
-    let bill = bill_for(10, 1_000_000, 100_000, 1_000_000).unwrap();
-    let bundle = Bundle {
-        format: BUNDLE_FORMAT.into(),
-        version: BUNDLE_VERSION,
-        program_id: [8; 32],
-        genesis_hash: [9; 32],
-        request,
-        client: [1; 32],
-        server: [2; 32],
-        tree: [3; 32],
-        terms,
-        batches: bundled,
-        chain: cursor.chain,
-        settlement: BundleSettlement {
-            answer_tokens: 100_000,
-            bill,
-            fee: fee_for(bill, 100),
-        },
-    };
-    let verified =
-        verify(&Bundle::from_json(&bundle.to_json()).unwrap()).expect("the bundle verifies");
+    // Chunks → batches → leaves of a tree → a bundle that verifies offline (in round_trip).
+    let bundle = bundle_of(&batches);
+    let verified = verify(&bundle).expect("the bundle verifies");
     assert_eq!((verified.answer_tokens, verified.bill), (100_000, 100_010));
 }
 
