@@ -16,7 +16,7 @@ use solana_message::AddressLookupTableAccount;
 use solana_message::{v0, Message, VersionedMessage};
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
-use x25519_dalek::{PublicKey, StaticSecret};
+use x25519_dalek::PublicKey;
 
 /// Serializes the real transaction the operator would send for `appends`.
 fn serialized_len(
@@ -128,17 +128,7 @@ fn answer(request: Pubkey, tree: Pubkey, words: usize) -> Answer {
         program_id: chainference::ID.to_bytes(),
         request: request.to_bytes(),
     };
-    let client = StaticSecret::from([2; 32]);
-    let server = StaticSecret::from([3; 32]);
-    let (client_public, server_public) = (PublicKey::from(&client), PublicKey::from(&server));
-    let key = session_key(
-        &server,
-        &client_public,
-        &client_public,
-        &server_public,
-        &context,
-    )
-    .unwrap();
+    let (_, key) = server_session(&[3; 32], &PublicKey::from([2; 32]), &context).unwrap();
     let mut sealer = AnswerSealer::new(key, context, Compression::Zstd, 0).unwrap();
     let mut text = String::new();
     let mut state = request.to_bytes()[0] as u64 + 1;

@@ -66,20 +66,9 @@ fn derive_vectors() -> Value {
         program_id: [2; 32],
         request: [3; 32],
     };
-    let client = client_secret(
-        &ClientSignature::from_two(signature, signature).unwrap(),
-        &context,
-    );
-    let server = server_secret(&operator_seed, &context);
-    let (client_public, server_public) = (PublicKey::from(&client), PublicKey::from(&server));
-    let key = session_key(
-        &client,
-        &server_public,
-        &client_public,
-        &server_public,
-        &context,
-    )
-    .unwrap();
+    let server_public = server_public_key(&operator_seed, &context);
+    let signature_pair = ClientSignature::from_two(signature, signature).unwrap();
+    let (client_public, key) = client_session(&signature_pair, &server_public, &context).unwrap();
     let header = ChunkHeader {
         direction: Direction::Response,
         seq: 7,
@@ -140,29 +129,10 @@ fn parties(request: [u8; 32]) -> Parties {
         program_id: [8; 32],
         request,
     };
-    let signature = [7u8; 64];
-    let client = client_secret(
-        &ClientSignature::from_two(signature, signature).unwrap(),
-        &context,
-    );
-    let server = server_secret(&[6; 32], &context);
-    let (client_public, server_public) = (PublicKey::from(&client), PublicKey::from(&server));
-    let client_key = session_key(
-        &client,
-        &server_public,
-        &client_public,
-        &server_public,
-        &context,
-    )
-    .unwrap();
-    let server_key = session_key(
-        &server,
-        &client_public,
-        &client_public,
-        &server_public,
-        &context,
-    )
-    .unwrap();
+    let signature = ClientSignature::from_two([7u8; 64], [7u8; 64]).unwrap();
+    let server_public = server_public_key(&[6; 32], &context);
+    let (client_public, client_key) = client_session(&signature, &server_public, &context).unwrap();
+    let (_, server_key) = server_session(&[6; 32], &client_public, &context).unwrap();
     Parties {
         context,
         client_key,

@@ -111,6 +111,37 @@ pub fn session_key(
     )))
 }
 
+/// The server's per-request public key, which it posts with its lock.
+pub fn server_public_key(operator_seed: &[u8; 32], context: &KeyContext) -> PublicKey {
+    PublicKey::from(&server_secret(operator_seed, context))
+}
+
+/// The client's side: its per-request public key (sent at the head of the sealed prompt) and
+/// the session key with the server's posted `server_public`.
+pub fn client_session(
+    signature: &ClientSignature,
+    server_public: &PublicKey,
+    context: &KeyContext,
+) -> Result<(PublicKey, SessionKey), EnvelopeError> {
+    let secret = client_secret(signature, context);
+    let public = PublicKey::from(&secret);
+    let key = session_key(&secret, server_public, &public, server_public, context)?;
+    Ok((public, key))
+}
+
+/// The server's side: its per-request public key and the session key with the client whose
+/// `client_public` heads the sealed prompt.
+pub fn server_session(
+    operator_seed: &[u8; 32],
+    client_public: &PublicKey,
+    context: &KeyContext,
+) -> Result<(PublicKey, SessionKey), EnvelopeError> {
+    let secret = server_secret(operator_seed, context);
+    let public = PublicKey::from(&secret);
+    let key = session_key(&secret, client_public, client_public, &public, context)?;
+    Ok((public, key))
+}
+
 fn expand(salt: &[u8], secret: &[u8], info: &[u8]) -> [u8; 32] {
     let mut key = [0u8; 32];
     // 32 bytes is far below HKDF-SHA256's limit of 8,160.
