@@ -34,7 +34,7 @@ impl Chunk {
 /// Logged by every `append_batch`: the batch's chunks, where its leaf went and the request's
 /// hash chain after it.
 #[event]
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkBatch {
     /// The request answered.
     pub request: Pubkey,

@@ -1,8 +1,10 @@
 //! The program on a real Solana runtime (LiteSVM with Chainference, spl-account-compression and
 //! spl-noop as builtins, CPIs executed for real): the whole lifecycle to the lamport, every
-//! refusal by name, and lamport conservation over random instruction sequences.
+//! refusal by name, lamport conservation over random instruction sequences, and an answer
+//! sealed, packed, appended, streamed back from the logs out of order and audited.
 
 mod common;
 mod conservation;
 mod lifecycle;
 mod refusals;
+mod stream;

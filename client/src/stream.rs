@@ -1,0 +1,244 @@
+//! Answer batches from transaction logs, put back in order and checked before anything is
+//! shown (design §7). Notifications are hints: batches may arrive late, twice or out of order,
+//! and the caller backfills what [`StreamAssembler::missing`] names.
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{AnchorDeserialize, Discriminator};
+use base64::{prelude::BASE64_STANDARD, Engine};
+use chainference::events::ChunkBatch;
+use chainference_prover::bundle::Chunk;
+use chainference_prover::core::{BatchRuleError, ResponseCursor};
+use std::collections::BTreeMap;
+
+/// Which form of the event's log line to accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogForm {
+    /// A cluster's `Program data: <base64>`, only inside our program's own top-level
+    /// invocation.
+    Cluster,
+    /// A local node's native form, `Program log: Program data: <base64>`, which natively
+    /// hosted programs leave wherever they run (accept it only from a local node, known by its
+    /// genesis hash).
+    Native,
+}
+
+const DATA: &str = "Program data: ";
+const NATIVE_DATA: &str = "Program log: Program data: ";
+
+/// The `ChunkBatch` events in one successful transaction's log.
+pub fn chunk_batches(logs: &[String], program_id: &Pubkey, form: LogForm) -> Vec<ChunkBatch> {
+    let ours = program_id.to_string();
+    let mut stack: Vec<&str> = Vec::new();
+    let mut events = Vec::new();
+    for line in logs {
+        let data = match form {
+            LogForm::Native => line.strip_prefix(NATIVE_DATA),
+            LogForm::Cluster => line.strip_prefix(DATA).filter(|_| stack == [ours.as_str()]),
+        };
+        if let Some(event) = data.and_then(decode) {
+            events.push(event);
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("Program ") else {
+            continue;
+        };
+        let mut words = rest.split(' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some(program), Some("invoke"), Some(depth)) => {
+                let depth = depth
+                    .trim_matches(['[', ']'])
+                    .parse::<usize>()
+                    .unwrap_or(usize::MAX);
+                stack.truncate(depth.saturating_sub(1));
+                stack.push(program);
+            }
+            (Some(_), Some("success" | "failed:"), _) => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
+/// The batch's chunks in the prover's form (for opening and for bundles).
+pub fn chunks_of(batch: &ChunkBatch) -> Vec<Chunk> {
+    batch
+        .chunks
+        .iter()
+        .map(|chunk| Chunk {
+            seq: chunk.seq,
+            tokens: chunk.tokens,
+            is_final: chunk.is_final,
+            nonce: chunk.nonce,
+            ciphertext: chunk.ciphertext.clone(),
+        })
+        .collect()
+}
+
+fn decode(data: &str) -> Option<ChunkBatch> {
+    let bytes = BASE64_STANDARD.decode(data.trim()).ok()?;
+    let body = bytes.strip_prefix(ChunkBatch::DISCRIMINATOR)?;
+    ChunkBatch::try_from_slice(body).ok()
+}
+
+/// Why a batch was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// The batch belongs to another request.
+    #[error("a batch of request {0}, not this one")]
+    OtherRequest(Pubkey),
+    /// The batch breaks the rules the program enforces: it did not come from the program.
+    #[error("batch at chunk {first_seq}: {rule}")]
+    BatchRule {
+        /// Its first sequence number.
+        first_seq: u32,
+        /// The rule broken.
+        rule: BatchRuleError,
+    },
+    /// The event's hash chain is not the one its chunks make.
+    #[error("batch at chunk {0}: its hash chain does not follow from its chunks")]
+    ChainMismatch(u32),
+}
+
+/// Puts one request's batches in order, drops duplicates, and checks each against the same
+/// rules and hash chain as the program before giving it out.
+pub struct StreamAssembler {
+    request: Pubkey,
+    max_output_tokens: u32,
+    cursor: ResponseCursor,
+    early: BTreeMap<u32, ChunkBatch>,
+}
+
+impl StreamAssembler {
+    /// Assembles `request`'s answer from its first chunk.
+    pub fn new(request: Pubkey, max_output_tokens: u32) -> Self {
+        Self {
+            request,
+            max_output_tokens,
+            cursor: ResponseCursor::new(),
+            early: BTreeMap::new(),
+        }
+    }
+
+    /// Where the answer stands: next sequence number, tokens, leaves, chain, finished.
+    pub fn cursor(&self) -> &ResponseCursor {
+        &self.cursor
+    }
+
+    /// The first sequence number not yet received, if a later batch is waiting for it (a gap
+    /// to backfill).
+    pub fn missing(&self) -> Option<u32> {
+        (!self.early.is_empty()).then_some(self.cursor.next_seq)
+    }
+
+    /// Takes one batch, in any order; returns the batches that now continue the answer, checked,
+    /// in order. Batches already given out are dropped.
+    pub fn offer(&mut self, batch: ChunkBatch) -> Result<Vec<ChunkBatch>, StreamError> {
+        if batch.request != self.request {
+            return Err(StreamError::OtherRequest(batch.request));
+        }
+        if batch.first_seq < self.cursor.next_seq {
+            return Ok(Vec::new());
+        }
+        self.early.insert(batch.first_seq, batch);
+        let mut ready = Vec::new();
+        while let Some(batch) = self.early.remove(&self.cursor.next_seq) {
+            let views: Vec<_> = batch.chunks.iter().map(|chunk| chunk.as_ref()).collect();
+            let mut next = self.cursor;
+            next.apply(&self.request.to_bytes(), self.max_output_tokens, &views)
+                .map_err(|rule| StreamError::BatchRule {
+                    first_seq: batch.first_seq,
+                    rule,
+                })?;
+            if next.chain != batch.chain {
+                return Err(StreamError::ChainMismatch(batch.first_seq));
+            }
+            self.cursor = next;
+            ready.push(batch);
+        }
+        Ok(ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::Event;
+    use chainference::events::Chunk as ProgramChunk;
+
+    fn event(request: Pubkey) -> ChunkBatch {
+        let chunks = vec![ProgramChunk {
+            seq: 0,
+            tokens: 1,
+            is_final: true,
+            nonce: [0; 24],
+            ciphertext: vec![1, 2],
+        }];
+        let mut cursor = ResponseCursor::new();
+        let views: Vec<_> = chunks.iter().map(ProgramChunk::as_ref).collect();
+        cursor.apply(&request.to_bytes(), 10, &views).unwrap();
+        ChunkBatch {
+            request,
+            tree: Pubkey::default(),
+            leaf_index: 0,
+            first_seq: 0,
+            chunks,
+            chain: cursor.chain,
+            proof: vec![],
+        }
+    }
+
+    fn line(event: &ChunkBatch) -> String {
+        format!("Program data: {}", BASE64_STANDARD.encode(event.data()))
+    }
+
+    #[test]
+    fn only_our_top_level_invocation_speaks_for_the_program() {
+        let request = Pubkey::new_unique();
+        let genuine = event(request);
+        let ours = chainference::ID.to_string();
+        let other = Pubkey::new_unique().to_string();
+        let logs: Vec<String> = vec![
+            format!("Program {other} invoke [1]"),
+            line(&genuine), // another program's claim
+            format!("Program {other} success"),
+            format!("Program {ours} invoke [1]"),
+            format!("Program {other} invoke [2]"),
+            line(&genuine), // a program we invoked
+            format!("Program {other} success"),
+            line(&genuine), // ours
+            format!("Program {ours} success"),
+        ];
+        assert_eq!(
+            chunk_batches(&logs, &chainference::ID, LogForm::Cluster),
+            vec![genuine.clone()]
+        );
+        let native = vec![format!("Program log: {}", line(&genuine))];
+        assert_eq!(
+            chunk_batches(&native, &chainference::ID, LogForm::Native),
+            vec![genuine.clone()]
+        );
+        assert!(chunk_batches(&native, &chainference::ID, LogForm::Cluster).is_empty());
+    }
+
+    #[test]
+    fn forged_and_foreign_batches_are_refused_and_the_cursor_stays() {
+        let request = Pubkey::new_unique();
+        let mut assembler = StreamAssembler::new(request, 10);
+        let mut forged = event(request);
+        forged.chain[0] ^= 1;
+        assert_eq!(assembler.offer(forged), Err(StreamError::ChainMismatch(0)));
+        let foreign = event(Pubkey::new_unique());
+        assert!(matches!(
+            assembler.offer(foreign),
+            Err(StreamError::OtherRequest(_))
+        ));
+        assert_eq!(assembler.cursor(), &ResponseCursor::new());
+        assert_eq!(assembler.offer(event(request)).unwrap().len(), 1);
+        assert!(
+            assembler.offer(event(request)).unwrap().is_empty(),
+            "a repeat is dropped"
+        );
+    }
+}
