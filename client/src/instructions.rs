@@ -3,13 +3,89 @@
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
 use anchor_lang::{InstructionData, ToAccountMetas};
-use chainference::compression::{COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
+use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
 use chainference::constants::TREE_AUTHORITY;
+use chainference::pda::{config_address, server_address, treasury_address};
+use chainference::state::{ConfigParams, ServerParams};
 use chainference_prover::bundle::Chunk;
 
 /// The compute-budget program.
 pub const COMPUTE_BUDGET_PROGRAM_ID: Pubkey =
     anchor_lang::pubkey!("ComputeBudget111111111111111111111111111111");
+
+/// An instruction of our program.
+fn ours(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: chainference::ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+/// `initialize_config` by `admin` (the key compiled into the program).
+pub fn initialize_config(admin: &Pubkey, params: ConfigParams) -> Instruction {
+    let accounts = chainference::accounts::InitializeConfig {
+        admin: *admin,
+        config: config_address(),
+        treasury: treasury_address(),
+        system_program: anchor_lang::system_program::ID,
+    };
+    ours(
+        accounts,
+        chainference::instruction::InitializeConfig { params },
+    )
+}
+
+/// `register_server` for `operator`.
+pub fn register_server(operator: &Pubkey, params: ServerParams) -> Instruction {
+    let accounts = chainference::accounts::RegisterServer {
+        operator: *operator,
+        server: server_address(operator),
+        system_program: anchor_lang::system_program::ID,
+    };
+    ours(
+        accounts,
+        chainference::instruction::RegisterServer { params },
+    )
+}
+
+/// The two instructions that make a response tree for `operator`'s server in one transaction
+/// (signed by the operator and the new `tree` keypair): the system `create_account` owned by
+/// spl-account-compression, funded with `rent` lamports, then `create_tree`.
+pub fn create_tree(
+    operator: &Pubkey,
+    tree: &Pubkey,
+    max_depth: u32,
+    max_buffer_size: u32,
+    rent: u64,
+) -> [Instruction; 2] {
+    let space = tree_account_len(max_depth, max_buffer_size) as u64;
+    let create = anchor_lang::solana_program::system_instruction::create_account(
+        operator,
+        tree,
+        rent,
+        space,
+        &COMPRESSION_PROGRAM_ID,
+    );
+    let accounts = chainference::accounts::CreateTree {
+        operator: *operator,
+        server: server_address(operator),
+        tree: *tree,
+        tree_authority: TREE_AUTHORITY,
+        compression_program: COMPRESSION_PROGRAM_ID,
+        noop_program: NOOP_PROGRAM_ID,
+    };
+    [
+        create,
+        ours(
+            accounts,
+            chainference::instruction::CreateTree {
+                max_depth,
+                max_buffer_size,
+            },
+        ),
+    ]
+}
 
 /// `append_batch`: `chunks` of `request` (locked by `operator`'s server) with their `root`,
 /// appended to `tree`.
@@ -38,11 +114,10 @@ pub fn append_batch(
             ciphertext: chunk.ciphertext.clone(),
         })
         .collect();
-    Instruction {
-        program_id: chainference::ID,
-        accounts: accounts.to_account_metas(None),
-        data: chainference::instruction::AppendBatch { root, chunks }.data(),
-    }
+    ours(
+        accounts,
+        chainference::instruction::AppendBatch { root, chunks },
+    )
 }
 
 /// The compute-budget program's `SetComputeUnitLimit`.

@@ -15,6 +15,7 @@ pub mod events;
 pub mod instructions;
 mod lamports;
 mod math;
+pub mod pda;
 pub mod state;
 
 pub use instructions::*;

@@ -6,7 +6,37 @@
 
 use anchor_lang::prelude::{AccountInfo, AccountMeta, ProgramError, Pubkey};
 use anchor_lang::solana_program::{entrypoint::ProgramResult, instruction::Instruction};
+use chainference::compression::{COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
+use solana_program_runtime::invoke_context::BuiltinFunctionRegisterer;
 use solana_program_v2 as v2;
+
+/// The three programs a local runtime hosts: id, name and the runtime's registration function.
+pub fn all() -> Vec<(Pubkey, &'static str, BuiltinFunctionRegisterer)> {
+    let mut builtins = Vec::with_capacity(3);
+    // Each `processor!` expands to its own type: each is cast to the common function pointer.
+    if let Some(register) = solana_program_test::processor!(chainference) {
+        builtins.push((
+            chainference::ID,
+            "chainference",
+            register as BuiltinFunctionRegisterer,
+        ));
+    }
+    if let Some(register) = solana_program_test::processor!(account_compression) {
+        builtins.push((
+            COMPRESSION_PROGRAM_ID,
+            "spl_account_compression",
+            register as BuiltinFunctionRegisterer,
+        ));
+    }
+    if let Some(register) = solana_program_test::processor!(noop) {
+        builtins.push((
+            NOOP_PROGRAM_ID,
+            "spl_noop",
+            register as BuiltinFunctionRegisterer,
+        ));
+    }
+    builtins
+}
 
 /// Chainference's Anchor entrypoint.
 pub fn chainference(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {

@@ -10,3 +10,22 @@
 pub mod builtins;
 pub mod stubs;
 pub mod svm;
+
+/// The keypair of [`chainference::constants::ADMIN`] on local deployments (a test key:
+/// `fixtures/keys/admin.json`).
+pub fn local_admin() -> solana_keypair::Keypair {
+    const ADMIN_KEYPAIR: &str = include_str!("../../../fixtures/keys/admin.json");
+    let bytes: Vec<u8> = ADMIN_KEYPAIR
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|byte| {
+            byte.trim()
+                .parse()
+                .expect("fixtures/keys/admin.json holds bytes")
+        })
+        .collect();
+    solana_keypair::Keypair::try_from(bytes.as_slice())
+        .expect("fixtures/keys/admin.json is a keypair")
+}

@@ -6,7 +6,8 @@ use anchor_lang::prelude::{AccountDeserialize, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
-use chainference::constants::{CONFIG_SEED, TREASURY_SEED, TREE_AUTHORITY};
+use chainference::constants::TREE_AUTHORITY;
+pub use chainference::pda::{config_address, server_address, treasury_address};
 use chainference::state::ConfigParams;
 use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
 use litesvm::LiteSVM;
@@ -21,9 +22,6 @@ use solana_transaction_error::TransactionError;
 pub use litesvm;
 pub use solana_keypair;
 pub use solana_signer;
-
-/// The keypair of [`chainference::constants::ADMIN`] on local deployments.
-const ADMIN_KEYPAIR: &str = include_str!("../../../fixtures/keys/admin.json");
 
 /// Lamports every signature costs in the harness (LiteSVM's default fee structure).
 pub const FEE_PER_SIGNATURE: u64 = 5_000;
@@ -48,17 +46,9 @@ impl Harness {
     pub fn new() -> Self {
         stubs::install();
         let mut svm = LiteSVM::new();
-        // Each `processor!` expands to its own type, so each is added on its own.
-        macro_rules! add_builtin {
-            ($program_id:expr, $entrypoint:path) => {
-                if let Some(entrypoint) = solana_program_test::processor!($entrypoint) {
-                    svm.add_builtin($program_id, entrypoint);
-                }
-            };
+        for (program_id, _, register) in builtins::all() {
+            svm.add_builtin(program_id, register);
         }
-        add_builtin!(chainference::ID, builtins::chainference);
-        add_builtin!(COMPRESSION_PROGRAM_ID, builtins::account_compression);
-        add_builtin!(NOOP_PROGRAM_ID, builtins::noop);
         Self { svm }
     }
 
@@ -89,18 +79,7 @@ impl Harness {
 
     /// The local admin's keypair (`fixtures/keys/admin.json`).
     pub fn admin(&self) -> Keypair {
-        let bytes: Vec<u8> = ADMIN_KEYPAIR
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .split(',')
-            .map(|byte| {
-                byte.trim()
-                    .parse()
-                    .expect("fixtures/keys/admin.json holds bytes")
-            })
-            .collect();
-        Keypair::try_from(bytes.as_slice()).expect("fixtures/keys/admin.json is a keypair")
+        crate::local_admin()
     }
 
     /// Credits `lamports` to `address`.
@@ -210,23 +189,4 @@ pub fn error_code(refusal: &Refusal) -> Option<u32> {
         TransactionError::InstructionError(_, InstructionError::Custom(code)) => Some(code),
         _ => None,
     }
-}
-
-/// The config PDA.
-pub fn config_address() -> Pubkey {
-    Pubkey::find_program_address(&[CONFIG_SEED], &chainference::ID).0
-}
-
-/// The treasury PDA.
-pub fn treasury_address() -> Pubkey {
-    Pubkey::find_program_address(&[TREASURY_SEED], &chainference::ID).0
-}
-
-/// The server PDA of `operator`.
-pub fn server_address(operator: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(
-        &[chainference::constants::SERVER_SEED, operator.as_ref()],
-        &chainference::ID,
-    )
-    .0
 }

@@ -4,7 +4,6 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use chainference::compression::{COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
-use chainference::constants::{CLIENT_SEED, REQUEST_SEED};
 use chainference::error::ChainferenceError;
 use chainference::events::Chunk;
 use chainference::state::*;
@@ -131,19 +130,7 @@ fn ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction 
     }
 }
 
-/// The request PDA of `client`'s `nonce`.
-pub fn request_address(client: &Pubkey, nonce: u64) -> Pubkey {
-    Pubkey::find_program_address(
-        &[REQUEST_SEED, client.as_ref(), &nonce.to_le_bytes()],
-        &chainference::ID,
-    )
-    .0
-}
-
-/// The counter PDA of `client`.
-pub fn counter_address(client: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[CLIENT_SEED, client.as_ref()], &chainference::ID).0
-}
+pub use chainference::pda::{client_address as counter_address, request_address};
 
 impl World {
     /// A runtime with the design's default config at `fee_bps`.

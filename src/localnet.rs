@@ -1,0 +1,153 @@
+//! The local node: solana-test-validator in process, hosting Chainference,
+//! spl-account-compression and spl-noop as native builtins (no SBF toolchain can be had on our
+//! machines), serving the same JSON-RPC and PubSub as devnet, its config initialized by the
+//! local admin key. Clients and providers know it is local only by its genesis hash.
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::system_instruction;
+use anyhow::{anyhow, Context, Result};
+use chainference::state::ConfigParams;
+use chainference_client::instructions::initialize_config;
+use solana_account::{AccountSharedData, WritableAccount};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_program_runtime::program_cache_entry::ProgramCacheEntry;
+use solana_rpc::rpc::JsonRpcConfig;
+use solana_rpc_client::rpc_client::RpcClient;
+use solana_signer::Signer;
+use solana_test_validator::{TestValidator, TestValidatorGenesis};
+use solana_transaction::Transaction;
+use std::path::{Path, PathBuf};
+
+/// A running local node.
+pub struct LocalNode {
+    validator: TestValidator,
+    mint: Keypair,
+    _ledger: Option<tempfile::TempDir>,
+}
+
+impl LocalNode {
+    /// Starts a node with its ledger in `ledger` (a temporary folder if `None`).
+    pub fn start(ledger: Option<&Path>) -> Result<Self> {
+        chainference_native::stubs::install();
+        let temporary = match ledger {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().context("creating a temporary ledger folder")?),
+        };
+        let ledger_path: PathBuf = match (&temporary, ledger) {
+            (Some(dir), _) => dir.path().to_path_buf(),
+            (None, Some(path)) => path.to_path_buf(),
+            (None, None) => unreachable!("one of the two is set"),
+        };
+        let mut genesis = TestValidatorGenesis::default();
+        genesis.ledger_path(&ledger_path).rpc_config(JsonRpcConfig {
+            enable_rpc_transaction_history: true,
+            enable_extended_tx_metadata_storage: true,
+            ..JsonRpcConfig::default_for_test()
+        });
+        let builtins = chainference_native::builtins::all();
+        for (program_id, _, _) in &builtins {
+            let mut account = AccountSharedData::new(1, 0, &solana_sdk_ids::native_loader::ID);
+            account.set_executable(true);
+            genesis.add_account(*program_id, account);
+        }
+        let mint = Keypair::new();
+        let validator = genesis
+            .start_with_mint_address(
+                mint.pubkey(),
+                solana_net_utils::SocketAddrSpace::Unspecified,
+            )
+            .map_err(|error| anyhow!("the local node did not start: {error}"))?;
+        // Register the builtins on every bank there is, twice, so that a bank forked while the
+        // first pass ran is covered by the second.
+        for _ in 0..2 {
+            let forks = validator.bank_forks();
+            let banks: Vec<_> = {
+                let forks = forks
+                    .read()
+                    .map_err(|_| anyhow!("the bank forks lock is poisoned"))?;
+                forks
+                    .banks()
+                    .values()
+                    .map(|bank| bank.clone_without_scheduler())
+                    .chain([forks.working_bank()])
+                    .collect()
+            };
+            for bank in banks {
+                for (program_id, name, register) in &builtins {
+                    bank.add_builtin(
+                        *program_id,
+                        name,
+                        ProgramCacheEntry::new_builtin(0, 1, *register),
+                    );
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(400));
+        }
+        let node = Self {
+            validator,
+            mint,
+            _ledger: temporary,
+        };
+        node.initialize_config()?;
+        Ok(node)
+    }
+
+    /// The JSON-RPC URL.
+    pub fn rpc_url(&self) -> String {
+        self.validator.rpc_url()
+    }
+
+    /// The PubSub (WebSocket) URL.
+    pub fn pubsub_url(&self) -> String {
+        self.validator.rpc_pubsub_url()
+    }
+
+    /// A blocking RPC client at `confirmed`.
+    pub fn rpc(&self) -> RpcClient {
+        RpcClient::new_with_commitment(self.rpc_url(), CommitmentConfig::confirmed())
+    }
+
+    /// Sends `lamports` from the genesis mint to `to` and waits for confirmation.
+    pub fn fund(&self, to: &Pubkey, lamports: u64) -> Result<()> {
+        let rpc = self.rpc();
+        let ix = system_instruction::transfer(&self.mint.pubkey(), to, lamports);
+        let blockhash = rpc
+            .get_latest_blockhash()
+            .context("the local node's RPC did not answer")?;
+        let tx = Transaction::new_signed_with_payer(
+            &[ix],
+            Some(&self.mint.pubkey()),
+            &[&self.mint],
+            blockhash,
+        );
+        rpc.send_and_confirm_transaction(&tx)
+            .context("funding from the local mint")?;
+        Ok(())
+    }
+
+    fn initialize_config(&self) -> Result<()> {
+        let admin = chainference_native::local_admin();
+        self.fund(&admin.pubkey(), 10_000_000_000)?;
+        let rpc = self.rpc();
+        let ix = initialize_config(&admin.pubkey(), ConfigParams::with_fee(0));
+        let blockhash = rpc.get_latest_blockhash()?;
+        let tx =
+            Transaction::new_signed_with_payer(&[ix], Some(&admin.pubkey()), &[&admin], blockhash);
+        rpc.send_and_confirm_transaction(&tx)
+            .context("initializing the local config")?;
+        Ok(())
+    }
+}
+
+/// `chainference localnet`: runs a node until interrupted.
+pub fn run(ledger: Option<PathBuf>) -> Result<()> {
+    let node = LocalNode::start(ledger.as_deref())?;
+    println!("Local node running (Chainference {}).", chainference::ID);
+    println!("RPC URL:       {}", node.rpc_url());
+    println!("WebSocket URL: {}", node.pubsub_url());
+    println!("Press Ctrl-C to stop.");
+    loop {
+        std::thread::park();
+    }
+}
