@@ -1,6 +1,10 @@
 //! Offline verification of a transcript bundle: every chunk against its batch, every leaf
 //! against its proof and change-log root and the hash chain, the sequence whole and final, and
 //! the bill equal to what the posted tokens cost within the request's caps.
+//!
+//! What only the chain can confirm is not checked here: that the roots, signatures and slots
+//! are those of real transactions, and that the terms (model, prices, prompt tokens, stake,
+//! fee) and the chain are the Request account's. `chainference audit --check-chain` does that.
 
 use crate::bundle::{Bundle, BUNDLE_FORMAT, BUNDLE_VERSION};
 use crate::core::{bill_for, fee_for, root_from_proof, BatchRuleError, ResponseCursor};

@@ -4,9 +4,7 @@
 use crate::{builtins, stubs};
 use anchor_lang::prelude::{AccountDeserialize, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
-use anchor_lang::{InstructionData, ToAccountMetas};
-use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
-use chainference::constants::TREE_AUTHORITY;
+use chainference::compression::tree_account_len;
 pub use chainference::pda::{config_address, server_address, treasury_address};
 use chainference::state::ConfigParams;
 use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
@@ -57,17 +55,7 @@ impl Harness {
         let mut harness = Self::new();
         let admin = harness.admin();
         harness.airdrop(&admin.pubkey(), 10_000_000_000);
-        let ix = Instruction {
-            program_id: chainference::ID,
-            accounts: chainference::accounts::InitializeConfig {
-                admin: admin.pubkey(),
-                config: config_address(),
-                treasury: treasury_address(),
-                system_program: anchor_lang::system_program::ID,
-            }
-            .to_account_metas(None),
-            data: chainference::instruction::InitializeConfig { params }.data(),
-        };
+        let ix = chainference_client::instructions::initialize_config(&admin.pubkey(), params);
         if let Err(refusal) = harness.send(&[ix], &admin, &[]) {
             panic!(
                 "initialize_config failed: {:?}\n{:#?}",
@@ -154,30 +142,13 @@ impl Harness {
         let tree = Keypair::new();
         let space = tree_account_len(max_depth, max_buffer_size);
         let rent = self.svm.minimum_balance_for_rent_exemption(space);
-        let create = solana_system_interface::instruction::create_account(
+        let [create, init] = chainference_client::instructions::create_tree(
             &operator.pubkey(),
             &tree.pubkey(),
+            max_depth,
+            max_buffer_size,
             rent,
-            space as u64,
-            &COMPRESSION_PROGRAM_ID,
         );
-        let init = Instruction {
-            program_id: chainference::ID,
-            accounts: chainference::accounts::CreateTree {
-                operator: operator.pubkey(),
-                server: server_address(&operator.pubkey()),
-                tree: tree.pubkey(),
-                tree_authority: TREE_AUTHORITY,
-                compression_program: COMPRESSION_PROGRAM_ID,
-                noop_program: NOOP_PROGRAM_ID,
-            }
-            .to_account_metas(None),
-            data: chainference::instruction::CreateTree {
-                max_depth,
-                max_buffer_size,
-            }
-            .data(),
-        };
         self.send(&[create, init], operator, &[&tree])?;
         Ok(tree.pubkey())
     }
