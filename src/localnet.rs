@@ -1,7 +1,8 @@
 //! The local node: solana-test-validator in process, hosting Chainference,
 //! spl-account-compression and spl-noop as native builtins (no SBF toolchain can be had on our
 //! machines), serving the same JSON-RPC and PubSub as devnet, its config initialized by the
-//! local admin key. Clients and providers know it is local only by its genesis hash.
+//! local admin key, and a faucet behind `requestAirdrop`. Clients and providers know it is
+//! local only by its genesis hash.
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::system_instruction;
@@ -10,6 +11,7 @@ use chainference::state::ConfigParams;
 use chainference_client::instructions::initialize_config;
 use solana_account::{AccountSharedData, WritableAccount};
 use solana_commitment_config::CommitmentConfig;
+use solana_faucet::faucet::{run_faucet, Faucet};
 use solana_keypair::Keypair;
 use solana_program_runtime::program_cache_entry::ProgramCacheEntry;
 use solana_rpc::rpc::JsonRpcConfig;
@@ -18,6 +20,7 @@ use solana_signer::Signer;
 use solana_test_validator::{TestValidator, TestValidatorGenesis};
 use solana_transaction::Transaction;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A running local node.
 pub struct LocalNode {
@@ -27,8 +30,19 @@ pub struct LocalNode {
 }
 
 impl LocalNode {
-    /// Starts a node with its ledger in `ledger` (a temporary folder if `None`).
+    /// Starts a node with its ledger in `ledger` (a temporary folder if `None`) on free ports,
+    /// with the default config.
     pub fn start(ledger: Option<&Path>) -> Result<Self> {
+        Self::start_with(ledger, None, ConfigParams::with_fee(0))
+    }
+
+    /// Starts a node whose JSON-RPC listens on `rpc_port` (PubSub on the next port; free ports
+    /// if `None`), its config initialized with `config`.
+    pub fn start_with(
+        ledger: Option<&Path>,
+        rpc_port: Option<u16>,
+        config: ConfigParams,
+    ) -> Result<Self> {
         chainference_native::stubs::install();
         let temporary = match ledger {
             Some(_) => None,
@@ -39,19 +53,26 @@ impl LocalNode {
             (None, Some(path)) => path.to_path_buf(),
             (None, None) => unreachable!("one of the two is set"),
         };
+        let mint = Keypair::new();
+        let faucet = start_faucet(&mint)?;
         let mut genesis = TestValidatorGenesis::default();
-        genesis.ledger_path(&ledger_path).rpc_config(JsonRpcConfig {
-            enable_rpc_transaction_history: true,
-            enable_extended_tx_metadata_storage: true,
-            ..JsonRpcConfig::default_for_test()
-        });
+        genesis
+            .ledger_path(&ledger_path)
+            .rpc_config(JsonRpcConfig {
+                enable_rpc_transaction_history: true,
+                enable_extended_tx_metadata_storage: true,
+                ..JsonRpcConfig::default_for_test()
+            })
+            .faucet_addr(Some(faucet));
+        if let Some(port) = rpc_port {
+            genesis.rpc_port(port);
+        }
         let builtins = chainference_native::builtins::all();
         for (program_id, _, _) in &builtins {
             let mut account = AccountSharedData::new(1, 0, &solana_sdk_ids::native_loader::ID);
             account.set_executable(true);
             genesis.add_account(*program_id, account);
         }
-        let mint = Keypair::new();
         let validator = genesis
             .start_with_mint_address(
                 mint.pubkey(),
@@ -89,7 +110,7 @@ impl LocalNode {
             mint,
             _ledger: temporary,
         };
-        node.initialize_config()?;
+        node.initialize_config(config)?;
         Ok(node)
     }
 
@@ -126,11 +147,11 @@ impl LocalNode {
         Ok(())
     }
 
-    fn initialize_config(&self) -> Result<()> {
+    fn initialize_config(&self, params: ConfigParams) -> Result<()> {
         let admin = chainference_native::local_admin();
         self.fund(&admin.pubkey(), 10_000_000_000)?;
         let rpc = self.rpc();
-        let ix = initialize_config(&admin.pubkey(), ConfigParams::with_fee(0));
+        let ix = initialize_config(&admin.pubkey(), params);
         let blockhash = rpc.get_latest_blockhash()?;
         let tx =
             Transaction::new_signed_with_payer(&[ix], Some(&admin.pubkey()), &[&admin], blockhash);
@@ -140,12 +161,43 @@ impl LocalNode {
     }
 }
 
+/// Runs a faucet for `mint`'s lamports on a free local port (what `requestAirdrop` uses).
+fn start_faucet(mint: &Keypair) -> Result<std::net::SocketAddr> {
+    let keypair = Keypair::try_from(mint.to_bytes().as_slice())
+        .map_err(|error| anyhow!("copying the mint key: {error}"))?;
+    let faucet = Arc::new(Mutex::new(Faucet::new(keypair, None, None, None)));
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("faucet".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(run_faucet(
+                    faucet,
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                    Some(sender),
+                )),
+                Err(error) => {
+                    let _ = sender.send(Err(error.to_string()));
+                }
+            }
+        })
+        .context("starting the faucet thread")?;
+    receiver
+        .recv()
+        .map_err(|_| anyhow!("the faucet did not start"))?
+        .map_err(|error| anyhow!("the faucet did not start: {error}"))
+}
+
 /// `chainference localnet`: runs a node until interrupted.
-pub fn run(ledger: Option<PathBuf>) -> Result<()> {
-    let node = LocalNode::start(ledger.as_deref())?;
+pub fn run(ledger: Option<PathBuf>, rpc_port: u16) -> Result<()> {
+    let node = LocalNode::start_with(ledger.as_deref(), Some(rpc_port), ConfigParams::with_fee(0))?;
     println!("Local node running (Chainference {}).", chainference::ID);
     println!("RPC URL:       {}", node.rpc_url());
     println!("WebSocket URL: {}", node.pubsub_url());
+    println!("Faucet:        `solana airdrop` and requestAirdrop work against it.");
     println!("Press Ctrl-C to stop.");
     loop {
         std::thread::park();

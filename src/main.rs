@@ -1,33 +1,86 @@
-//! `chainference`: paid, private LLM inference on Solana. For now: `chainference localnet`.
+//! `chainference`: paid, private LLM inference on Solana.
 
-use anyhow::Result;
+use chainference_cli::cli::{self, ask::AskArgs, Global};
 use clap::{Parser, Subcommand};
 
 /// Paid, private LLM inference on Solana, with delivery and billing anyone can verify.
 #[derive(Parser)]
 #[command(name = "chainference", version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// List the registered servers, their models, load and record.
+    Servers,
+    /// List the models offered, with prices, availability and reputation.
+    Models,
+    /// Ask a question; the answer streams as it lands on chain.
+    Ask(AskArgs),
+    /// Cancel an open request (stake and rent come back).
+    Cancel {
+        /// The request's address.
+        request: String,
+    },
+    /// Every request of this wallet, prompt and answer decrypted from the chain.
+    History,
+    /// One request: state, prompt and answer.
+    Show {
+        /// The request's address.
+        request: String,
+    },
     /// Run a local node: a Solana test validator with the Chainference program,
-    /// spl-account-compression and spl-noop, its config initialized.
+    /// spl-account-compression and spl-noop, its config initialized, and a faucet.
     #[cfg(feature = "localnet")]
     Localnet {
         /// Ledger folder (a temporary one if not given).
         #[arg(long)]
         ledger: Option<std::path::PathBuf>,
+        /// JSON-RPC port (PubSub listens on the next one).
+        #[arg(long, default_value_t = 8899)]
+        rpc_port: u16,
+    },
+    /// Node, provider (SmolLM2-135M-Instruct on mistral.rs) and client in one command.
+    #[cfg(all(feature = "localnet", feature = "mistralrs"))]
+    Demo {
+        /// The question (a default one if not given).
+        #[arg(long)]
+        prompt: Option<String>,
     },
 }
 
-// The lean build (no local node) has no command yet: the client's commands come next.
-#[cfg_attr(not(feature = "localnet"), allow(unreachable_code))]
-fn main() -> Result<()> {
-    match Cli::parse().command {
-        #[cfg(feature = "localnet")]
-        Command::Localnet { ledger } => chainference_cli::localnet::run(ledger),
+fn main() {
+    let parsed = Cli::parse();
+    if let Err(error) = run(parsed) {
+        // One line that names the problem and the fix.
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
     }
+}
+
+fn run(parsed: Cli) -> anyhow::Result<()> {
+    let global = parsed.global;
+    #[cfg(feature = "localnet")]
+    if let Command::Localnet { ledger, rpc_port } = parsed.command {
+        return chainference_cli::localnet::run(ledger, rpc_port);
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match parsed.command {
+            Command::Servers => cli::servers::run(&global).await,
+            Command::Models => cli::models::run(&global).await,
+            Command::Ask(args) => cli::ask::run(&global, &args).await,
+            Command::Cancel { request } => cli::cancel::run(&global, &request).await,
+            Command::History => cli::history::run(&global).await,
+            Command::Show { request } => cli::show::run(&global, &request).await,
+            #[cfg(feature = "localnet")]
+            Command::Localnet { .. } => Ok(()),
+            #[cfg(all(feature = "localnet", feature = "mistralrs"))]
+            Command::Demo { prompt } => chainference_cli::demo::run(prompt, global.output).await,
+        }
+    })
 }

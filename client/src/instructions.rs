@@ -5,8 +5,10 @@ use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
 use anchor_lang::{InstructionData, ToAccountMetas};
 use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
 use chainference::constants::TREE_AUTHORITY;
-use chainference::pda::{config_address, server_address, treasury_address};
-use chainference::state::{ConfigParams, ServerParams};
+use chainference::pda::{
+    client_address, config_address, request_address, server_address, treasury_address,
+};
+use chainference::state::{ConfigParams, Request, RequestState, RequestTerms, ServerParams};
 use chainference_prover::bundle::Chunk;
 
 /// The compute-budget program.
@@ -47,6 +49,106 @@ pub fn register_server(operator: &Pubkey, params: ServerParams) -> Instruction {
         accounts,
         chainference::instruction::RegisterServer { params },
     )
+}
+
+/// `update_server`: `operator`'s new models, prices, endpoint and concurrency.
+pub fn update_server(operator: &Pubkey, params: ServerParams) -> Instruction {
+    let accounts = chainference::accounts::UpdateServer {
+        operator: *operator,
+        server: server_address(operator),
+    };
+    ours(accounts, chainference::instruction::UpdateServer { params })
+}
+
+/// `create_request`: `client`'s request number `nonce` (its counter's next), escrowing
+/// `stake` lamports.
+pub fn create_request(client: &Pubkey, nonce: u64, stake: u64, terms: RequestTerms) -> Instruction {
+    let accounts = chainference::accounts::CreateRequest {
+        client: *client,
+        client_counter: client_address(client),
+        request: request_address(client, nonce),
+        config: config_address(),
+        system_program: anchor_lang::system_program::ID,
+    };
+    ours(
+        accounts,
+        chainference::instruction::CreateRequest {
+            nonce,
+            stake,
+            terms,
+        },
+    )
+}
+
+/// `cancel_request` by its client, while it is open.
+pub fn cancel_request(client: &Pubkey, request: &Pubkey) -> Instruction {
+    let accounts = chainference::accounts::CancelRequest {
+        client: *client,
+        request: *request,
+    };
+    ours(accounts, chainference::instruction::CancelRequest {})
+}
+
+/// `lock_request` by `operator`'s server, answering into `tree`, with its per-request key.
+pub fn lock_request(
+    operator: &Pubkey,
+    request: &Pubkey,
+    tree: &Pubkey,
+    server_key: [u8; 32],
+) -> Instruction {
+    let accounts = chainference::accounts::LockRequest {
+        operator: *operator,
+        server: server_address(operator),
+        request: *request,
+        tree: *tree,
+        config: config_address(),
+        system_program: anchor_lang::system_program::ID,
+    };
+    ours(
+        accounts,
+        chainference::instruction::LockRequest { server_key },
+    )
+}
+
+/// `submit_prompt`: one piece of the sealed prompt; `seal` on the last.
+pub fn submit_prompt(
+    client: &Pubkey,
+    request: &Pubkey,
+    ciphertext: Vec<u8>,
+    seal: bool,
+) -> Instruction {
+    let accounts = chainference::accounts::SubmitPrompt {
+        client: *client,
+        request: *request,
+    };
+    ours(
+        accounts,
+        chainference::instruction::SubmitPrompt { ciphertext, seal },
+    )
+}
+
+/// `complete_request` by the locking operator of `request` (whose account is `locked`).
+pub fn complete_request(request: &Pubkey, locked: &Request) -> Instruction {
+    let accounts = chainference::accounts::CompleteRequest {
+        operator: locked.lock.operator,
+        request: *request,
+        server: locked.lock.server,
+        client: locked.client,
+        treasury: treasury_address(),
+    };
+    ours(accounts, chainference::instruction::CompleteRequest {})
+}
+
+/// `expire_request` (anyone may send it), naming the server and operator once it was locked.
+pub fn expire_request(request: &Pubkey, state: &Request) -> Instruction {
+    let locked = state.state != RequestState::Open;
+    let accounts = chainference::accounts::ExpireRequest {
+        request: *request,
+        client: state.client,
+        server: locked.then_some(state.lock.server),
+        operator: locked.then_some(state.lock.operator),
+    };
+    ours(accounts, chainference::instruction::ExpireRequest {})
 }
 
 /// The two instructions that make a response tree for `operator`'s server in one transaction

@@ -1,14 +1,25 @@
 //! Chainference's client SDK.
 //!
-//! [`envelope`] is the privacy layer of design §5: per-request keys derived from the wallet
-//! (client) and the operator key (server), XChaCha20-Poly1305 with the request bound into every
-//! chunk's associated data, one zstd stream per answer, and padded prompts. [`answer`] turns an
-//! answer's text into sealed chunks and back; [`batcher`] packs them into transactions filled
-//! to the byte; [`instructions`] builds the program's instructions; [`stream`] reassembles and
-//! checks an answer from transaction logs.
+//! [`rpc`] connects to a cluster and sends transactions that execute once; [`instructions`]
+//! builds the program's instructions and [`ledger`] reads them (and the answer's events) back
+//! from transactions. [`envelope`] is the privacy layer of design §5: per-request keys derived
+//! from the wallet (client) and the operator key (server), XChaCha20-Poly1305 with the request
+//! bound into every chunk's associated data, one zstd stream per answer, and padded prompts.
+//! [`answer`] turns an answer's text into sealed chunks and back; [`batcher`] packs them into
+//! transactions filled to the byte; [`stream`] checks and orders batches and [`follow`] follows
+//! one answer live over PubSub with gaps filled from the ledger. [`ask`] is a question's whole
+//! life; [`history`] reads a past one back; [`accounts`] lists servers and requests;
+//! [`wallet`] reads keypair files.
 
+pub mod accounts;
 pub mod answer;
+pub mod ask;
 pub mod batcher;
 pub mod envelope;
+pub mod follow;
+pub mod history;
 pub mod instructions;
+pub mod ledger;
+pub mod rpc;
 pub mod stream;
+pub mod wallet;

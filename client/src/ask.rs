@@ -1,0 +1,308 @@
+//! One question's whole life on the client's side: create the request with its stake, wait for
+//! a server's lock, seal the prompt to that server's per-request key, follow the answer live
+//! (checked, then decrypted batch by batch) and read the bill. An unlocked request is expired
+//! at its lock deadline, so the stake comes back.
+
+use crate::answer::{AnswerError, AnswerOpener};
+use crate::envelope::{
+    client_session, key_message, seal_prompt, ClientSignature, EnvelopeError, FinishReason,
+    PromptEnvelope,
+};
+use crate::follow::{follow_answer, FollowError};
+use crate::instructions::{create_request, expire_request, submit_prompt};
+use crate::rpc::{Chain, ChainError};
+use crate::stream::chunks_of;
+use anchor_lang::prelude::Pubkey;
+use chainference::pda::{client_address, request_address};
+use chainference::state::{Client, Request, RequestState, RequestTerms};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::time::{Duration, Instant};
+use x25519_dalek::PublicKey;
+
+/// Sealed-prompt bytes per `submit_prompt` transaction (one piece fills a legacy transaction).
+pub const PROMPT_PIECE: usize = 900;
+/// How often the request account is polled while waiting for a lock or a settlement.
+const POLL: Duration = Duration::from_millis(300);
+
+/// Why a question failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// Talking to the chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// Following the answer failed.
+    #[error(transparent)]
+    Follow(#[from] FollowError),
+    /// Keys or the prompt's encryption failed.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// A chunk did not open.
+    #[error("the answer does not decrypt: {0}")]
+    Answer(#[from] AnswerError),
+    /// No server locked the request in its lock window; the stake was returned.
+    #[error("no server took the request within its lock window; the stake was returned (try another model, higher price caps, fewer filters, or check `chainference models`)")]
+    NoServer,
+    /// The request vanished or changed in an unexpected way.
+    #[error("request {0} was closed before it was answered")]
+    Closed(Pubkey),
+    /// The server did not finish by the time limit; the request was expired and the stake and
+    /// the server's bond came back to the client.
+    #[error("the server did not finish request {request} in time: it was expired, and the stake plus the server's bond of {bond} lamports came back")]
+    Unfinished {
+        /// The request.
+        request: Pubkey,
+        /// The bond the client received.
+        bond: u64,
+    },
+}
+
+/// What the client asks: the on-chain terms, the stake and the sealed conversation.
+#[derive(Clone, Debug)]
+pub struct Question {
+    /// The request's terms.
+    pub terms: RequestTerms,
+    /// Lamports escrowed (the most the answer can cost).
+    pub stake: u64,
+    /// The conversation, sampling and limits, sealed to the locking server.
+    pub prompt: PromptEnvelope,
+}
+
+/// Progress of a question, in order.
+#[derive(Clone, Debug)]
+pub enum AskEvent {
+    /// The request exists.
+    Created(Pubkey),
+    /// A server locked it.
+    Locked {
+        /// The server's operator.
+        operator: Pubkey,
+    },
+    /// The sealed prompt is on chain.
+    PromptSent,
+    /// Answer text, checked and decrypted, in order.
+    Text(String),
+}
+
+/// How an answered question ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// The request's address.
+    pub request: Pubkey,
+    /// The server's operator.
+    pub operator: Pubkey,
+    /// Prompt tokens declared (billed at the input price).
+    pub prompt_tokens: u32,
+    /// Answer tokens billed.
+    pub answer_tokens: u32,
+    /// Why the answer ended.
+    pub finish: Option<FinishReason>,
+    /// Lamports billed.
+    pub bill: u64,
+    /// The protocol fee out of the bill.
+    pub fee: u64,
+    /// Stake returned to the client.
+    pub refund: u64,
+    /// Time from the start to each stage.
+    pub timings: Timings,
+}
+
+/// Times from `ask`'s start to each stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// The request was confirmed.
+    pub created: Duration,
+    /// A lock was seen.
+    pub locked: Duration,
+    /// The prompt was confirmed.
+    pub prompt_sent: Duration,
+    /// The first answer text was shown.
+    pub first_text: Duration,
+    /// The final chunk was shown.
+    pub answered: Duration,
+}
+
+/// The wallet's signature of the key message, signed twice and refused if they differ.
+pub fn wallet_signature(wallet: &Keypair) -> Result<ClientSignature, EnvelopeError> {
+    let message = key_message()?;
+    let first = wallet.sign_message(&message);
+    let second = wallet.sign_message(&message);
+    ClientSignature::from_two(first.into(), second.into())
+}
+
+/// The nonce `wallet`'s next request gets.
+pub async fn next_nonce(chain: &Chain, wallet: &Pubkey) -> Result<u64, ChainError> {
+    let counter: Option<Client> = chain.account(&client_address(wallet), "Client").await?;
+    Ok(counter.map_or(0, |counter| counter.next_nonce))
+}
+
+/// Asks `question` as `wallet`, reporting progress to `on_event`, and returns the settled
+/// answer.
+pub async fn ask(
+    chain: &Chain,
+    wallet: &Keypair,
+    question: &Question,
+    mut on_event: impl FnMut(AskEvent),
+) -> Result<Answered, AskError> {
+    let start = Instant::now();
+    let mut timings = Timings::default();
+    let signature = wallet_signature(wallet)?;
+    let nonce = next_nonce(chain, &wallet.pubkey()).await?;
+    let request = request_address(&wallet.pubkey(), nonce);
+    let create = create_request(
+        &wallet.pubkey(),
+        nonce,
+        question.stake,
+        question.terms.clone(),
+    );
+    chain.send(&[create], wallet, &[]).await?;
+    timings.created = start.elapsed();
+    on_event(AskEvent::Created(request));
+
+    let locked = wait_for_lock(chain, wallet, &request).await?;
+    timings.locked = start.elapsed();
+    on_event(AskEvent::Locked {
+        operator: locked.lock.operator,
+    });
+
+    let context = chain.key_context(&request);
+    let server_public = PublicKey::from(locked.lock.server_key);
+    let (client_public, key) = client_session(&signature, &server_public, &context)?;
+    let sealed = seal_prompt(&question.prompt, &key, &client_public, &context)?;
+    let pieces: Vec<&[u8]> = sealed.chunks(PROMPT_PIECE).collect();
+    for (index, piece) in pieces.iter().enumerate() {
+        let last = index + 1 == pieces.len();
+        let instruction = submit_prompt(&wallet.pubkey(), &request, piece.to_vec(), last);
+        chain.send(&[instruction], wallet, &[]).await?;
+    }
+    timings.prompt_sent = start.elapsed();
+    on_event(AskEvent::PromptSent);
+
+    let mut opener = AnswerOpener::new(key, context, question.prompt.compression)?;
+    let mut failure = None;
+    let deadline = locked.lock.locked_at + i64::from(locked.terms.time_limit_secs);
+    let answer = async {
+        follow_answer(chain, &request, question.terms.max_output_tokens, |batch| {
+            for chunk in chunks_of(&batch) {
+                let text = opener.open(&chunk).map_err(|error| {
+                    let message = error.to_string();
+                    failure = Some(error);
+                    message
+                })?;
+                if timings.first_text.is_zero() {
+                    timings.first_text = start.elapsed();
+                }
+                if !text.is_empty() {
+                    on_event(AskEvent::Text(text));
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        timings.answered = start.elapsed();
+        wait_for_settlement(chain, &request).await
+    };
+    let settled = tokio::select! {
+        settled = answer => settled,
+        expired = expire_after(chain, wallet, &request, deadline) => Err(expired),
+    };
+    let settled = settled.map_err(|error| match (failure.take(), error) {
+        (Some(answer), AskError::Follow(_)) => AskError::Answer(answer),
+        (_, error) => error,
+    })?;
+    Ok(Answered {
+        request,
+        operator: settled.lock.operator,
+        prompt_tokens: settled.terms.prompt_tokens,
+        answer_tokens: settled.response.tokens,
+        finish: opener.finish_reason(),
+        bill: settled.settlement.bill,
+        fee: settled.settlement.fee,
+        refund: settled.stake.saturating_sub(settled.settlement.bill),
+        timings,
+    })
+}
+
+/// Waits until `request` is locked; past its lock deadline, expires it (the stake comes back)
+/// and fails.
+async fn wait_for_lock(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+) -> Result<Request, AskError> {
+    loop {
+        let account: Option<Request> = chain.account(request, "Request").await?;
+        let Some(account) = account else {
+            return Err(AskError::Closed(*request));
+        };
+        if account.state != RequestState::Open {
+            return Ok(account);
+        }
+        let deadline = account.created_at + i64::from(account.lock_window_secs);
+        if chain.now().await? > deadline {
+            match chain
+                .send(&[expire_request(request, &account)], wallet, &[])
+                .await
+            {
+                Ok(_) => return Err(AskError::NoServer),
+                // Locked in the last moment: go on with it.
+                Err(error) if error.refusal_name() == Some("NotExpired") => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Once the chain's clock passes `deadline` with the answer unsettled, expires `request`:
+/// stake and bond come to the client. Never returns while the request is being settled.
+async fn expire_after(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+    deadline: i64,
+) -> AskError {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = match chain.now().await {
+            Ok(now) => now,
+            Err(error) => return error.into(),
+        };
+        if now <= deadline {
+            continue;
+        }
+        let account: Option<Request> = match chain.account(request, "Request").await {
+            Ok(account) => account,
+            Err(error) => return error.into(),
+        };
+        let Some(account) = account.filter(|account| account.state != RequestState::Completed)
+        else {
+            continue;
+        };
+        match chain
+            .send(&[expire_request(request, &account)], wallet, &[])
+            .await
+        {
+            Ok(_) => {
+                return AskError::Unfinished {
+                    request: *request,
+                    bond: account.lock.bond,
+                }
+            }
+            Err(error) if error.refusal_name() == Some("NotExpired") => {}
+            Err(error) => return error.into(),
+        }
+    }
+}
+
+/// Waits until the server has claimed payment for `request`.
+async fn wait_for_settlement(chain: &Chain, request: &Pubkey) -> Result<Request, AskError> {
+    loop {
+        let account: Option<Request> = chain.account(request, "Request").await?;
+        match account {
+            None => return Err(AskError::Closed(*request)),
+            Some(account) if account.state == RequestState::Completed => return Ok(account),
+            Some(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}

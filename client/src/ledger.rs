@@ -1,0 +1,206 @@
+//! A request's history from the ledger alone: its successful transactions in order
+//! (`getSignaturesForAddress`, paginated, failed ones skipped, then `getTransaction`), with our
+//! program's instructions decoded from their data and the `ChunkBatch` events from their logs.
+//! This is what backfills a stream, what a restarted provider reads the prompt from, and what
+//! `history` decrypts after the account is closed.
+
+use crate::rpc::{Chain, ChainError};
+use crate::stream::chunk_batches;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{AnchorDeserialize, Discriminator};
+use chainference::events::ChunkBatch;
+use chainference::instruction as ix;
+use chainference::state::RequestTerms;
+use solana_commitment_config::CommitmentConfig;
+use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+use solana_rpc_client_api::config::RpcTransactionConfig;
+use solana_signature::Signature;
+use solana_transaction_status_client_types::option_serializer::OptionSerializer;
+use solana_transaction_status_client_types::UiTransactionEncoding;
+use std::str::FromStr;
+
+/// Signatures fetched per page.
+const PAGE: usize = 1_000;
+
+/// One of our program's instructions that a request's history is made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// `create_request`.
+    Create {
+        /// The terms.
+        terms: RequestTerms,
+        /// Lamports escrowed.
+        stake: u64,
+    },
+    /// `lock_request`.
+    Lock {
+        /// The server's per-request x25519 key.
+        server_key: [u8; 32],
+    },
+    /// `submit_prompt`: one piece of the sealed prompt.
+    Prompt {
+        /// The piece.
+        ciphertext: Vec<u8>,
+    },
+    /// Any other instruction of ours (appends are read from their events).
+    Other,
+}
+
+/// One successful transaction that mentions the request.
+#[derive(Clone, Debug)]
+pub struct RecordedTransaction {
+    /// Its signature.
+    pub signature: Signature,
+    /// Its slot.
+    pub slot: u64,
+    /// Our program's top-level instructions in it that name the account.
+    pub instructions: Vec<Recorded>,
+    /// The `ChunkBatch` events in its log.
+    pub batches: Vec<ChunkBatch>,
+}
+
+/// Signatures of the successful transactions that mention `address`, oldest first.
+pub async fn signatures_of(
+    chain: &Chain,
+    address: &Pubkey,
+) -> Result<Vec<(Signature, u64)>, ChainError> {
+    let mut found = Vec::new();
+    let mut before = None;
+    loop {
+        let page = chain
+            .rpc()
+            .get_signatures_for_address_with_config(
+                address,
+                GetConfirmedSignaturesForAddress2Config {
+                    before,
+                    until: None,
+                    limit: Some(PAGE),
+                    commitment: Some(CommitmentConfig::confirmed()),
+                },
+            )
+            .await?;
+        let full = page.len() == PAGE;
+        for entry in &page {
+            if let (None, Ok(signature)) = (&entry.err, Signature::from_str(&entry.signature)) {
+                found.push((signature, entry.slot));
+            }
+        }
+        match (full, page.last()) {
+            (true, Some(last)) => before = Signature::from_str(&last.signature).ok(),
+            _ => break,
+        }
+    }
+    found.reverse();
+    Ok(found)
+}
+
+/// Reads one transaction and decodes what it did to `address`; `None` if the node no longer
+/// has it or it failed.
+pub async fn read_transaction(
+    chain: &Chain,
+    signature: &Signature,
+    address: &Pubkey,
+) -> Result<Option<RecordedTransaction>, ChainError> {
+    let transaction = chain
+        .rpc()
+        .get_transaction_with_config(
+            signature,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Base64),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await;
+    let transaction = match transaction {
+        Ok(transaction) => transaction,
+        Err(error) => {
+            tracing::debug!(%signature, %error, "transaction not available");
+            return Ok(None);
+        }
+    };
+    let Some(meta) = &transaction.transaction.meta else {
+        return Ok(None);
+    };
+    if meta.err.is_some() {
+        return Ok(None);
+    }
+    let logs = match &meta.log_messages {
+        OptionSerializer::Some(logs) => logs.clone(),
+        _ => Vec::new(),
+    };
+    let batches = chunk_batches(&logs, &chainference::ID, chain.log_form())
+        .into_iter()
+        .filter(|batch| batch.request == *address)
+        .collect();
+    let mut instructions = Vec::new();
+    if let Some(decoded) = transaction.transaction.transaction.decode() {
+        let keys = decoded.message.static_account_keys();
+        for instruction in decoded.message.instructions() {
+            let program = keys.get(usize::from(instruction.program_id_index));
+            let names_address = instruction
+                .accounts
+                .iter()
+                .any(|index| keys.get(usize::from(*index)) == Some(address));
+            if program == Some(&chainference::ID) && names_address {
+                instructions.push(decode_instruction(&instruction.data));
+            }
+        }
+    }
+    Ok(Some(RecordedTransaction {
+        signature: *signature,
+        slot: transaction.slot,
+        instructions,
+        batches,
+    }))
+}
+
+/// Every successful transaction that mentions `address`, oldest first.
+pub async fn history_of(
+    chain: &Chain,
+    address: &Pubkey,
+) -> Result<Vec<RecordedTransaction>, ChainError> {
+    let mut history = Vec::new();
+    for (signature, _) in signatures_of(chain, address).await? {
+        if let Some(recorded) = read_transaction(chain, &signature, address).await? {
+            history.push(recorded);
+        }
+    }
+    Ok(history)
+}
+
+/// The sealed prompt of a request: its `submit_prompt` pieces in the order they landed.
+pub fn sealed_prompt(history: &[RecordedTransaction]) -> Vec<u8> {
+    history
+        .iter()
+        .flat_map(|transaction| &transaction.instructions)
+        .filter_map(|recorded| match recorded {
+            Recorded::Prompt { ciphertext } => Some(ciphertext.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect()
+}
+
+fn decode_instruction(data: &[u8]) -> Recorded {
+    fn args<T: AnchorDeserialize + Discriminator>(data: &[u8]) -> Option<T> {
+        T::try_from_slice(data.strip_prefix(T::DISCRIMINATOR)?).ok()
+    }
+    if let Some(create) = args::<ix::CreateRequest>(data) {
+        Recorded::Create {
+            terms: create.terms,
+            stake: create.stake,
+        }
+    } else if let Some(lock) = args::<ix::LockRequest>(data) {
+        Recorded::Lock {
+            server_key: lock.server_key,
+        }
+    } else if let Some(prompt) = args::<ix::SubmitPrompt>(data) {
+        Recorded::Prompt {
+            ciphertext: prompt.ciphertext,
+        }
+    } else {
+        Recorded::Other
+    }
+}

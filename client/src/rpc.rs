@@ -1,0 +1,327 @@
+//! The cluster connection: JSON-RPC for reads and sends, the PubSub URL for subscriptions, and
+//! the genesis hash that binds keys to a cluster. Transactions are confirmed at `confirmed`,
+//! resent while their blockhash lives and signed afresh only once it has expired, so a
+//! transaction is never executed twice; the program's refusals come back by name.
+
+use crate::envelope::KeyContext;
+use crate::stream::LogForm;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+use anchor_lang::AccountDeserialize;
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_api::client_error::Error as ClientError;
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Genesis hashes of the public clusters, whose logs carry events in the cluster form.
+const PUBLIC_GENESIS_HASHES: [&str; 3] = [
+    "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d", // mainnet-beta
+    "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG", // devnet
+    "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY", // testnet
+];
+
+/// How often a sent transaction's status is polled.
+const POLL: Duration = Duration::from_millis(150);
+/// How often a transaction not yet seen is sent again while its blockhash lives.
+const RESEND: Duration = Duration::from_secs(2);
+
+/// Why talking to the cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The RPC endpoint did not answer.
+    #[error("cannot reach the RPC at {url} ({reason}): check -u/--url, or start a local node with `chainference localnet`")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The program refused the transaction.
+    #[error("the program refused: {name}: {message}")]
+    Refused {
+        /// The error's code (6000 and up).
+        code: u32,
+        /// The error's name in the program.
+        name: String,
+        /// What it means.
+        message: String,
+    },
+    /// The runtime refused the transaction (funds, signatures, accounts).
+    #[error("the transaction failed: {0}")]
+    Transaction(TransactionError),
+    /// The RPC call failed.
+    #[error("RPC error: {0}")]
+    Rpc(Box<ClientError>),
+    /// An account is not what it should be.
+    #[error("account {address} does not hold a valid {kind}")]
+    BadAccount {
+        /// The account.
+        address: Pubkey,
+        /// What it should hold.
+        kind: &'static str,
+    },
+}
+
+impl From<ClientError> for ChainError {
+    fn from(error: ClientError) -> Self {
+        match error.get_transaction_error() {
+            Some(error) => refusal(error),
+            None => Self::Rpc(Box::new(error)),
+        }
+    }
+}
+
+impl ChainError {
+    /// The program error's name, if the program refused.
+    pub fn refusal_name(&self) -> Option<&str> {
+        match self {
+            Self::Refused { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to one cluster.
+#[derive(Clone)]
+pub struct Chain {
+    rpc: Arc<RpcClient>,
+    rpc_url: String,
+    pubsub_url: String,
+    genesis_hash: [u8; 32],
+}
+
+impl Chain {
+    /// Connects to the cluster at `rpc_url` (subscriptions at `pubsub_url`) at `confirmed`, and
+    /// reads its genesis hash.
+    pub async fn connect(rpc_url: &str, pubsub_url: &str) -> Result<Self, ChainError> {
+        let rpc = RpcClient::new_with_timeout_and_commitment(
+            rpc_url.to_string(),
+            Duration::from_secs(30),
+            CommitmentConfig::confirmed(),
+        );
+        let genesis = rpc
+            .get_genesis_hash()
+            .await
+            .map_err(|error| ChainError::Unreachable {
+                url: rpc_url.to_string(),
+                reason: error.to_string(),
+            })?;
+        Ok(Self {
+            rpc: Arc::new(rpc),
+            rpc_url: rpc_url.to_string(),
+            pubsub_url: pubsub_url.to_string(),
+            genesis_hash: genesis.to_bytes(),
+        })
+    }
+
+    /// The JSON-RPC client.
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    /// The JSON-RPC URL.
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    /// The PubSub URL.
+    pub fn pubsub_url(&self) -> &str {
+        &self.pubsub_url
+    }
+
+    /// The cluster's genesis hash.
+    pub fn genesis_hash(&self) -> [u8; 32] {
+        self.genesis_hash
+    }
+
+    /// Which log form carries events here: the cluster form on the public clusters, the
+    /// native form elsewhere (a local node hosting the program as a builtin).
+    pub fn log_form(&self) -> LogForm {
+        let genesis = Pubkey::new_from_array(self.genesis_hash).to_string();
+        if PUBLIC_GENESIS_HASHES.contains(&genesis.as_str()) {
+            LogForm::Cluster
+        } else {
+            LogForm::Native
+        }
+    }
+
+    /// What binds keys to `request` on this cluster.
+    pub fn key_context(&self, request: &Pubkey) -> KeyContext {
+        KeyContext {
+            genesis_hash: self.genesis_hash,
+            program_id: chainference::ID.to_bytes(),
+            request: request.to_bytes(),
+        }
+    }
+
+    /// Reads and decodes an Anchor account; `None` if it does not exist.
+    pub async fn account<T: AccountDeserialize>(
+        &self,
+        address: &Pubkey,
+        kind: &'static str,
+    ) -> Result<Option<T>, ChainError> {
+        let response = self
+            .rpc
+            .get_account_with_commitment(address, self.rpc.commitment())
+            .await?;
+        match response.value {
+            None => Ok(None),
+            Some(account) if account.owner != chainference::ID => Err(ChainError::BadAccount {
+                address: *address,
+                kind,
+            }),
+            Some(account) => T::try_deserialize(&mut account.data.as_slice())
+                .map(Some)
+                .map_err(|_| ChainError::BadAccount {
+                    address: *address,
+                    kind,
+                }),
+        }
+    }
+
+    /// Lamports held by `address` (0 if it does not exist).
+    pub async fn balance(&self, address: &Pubkey) -> Result<u64, ChainError> {
+        Ok(self.rpc.get_balance(address).await?)
+    }
+
+    /// Unix time of the latest confirmed block, the clock instructions are judged by.
+    pub async fn now(&self) -> Result<i64, ChainError> {
+        let slot = self.rpc.get_slot().await?;
+        Ok(self.rpc.get_block_time(slot).await.unwrap_or_else(|_| {
+            // A block's time can be missing right after it is made: fall back to ours.
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs() as i64)
+        }))
+    }
+
+    /// Signs `instructions` with `payer` (and `signers`), sends and waits for `confirmed`.
+    /// The same transaction is resent while its blockhash lives; only once that blockhash can
+    /// no longer land is it signed again with a fresh one, so it never executes twice.
+    pub async fn send(
+        &self,
+        instructions: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<Signature, ChainError> {
+        let mut all: Vec<&Keypair> = vec![payer];
+        all.extend_from_slice(signers);
+        loop {
+            let (blockhash, last_valid) = self
+                .rpc
+                .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
+                .await?;
+            let transaction = Transaction::new_signed_with_payer(
+                instructions,
+                Some(&payer.pubkey()),
+                &all,
+                blockhash,
+            );
+            let signature = self.rpc.send_transaction(&transaction).await?;
+            if let Some(result) = self.confirm(&transaction, &signature, last_valid).await? {
+                return result.map(|()| signature);
+            }
+            tracing::debug!(%signature, "blockhash expired before confirmation; signing again");
+        }
+    }
+
+    /// Waits until `signature` is confirmed (its result) or its blockhash expired (`None`).
+    async fn confirm(
+        &self,
+        transaction: &Transaction,
+        signature: &Signature,
+        last_valid: u64,
+    ) -> Result<Option<Result<(), ChainError>>, ChainError> {
+        let mut since_send = Duration::ZERO;
+        loop {
+            tokio::time::sleep(POLL).await;
+            since_send += POLL;
+            let statuses = self.rpc.get_signature_statuses(&[*signature]).await?;
+            if let Some(Some(status)) = statuses.value.first() {
+                if status.satisfies_commitment(CommitmentConfig::confirmed()) {
+                    return Ok(Some(match &status.err {
+                        None => Ok(()),
+                        Some(error) => Err(refusal(error.clone())),
+                    }));
+                }
+                continue;
+            }
+            let height = self
+                .rpc
+                .get_block_height_with_commitment(CommitmentConfig::confirmed())
+                .await?;
+            if height > last_valid {
+                return Ok(None);
+            }
+            if since_send >= RESEND {
+                since_send = Duration::ZERO;
+                // A duplicate of a transaction that landed is dropped by the cluster.
+                if let Err(error) = self.rpc.send_transaction(transaction).await {
+                    tracing::debug!(%error, "resend failed");
+                }
+            }
+        }
+    }
+}
+
+/// The program's error for `error` if it is a custom error of ours, else the runtime's.
+pub fn refusal(error: TransactionError) -> ChainError {
+    use solana_transaction_error::TransactionError::InstructionError;
+    if let InstructionError(_, solana_instruction_error::InstructionError::Custom(code)) = &error {
+        if let Some((name, message)) = program_errors().get(code) {
+            return ChainError::Refused {
+                code: *code,
+                name: name.clone(),
+                message: message.clone(),
+            };
+        }
+    }
+    ChainError::Transaction(error)
+}
+
+/// Program error codes to (name, message), read once from the committed IDL.
+fn program_errors() -> &'static std::collections::HashMap<u32, (String, String)> {
+    static ERRORS: OnceLock<std::collections::HashMap<u32, (String, String)>> = OnceLock::new();
+    ERRORS.get_or_init(|| {
+        let idl: serde_json::Value =
+            serde_json::from_str(include_str!("../../idl/chainference.json")).unwrap_or_default();
+        idl["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|error| {
+                Some((
+                    u32::try_from(error["code"].as_u64()?).ok()?,
+                    (
+                        error["name"].as_str()?.to_string(),
+                        error["msg"].as_str().unwrap_or_default().to_string(),
+                    ),
+                ))
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainference::error::ChainferenceError;
+
+    #[test]
+    fn program_errors_come_back_by_name() {
+        let code: u32 = ChainferenceError::StakeTooSmall.into();
+        let error = refusal(TransactionError::InstructionError(
+            0,
+            solana_instruction_error::InstructionError::Custom(code),
+        ));
+        assert_eq!(error.refusal_name(), Some("StakeTooSmall"));
+        let other = refusal(TransactionError::AccountNotFound);
+        assert!(matches!(other, ChainError::Transaction(_)));
+    }
+}

@@ -1,0 +1,107 @@
+//! Finding open requests (design §7): `programSubscribe` filtered to open `Request` accounts is
+//! the fast path; a periodic `getProgramAccounts` scan with the same filters catches whatever a
+//! lost notification or a cut socket missed. Both only hint: the lock decides.
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{AccountDeserialize, Discriminator};
+use chainference::state::Request;
+use chainference_client::rpc::Chain;
+use futures_util::StreamExt;
+use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_commitment_config::CommitmentConfig;
+use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
+use solana_rpc_client_api::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
+use solana_rpc_client_api::filter::{Memcmp, RpcFilterType};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Offset of `Request.state`: discriminator, client, nonce.
+const STATE_OFFSET: usize = 8 + 32 + 8;
+/// `RequestState::Open`'s Borsh tag.
+const OPEN: u8 = 0;
+
+/// Filters that select open requests.
+fn open_requests() -> RpcProgramAccountsConfig {
+    RpcProgramAccountsConfig {
+        filters: Some(vec![
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, Request::DISCRIMINATOR.to_vec())),
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(STATE_OFFSET, vec![OPEN])),
+        ]),
+        account_config: RpcAccountInfoConfig {
+            encoding: Some(UiAccountEncoding::Base64),
+            commitment: Some(CommitmentConfig::confirmed()),
+            ..RpcAccountInfoConfig::default()
+        },
+        ..RpcProgramAccountsConfig::default()
+    }
+}
+
+/// Sends every open request found to `found` until the receiver is dropped: from the
+/// subscription (reconnected when cut) and from a scan every `scan`.
+pub async fn discover(
+    chain: Chain,
+    scan: Duration,
+    found: mpsc::UnboundedSender<(Pubkey, Request)>,
+) {
+    let scanner = tokio::spawn(scan_loop(chain.clone(), scan, found.clone()));
+    while !found.is_closed() {
+        if let Err(error) = subscribe(&chain, &found).await {
+            tracing::warn!(%error, url = chain.pubsub_url(), "programSubscribe failed; the scan goes on, retrying");
+        }
+        tokio::time::sleep(scan).await;
+    }
+    scanner.abort();
+}
+
+async fn subscribe(
+    chain: &Chain,
+    found: &mpsc::UnboundedSender<(Pubkey, Request)>,
+) -> Result<(), String> {
+    let pubsub = PubsubClient::new(chain.pubsub_url())
+        .await
+        .map_err(|error| error.to_string())?;
+    let (mut notifications, _unsubscribe) = pubsub
+        .program_subscribe(&chainference::ID, Some(open_requests()))
+        .await
+        .map_err(|error| error.to_string())?;
+    while let Some(notification) = notifications.next().await {
+        let keyed = notification.value;
+        let (Ok(address), Some(data)) =
+            (Pubkey::from_str(&keyed.pubkey), keyed.account.data.decode())
+        else {
+            continue;
+        };
+        if let Ok(request) = Request::try_deserialize(&mut data.as_slice()) {
+            if found.send((address, request)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Err("the socket closed".into())
+}
+
+async fn scan_loop(chain: Chain, scan: Duration, found: mpsc::UnboundedSender<(Pubkey, Request)>) {
+    loop {
+        match chain
+            .rpc()
+            .get_program_ui_accounts_with_config(&chainference::ID, open_requests())
+            .await
+        {
+            Ok(accounts) => {
+                for (address, account) in accounts {
+                    let Some(data) = account.data.decode() else {
+                        continue;
+                    };
+                    if let Ok(request) = Request::try_deserialize(&mut data.as_slice()) {
+                        if found.send((address, request)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "scan for open requests failed; retrying"),
+        }
+        tokio::time::sleep(scan).await;
+    }
+}

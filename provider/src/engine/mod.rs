@@ -1,0 +1,56 @@
+//! Inference engines: what turns a decrypted prompt into a stream of text pieces. The daemon
+//! takes any [`Engine`]: mistral.rs for real answers ([`mistral`], feature `mistralrs`), and
+//! [`replay`], which emits a fixed prose corpus at a set rate for tests and benchmarks.
+
+#[cfg(feature = "mistralrs")]
+pub mod mistral;
+pub mod replay;
+
+use chainference_client::envelope::{FinishReason, PromptEnvelope};
+use tokio::sync::mpsc;
+
+/// One step of a generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Generated {
+    /// Text the model produced as `tokens` tokens.
+    Text {
+        /// The text.
+        text: String,
+        /// Tokens it took.
+        tokens: u32,
+    },
+    /// The answer ended.
+    Done(FinishReason),
+    /// The engine failed mid-answer; what was produced stands.
+    Failed(String),
+}
+
+/// Why an engine could not start a generation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine does not serve this model.
+    #[error("model {0} is not loaded by this engine")]
+    UnknownModel(String),
+    /// A model did not load.
+    #[error("model {model} did not load from {path}: {reason}")]
+    Load {
+        /// The model's id.
+        model: String,
+        /// Where it was loaded from.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Generates answers. Implementations run the generation in their own task and send its steps
+/// on the returned channel; dropping the receiver stops it.
+pub trait Engine: Send + Sync + 'static {
+    /// Starts answering `prompt` with `model`, at most `max_tokens` tokens.
+    fn generate(
+        &self,
+        model: &str,
+        prompt: &PromptEnvelope,
+        max_tokens: u32,
+    ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError>;
+}

@@ -1,0 +1,136 @@
+//! Chainference's provider daemon.
+//!
+//! Data flows one way: [`discovery`] finds open requests, the [`Provider`] keeps those it may
+//! and wants to serve and locks them with its per-request key, a [`job`] per lock waits for
+//! the sealed prompt and opens it, an [`engine`] generates, and [`poster`] seals, batches and
+//! posts the answer before the job claims payment. [`server`] keeps the on-chain server account
+//! in step with the [`config`].
+
+pub mod config;
+pub mod discovery;
+pub mod engine;
+pub mod job;
+pub mod poster;
+pub mod server;
+
+use anchor_lang::prelude::Pubkey;
+use chainference::state::{Request, RequestState};
+use chainference_client::envelope::server_public_key;
+use chainference_client::instructions::lock_request;
+use chainference_client::rpc::{Chain, ChainError};
+use config::Settings;
+use engine::Engine;
+use job::{operator_seed, Job, JobEnd};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// A running provider: one operator, one engine, one response tree.
+pub struct Provider {
+    chain: Chain,
+    operator: Arc<Keypair>,
+    settings: Settings,
+    engine: Arc<dyn Engine>,
+    tree: Pubkey,
+}
+
+impl Provider {
+    /// Registers or updates the server and makes sure it has a tree.
+    pub async fn start(
+        chain: Chain,
+        operator: Keypair,
+        settings: Settings,
+        engine: Arc<dyn Engine>,
+    ) -> Result<Self, ChainError> {
+        let tree = server::prepare(&chain, &operator, &settings).await?;
+        Ok(Self {
+            chain,
+            operator: Arc::new(operator),
+            settings,
+            engine,
+            tree,
+        })
+    }
+
+    /// The operator's public key.
+    pub fn operator(&self) -> Pubkey {
+        self.operator.pubkey()
+    }
+
+    /// The response tree answers go to.
+    pub fn tree(&self) -> Pubkey {
+        self.tree
+    }
+
+    /// Serves requests until the task is dropped.
+    pub async fn run(self) {
+        let (found_sender, mut found) = mpsc::unbounded_channel();
+        let discovery = tokio::spawn(discovery::discover(
+            self.chain.clone(),
+            self.settings.scan_interval(),
+            found_sender,
+        ));
+        let mut jobs: JoinSet<(Pubkey, Result<JobEnd, job::JobError>)> = JoinSet::new();
+        let mut tried: HashSet<Pubkey> = HashSet::new();
+        tracing::info!(operator = %self.operator(), tree = %self.tree, "serving");
+        loop {
+            tokio::select! {
+                Some((address, request)) = found.recv() => {
+                    if jobs.len() >= usize::from(self.settings.max_concurrent) || !tried.insert(address) {
+                        continue;
+                    }
+                    if !self.wants(&request) {
+                        continue;
+                    }
+                    match self.lock(&address).await {
+                        Ok(()) => {
+                            tracing::info!(request = %address, model = %request.terms.model, "locked");
+                            let job = Job {
+                                chain: self.chain.clone(),
+                                operator: self.operator.clone(),
+                                engine: self.engine.clone(),
+                                request: address,
+                            };
+                            jobs.spawn(async move { (address, job.run().await) });
+                        }
+                        Err(error) => tracing::debug!(request = %address, %error, "lock lost or refused"),
+                    }
+                }
+                Some(done) = jobs.join_next(), if !jobs.is_empty() => match done {
+                    Ok((request, Ok(end))) => tracing::info!(%request, ?end, "job ended"),
+                    Ok((request, Err(error))) => tracing::error!(%request, %error, "job failed"),
+                    Err(error) => tracing::error!(%error, "job panicked"),
+                },
+                else => break,
+            }
+        }
+        discovery.abort();
+    }
+
+    /// Whether this server may and wants to serve `request`: open, its model served at prices
+    /// within the caps, the server allowed, the stake at the model's minimum.
+    fn wants(&self, request: &Request) -> bool {
+        let terms = &request.terms;
+        let Some(model) = self.settings.model(&terms.model) else {
+            return false;
+        };
+        request.state == RequestState::Open
+            && model.input_price <= terms.max_input_price
+            && model.output_price <= terms.max_output_price
+            && request.stake >= model.min_stake
+            && (terms.allowed_servers.is_empty()
+                || terms.allowed_servers.contains(&self.operator()))
+    }
+
+    /// Locks `request` with this server's per-request key.
+    async fn lock(&self, request: &Pubkey) -> Result<(), ChainError> {
+        let context = self.chain.key_context(request);
+        let key = server_public_key(&operator_seed(&self.operator), &context);
+        let instruction = lock_request(&self.operator(), request, &self.tree, key.to_bytes());
+        self.chain.send(&[instruction], &self.operator, &[]).await?;
+        Ok(())
+    }
+}

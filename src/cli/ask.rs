@@ -1,0 +1,321 @@
+//! `chainference ask`: one question, its answer streamed to the terminal as it lands on chain
+//! (checked and decrypted batch by batch), then tokens, cost, fee and refund. Everything that
+//! can be refused is checked before a lamport moves.
+
+use super::models::by_model;
+use super::{lamports_of, print_json, sol, Global, Output};
+use anyhow::{bail, Result};
+use chainference::constants::{
+    MAX_OUTPUT_TOKENS, MAX_PROMPT_LEN, MAX_PROMPT_TOKENS, MAX_TIME_LIMIT_SECS,
+};
+use chainference::state::{Delivery, Filters, RequestTerms};
+use chainference_client::accounts::servers;
+use chainference_client::ask::{ask, AskEvent, Question};
+use chainference_client::envelope::{
+    Compression, Message, PromptEnvelope, Sampling, PROMPT_BUCKET,
+};
+use chainference_client::rpc::Chain;
+use chainference_prover::core::bill_for;
+use clap::Args;
+use serde_json::json;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::io::Write;
+use std::str::FromStr;
+
+/// Lamports a request's transactions and rent need beyond the stake (create, prompt and rent
+/// of the request account, which comes back at close).
+const OVERHEAD_LAMPORTS: u64 = 10_000_000;
+
+/// `ask`'s arguments.
+#[derive(Args, Clone, Debug)]
+pub struct AskArgs {
+    /// Hugging Face id of the model.
+    #[arg(long)]
+    pub model: String,
+    /// The most the answer may cost, in SOL (escrowed as the stake; the rest comes back).
+    #[arg(long = "max-cost")]
+    pub max_cost: String,
+    /// Most answer tokens.
+    #[arg(long = "max-tokens", default_value_t = 512)]
+    pub max_tokens: u32,
+    /// Only these servers (operator keys) may take it.
+    #[arg(long = "server")]
+    pub servers: Vec<String>,
+    /// Only servers with at least this many completed answers.
+    #[arg(long = "min-completed", default_value_t = 0)]
+    pub min_completed: u64,
+    /// Longest wait between batches, seconds (0: the server fills transactions, cheapest).
+    #[arg(long, default_value_t = 2.0)]
+    pub latency: f64,
+    /// A system prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Highest input price, lamports per million tokens (default: what --max-cost allows).
+    #[arg(long = "max-input-price")]
+    pub max_input_price: Option<u64>,
+    /// Highest output price, lamports per million tokens (default: what --max-cost allows).
+    #[arg(long = "max-output-price")]
+    pub max_output_price: Option<u64>,
+    /// Sampling temperature (default: greedy).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Don't compress the answer (compression leaks through lengths when an attacker
+    /// controls part of the text).
+    #[arg(long = "no-compress")]
+    pub no_compress: bool,
+    /// The prompt.
+    pub prompt: String,
+}
+
+/// Tokens a text is declared as: one per three bytes, rounded up (above what tokenizers
+/// give on prose, so the declared count does not undercharge), plus four per message.
+pub fn estimate_tokens(messages: &[Message]) -> u32 {
+    let tokens: usize = messages
+        .iter()
+        .map(|m| m.content.len().div_ceil(3) + 4)
+        .sum();
+    u32::try_from(tokens).unwrap_or(u32::MAX)
+}
+
+/// Seconds the answer may take: a minute plus a tenth of a second a token.
+pub fn time_limit_for(max_tokens: u32) -> u32 {
+    (60 + max_tokens / 10).min(MAX_TIME_LIMIT_SECS)
+}
+
+/// Checks the arguments against the chain's offers and builds the question.
+pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<Question> {
+    let stake = lamports_of(&args.max_cost)?;
+    if !(1..=MAX_OUTPUT_TOKENS).contains(&args.max_tokens) {
+        bail!("--max-tokens must be between 1 and {MAX_OUTPUT_TOKENS}");
+    }
+    let mut messages = Vec::new();
+    if let Some(system) = &args.system {
+        messages.push(Message {
+            role: "system".into(),
+            content: system.clone(),
+        });
+    }
+    messages.push(Message {
+        role: "user".into(),
+        content: args.prompt.clone(),
+    });
+    let prompt_tokens = estimate_tokens(&messages);
+    let prompt = PromptEnvelope {
+        messages,
+        sampling: Sampling {
+            temperature: args.temperature,
+            ..Sampling::default()
+        },
+        max_tokens: args.max_tokens,
+        compression: if args.no_compress {
+            Compression::None
+        } else {
+            Compression::Zstd
+        },
+    };
+    let sealed_len = serde_json::to_vec(&prompt)?.len() + 4;
+    if sealed_len.next_multiple_of(PROMPT_BUCKET) + 72 > MAX_PROMPT_LEN as usize
+        || prompt_tokens > MAX_PROMPT_TOKENS
+    {
+        bail!(
+            "the prompt is too long ({sealed_len} bytes; at most {} KiB sealed): shorten it",
+            MAX_PROMPT_LEN / 1024
+        );
+    }
+    // What the stake can pay per million tokens if every token were billed at one price.
+    let billable = u128::from(prompt_tokens) + u128::from(args.max_tokens);
+    let affordable = u64::try_from(u128::from(stake) * 1_000_000 / billable).unwrap_or(u64::MAX);
+    let max_input_price = args.max_input_price.unwrap_or(affordable);
+    let max_output_price = args.max_output_price.unwrap_or(affordable);
+    let prompt_cost = bill_for(prompt_tokens, max_input_price, 0, 0).unwrap_or(u64::MAX);
+    if prompt_cost > stake {
+        bail!(
+            "--max-cost {} does not cover the prompt (~{prompt_tokens} tokens at up to {max_input_price} lamports per million = {}): raise --max-cost or lower --max-input-price",
+            sol(stake),
+            sol(prompt_cost)
+        );
+    }
+    let allowed_servers = args
+        .servers
+        .iter()
+        .map(|key| {
+            anchor_lang::prelude::Pubkey::from_str(key)
+                .map_err(|_| anyhow::anyhow!("--server {key} is not a public key"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if allowed_servers.len() > chainference::constants::MAX_ALLOWED_SERVERS {
+        bail!(
+            "at most {} --server keys",
+            chainference::constants::MAX_ALLOWED_SERVERS
+        );
+    }
+
+    let list = servers(chain).await?;
+    let models = by_model(&list);
+    let Some(offers) = models.get(args.model.as_str()) else {
+        bail!(
+            "no server offers model {} on {}: `chainference models` lists what is offered",
+            args.model,
+            global.url
+        );
+    };
+    let fitting: Vec<_> = offers
+        .offers
+        .iter()
+        .filter(|(server, _)| {
+            allowed_servers.is_empty() || allowed_servers.contains(&server.operator)
+        })
+        .filter(|(server, _)| server.reputation.completed >= args.min_completed)
+        .collect();
+    if fitting.is_empty() {
+        bail!("no server offering {} is allowed by --server and --min-completed: `chainference models` lists who offers it", args.model);
+    }
+    let priced: Vec<_> = fitting
+        .iter()
+        .filter(|(_, offer)| {
+            offer.input_price <= max_input_price
+                && offer.output_price <= max_output_price
+                && offer.min_stake <= stake
+        })
+        .collect();
+    if priced.is_empty() {
+        let cheapest = fitting
+            .iter()
+            .filter_map(|(_, offer)| {
+                bill_for(
+                    prompt_tokens,
+                    offer.input_price,
+                    args.max_tokens,
+                    offer.output_price,
+                )
+                .map(|bill| bill.max(offer.min_stake))
+            })
+            .min()
+            .unwrap_or(u64::MAX);
+        bail!(
+            "every server's price for {} is above your caps: {} tokens there need --max-cost {} or more (or fewer --max-tokens)",
+            args.model,
+            billable,
+            sol(cheapest)
+        );
+    }
+    if priced.iter().all(|(_, offer)| {
+        u64::from(prompt_tokens) + u64::from(args.max_tokens) > u64::from(offer.context_length)
+    }) {
+        bail!(
+            "the prompt (~{prompt_tokens} tokens) plus --max-tokens {} exceeds {}'s context length: shorten the prompt or lower --max-tokens",
+            args.max_tokens,
+            args.model
+        );
+    }
+    Ok(Question {
+        terms: RequestTerms {
+            model: args.model.clone(),
+            max_output_tokens: args.max_tokens,
+            max_input_price,
+            max_output_price,
+            prompt_tokens,
+            allowed_servers,
+            filters: Filters {
+                min_completed: args.min_completed,
+                max_failure_bps: 10_000,
+                ..Filters::default()
+            },
+            time_limit_secs: time_limit_for(args.max_tokens),
+            max_batch_wait_ms: (args.latency.max(0.0) * 1000.0) as u32,
+            delivery: Delivery::Chain,
+            key_version: 1,
+        },
+        stake,
+        prompt,
+    })
+}
+
+/// Asks and prints.
+pub async fn run(global: &Global, args: &AskArgs) -> Result<()> {
+    let wallet = global.wallet()?;
+    let chain = global.chain().await?;
+    let question = question(global, args, &chain).await?;
+    ask_and_print(&chain, &wallet, &question, global.output).await
+}
+
+/// Asks `question` as `wallet`, streaming the answer to stdout (or printing one JSON
+/// document at the end), then the bill.
+pub async fn ask_and_print(
+    chain: &Chain,
+    wallet: &Keypair,
+    question: &Question,
+    output: Output,
+) -> Result<()> {
+    let balance = chain.balance(&wallet.pubkey()).await?;
+    if balance < question.stake + OVERHEAD_LAMPORTS {
+        bail!(
+            "the wallet {} holds {}; this request needs {} of stake plus about {} for rent and fees: fund the wallet (on devnet: `solana airdrop 1`)",
+            wallet.pubkey(),
+            sol(balance),
+            sol(question.stake),
+            sol(OVERHEAD_LAMPORTS)
+        );
+    }
+    let display = output == Output::Display;
+    let mut answer = String::new();
+    let answered = ask(chain, wallet, question, |event| match event {
+        AskEvent::Created(request) if display => {
+            eprintln!("Request {request} created; waiting for a server…")
+        }
+        AskEvent::Locked { operator } if display => {
+            eprintln!("Locked by {operator}; prompt sealed to its key.")
+        }
+        AskEvent::Text(text) => {
+            if display {
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+            } else {
+                answer.push_str(&text);
+            }
+        }
+        _ => {}
+    })
+    .await?;
+    let t = answered.timings;
+    if display {
+        println!();
+        eprintln!(
+            "{} answer tokens ({:?}); cost {} (fee {}), refund {}",
+            answered.answer_tokens,
+            answered.finish,
+            sol(answered.bill),
+            sol(answered.fee),
+            sol(answered.refund)
+        );
+        eprintln!(
+            "first text after {:.2} s: created {:.2} s, locked {:.2} s, prompt {:.2} s; answered {:.2} s",
+            t.first_text.as_secs_f64(),
+            t.created.as_secs_f64(),
+            t.locked.as_secs_f64(),
+            t.prompt_sent.as_secs_f64(),
+            t.answered.as_secs_f64()
+        );
+    } else {
+        print_json(&json!({
+            "request": answered.request.to_string(),
+            "server": answered.operator.to_string(),
+            "answer": answer,
+            "finish": answered.finish.map(|reason| format!("{reason:?}").to_lowercase()),
+            "prompt_tokens": answered.prompt_tokens,
+            "answer_tokens": answered.answer_tokens,
+            "bill_lamports": answered.bill,
+            "fee_lamports": answered.fee,
+            "refund_lamports": answered.refund,
+            "seconds": {
+                "created": t.created.as_secs_f64(),
+                "locked": t.locked.as_secs_f64(),
+                "prompt_sent": t.prompt_sent.as_secs_f64(),
+                "first_text": t.first_text.as_secs_f64(),
+                "answered": t.answered.as_secs_f64(),
+            },
+        }));
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The `chainference` commands, one file each, and what they share: the cluster (Solana CLI
+//! monikers), the wallet, and the output format.
+
+pub mod ask;
+pub mod cancel;
+pub mod history;
+pub mod models;
+pub mod servers;
+pub mod show;
+
+use anyhow::Result;
+use chainference_client::rpc::Chain;
+use chainference_client::wallet::read_keypair;
+use clap::{Args, ValueEnum};
+use solana_keypair::Keypair;
+use std::path::PathBuf;
+
+/// Options every command takes.
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// The cluster: a URL or a moniker (localnet, devnet, mainnet-beta, testnet).
+    #[arg(short = 'u', long = "url", global = true, default_value = "localnet")]
+    pub url: String,
+    /// The PubSub URL (derived from --url if not given: ws(s), port + 1).
+    #[arg(long = "ws", global = true)]
+    pub ws: Option<String>,
+    /// The wallet's keypair file.
+    #[arg(
+        short = 'k',
+        long = "keypair",
+        global = true,
+        default_value = "~/.config/solana/id.json"
+    )]
+    pub keypair: PathBuf,
+    /// How to print results.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Display)]
+    pub output: Output,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Display,
+    /// One JSON document.
+    Json,
+}
+
+impl Global {
+    /// The JSON-RPC URL.
+    pub fn rpc_url(&self) -> String {
+        match self.url.as_str() {
+            "localnet" | "l" => "http://127.0.0.1:8899".into(),
+            "devnet" | "d" => "https://api.devnet.solana.com".into(),
+            "mainnet-beta" | "m" => "https://api.mainnet-beta.solana.com".into(),
+            "testnet" | "t" => "https://api.testnet.solana.com".into(),
+            url => url.into(),
+        }
+    }
+
+    /// The PubSub URL: `--ws`, or the RPC URL with ws(s) and, where a port is given, port + 1
+    /// (the Solana CLI's rule).
+    pub fn pubsub_url(&self) -> String {
+        if let Some(ws) = &self.ws {
+            return ws.clone();
+        }
+        pubsub_url_for(&self.rpc_url())
+    }
+
+    /// Connects to the cluster.
+    pub async fn chain(&self) -> Result<Chain> {
+        Ok(Chain::connect(&self.rpc_url(), &self.pubsub_url()).await?)
+    }
+
+    /// Reads the wallet.
+    pub fn wallet(&self) -> Result<Keypair> {
+        Ok(read_keypair(&self.keypair)?)
+    }
+}
+
+/// The PubSub URL the Solana CLI derives from an RPC URL.
+pub fn pubsub_url_for(rpc_url: &str) -> String {
+    let (scheme, rest) = match rpc_url.split_once("://") {
+        Some(("https", rest)) => ("wss", rest),
+        Some((_, rest)) => ("ws", rest),
+        None => ("ws", rpc_url),
+    };
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, ""), |(host, path)| (host, path));
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) => match port.parse::<u16>() {
+            Ok(port) => format!("{name}:{}", port.saturating_add(1)),
+            Err(_) => host.to_string(),
+        },
+        None => host.to_string(),
+    };
+    if path.is_empty() {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}/{path}")
+    }
+}
+
+/// Lamports as SOL, trimmed.
+pub fn sol(lamports: u64) -> String {
+    let whole = lamports / 1_000_000_000;
+    let fraction = lamports % 1_000_000_000;
+    if fraction == 0 {
+        format!("{whole} SOL")
+    } else {
+        let digits = format!("{fraction:09}");
+        format!("{whole}.{} SOL", digits.trim_end_matches('0'))
+    }
+}
+
+/// SOL (as typed) in lamports, refusing what is not a positive amount.
+pub fn lamports_of(sol: &str) -> Result<u64> {
+    let (whole, fraction) = sol.split_once('.').unwrap_or((sol, ""));
+    let valid = !whole.is_empty() || !fraction.is_empty();
+    let digits = |text: &str| text.chars().all(|c| c.is_ascii_digit());
+    if !valid || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
+        anyhow::bail!("{sol:?} is not an amount of SOL (write it like 0.01)");
+    }
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse()? };
+    let fraction: u64 = format!("{fraction:0<9}").parse()?;
+    whole
+        .checked_mul(1_000_000_000)
+        .and_then(|lamports| lamports.checked_add(fraction))
+        .filter(|lamports| *lamports > 0)
+        .ok_or_else(|| {
+            anyhow::anyhow!("{sol} SOL is not a usable amount (more than 0, less than 18 billion)")
+        })
+}
+
+/// Prints `value` as JSON.
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_follow_the_solana_cli() {
+        assert_eq!(
+            pubsub_url_for("http://127.0.0.1:8899"),
+            "ws://127.0.0.1:8900"
+        );
+        assert_eq!(
+            pubsub_url_for("https://api.devnet.solana.com"),
+            "wss://api.devnet.solana.com"
+        );
+        assert_eq!(
+            pubsub_url_for("https://rpc.example.com:443/key"),
+            "wss://rpc.example.com:444/key"
+        );
+    }
+
+    #[test]
+    fn amounts_of_sol() {
+        assert_eq!(lamports_of("0.01").unwrap(), 10_000_000);
+        assert_eq!(lamports_of("2").unwrap(), 2_000_000_000);
+        assert_eq!(lamports_of(".5").unwrap(), 500_000_000);
+        assert!(lamports_of("0").is_err());
+        assert!(lamports_of("1.0000000001").is_err());
+        assert!(lamports_of("abc").is_err());
+        assert_eq!(sol(1_500_000_000), "1.5 SOL");
+        assert_eq!(sol(5_000), "0.000005 SOL");
+    }
+}

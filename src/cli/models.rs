@@ -1,0 +1,94 @@
+//! `chainference models`: every model offered, with its prices, availability and the record
+//! of the servers offering it.
+
+use super::servers::success;
+use super::{print_json, Global, Output};
+use anyhow::Result;
+use chainference::state::{ModelOffer, Server};
+use chainference_client::accounts::servers;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// One model's offers, by server.
+pub struct Offers<'a> {
+    /// Servers offering it, with their offer.
+    pub offers: Vec<(&'a Server, &'a ModelOffer)>,
+}
+
+impl Offers<'_> {
+    /// Servers that could lock a request now (active, below their concurrency).
+    pub fn available(&self) -> usize {
+        self.offers
+            .iter()
+            .filter(|(server, _)| server.active && server.active_locks < server.max_concurrent)
+            .count()
+    }
+}
+
+/// Groups the servers' offers by model id.
+pub fn by_model(list: &[(anchor_lang::prelude::Pubkey, Server)]) -> BTreeMap<&str, Offers<'_>> {
+    let mut models: BTreeMap<&str, Offers<'_>> = BTreeMap::new();
+    for (_, server) in list.iter().filter(|(_, server)| server.active) {
+        for offer in &server.models {
+            models
+                .entry(offer.id.as_str())
+                .or_insert_with(|| Offers { offers: Vec::new() })
+                .offers
+                .push((server, offer));
+        }
+    }
+    models
+}
+
+/// Lists the models.
+pub async fn run(global: &Global) -> Result<()> {
+    let chain = global.chain().await?;
+    let list = servers(&chain).await?;
+    let models = by_model(&list);
+    if global.output == Output::Json {
+        let entries: Vec<_> = models
+            .iter()
+            .map(|(id, offers)| {
+                json!({
+                    "model": id,
+                    "available": offers.available(),
+                    "offers": offers.offers.iter().map(|(server, offer)| json!({
+                        "operator": server.operator.to_string(),
+                        "revision": offer.revision,
+                        "quantization": offer.quantization,
+                        "context_length": offer.context_length,
+                        "input_price": offer.input_price,
+                        "output_price": offer.output_price,
+                        "min_stake": offer.min_stake,
+                        "completed": server.reputation.completed,
+                        "success": success(server),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        print_json(&json!(entries));
+        return Ok(());
+    }
+    if models.is_empty() {
+        println!("No model is offered on this cluster.");
+        return Ok(());
+    }
+    for (id, offers) in &models {
+        println!(
+            "{id}  ({} of {} servers available now)",
+            offers.available(),
+            offers.offers.len()
+        );
+        for (server, offer) in &offers.offers {
+            println!(
+                "    {}  in {} / out {} lamports per million tokens  completed {}  success {}",
+                server.operator,
+                offer.input_price,
+                offer.output_price,
+                server.reputation.completed,
+                success(server)
+            );
+        }
+    }
+    Ok(())
+}

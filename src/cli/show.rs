@@ -1,0 +1,71 @@
+//! `chainference show REQUEST`: one request, its state, prompt and answer.
+
+use super::{print_json, sol, Global, Output};
+use anyhow::Result;
+use chainference::state::RequestState;
+use chainference_client::history::{read_request, PastRequest};
+use serde_json::json;
+use std::str::FromStr;
+
+/// Where a past request stands, in words.
+pub fn state_of(past: &PastRequest) -> String {
+    match &past.account {
+        None if past.cursor.finished => "closed".into(),
+        None => "expired or cancelled".into(),
+        Some(account) => match account.state {
+            RequestState::Open => "open".into(),
+            RequestState::Locked => "locked".into(),
+            RequestState::Ready => "answering".into(),
+            RequestState::Completed => {
+                format!("completed, billed {}", sol(account.settlement.bill))
+            }
+        },
+    }
+}
+
+/// A past request as JSON.
+pub fn past_json(past: &PastRequest) -> serde_json::Value {
+    json!({
+        "request": past.address.to_string(),
+        "model": past.terms.model,
+        "state": state_of(past),
+        "stake_lamports": past.stake,
+        "bill_lamports": past.account.as_ref().map(|account| account.settlement.bill),
+        "server": past.account.as_ref().map(|account| account.lock.operator.to_string()),
+        "prompt": past.prompt.as_ref().map(|prompt| &prompt.messages),
+        "answer": past.answer,
+        "answer_tokens": past.cursor.tokens,
+        "finish": past.finish.map(|reason| format!("{reason:?}").to_lowercase()),
+    })
+}
+
+/// Shows `request`.
+pub async fn run(global: &Global, request: &str) -> Result<()> {
+    let address = anchor_lang::prelude::Pubkey::from_str(request).map_err(|_| {
+        anyhow::anyhow!("{request} is not a request address (see `chainference history`)")
+    })?;
+    let wallet = global.wallet()?;
+    let chain = global.chain().await?;
+    let past = read_request(&chain, &wallet, &address).await?;
+    if global.output == Output::Json {
+        print_json(&past_json(&past));
+        return Ok(());
+    }
+    println!(
+        "Request {address}: {} ({})",
+        past.terms.model,
+        state_of(&past)
+    );
+    println!(
+        "Stake {}; {} answer tokens",
+        sol(past.stake),
+        past.cursor.tokens
+    );
+    if let Some(prompt) = &past.prompt {
+        for message in &prompt.messages {
+            println!("[{}] {}", message.role, message.content);
+        }
+    }
+    println!("[answer] {}", past.answer);
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The `chainference` binary against the local node: a question asked and answered through
+//! the CLI, and bad input refused with one line that says what to do, before a lamport moves.
+
+use crate::support::*;
+use solana_signer::Signer;
+use std::process::Command;
+use std::sync::Arc;
+
+/// Runs `chainference` against the shared node with `wallet_file` and `args`.
+fn chainference(wallet_file: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let node = node();
+    Command::new(env!("CARGO_BIN_EXE_chainference"))
+        .args(["-u", &node.rpc_url, "--ws", &node.pubsub_url, "-k"])
+        .arg(wallet_file)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The one line of a refusal, checked to be one `error:` line that names `hint`.
+fn refusal(output: &std::process::Output, hint: &str) -> String {
+    assert!(!output.status.success(), "refused");
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(hint), "{stderr:?} names {hint:?}");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
+    let chain = chain().await;
+    let model = "test/cli";
+    let engine = replay(0.0).with_answer_tokens(60);
+    let provider = start_provider(
+        &chain,
+        settings(model, 100_000, 200_000, 2),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let wallet = funded(&chain, 1_000_000_000).await;
+    let folder = tempfile::tempdir().unwrap();
+    let wallet_file = folder.path().join("id.json");
+    chainference_client::wallet::write_keypair(&wallet, &wallet_file).unwrap();
+
+    let before = chain.balance(&wallet.pubkey()).await.unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["ask", "--model", "test/absent", "--max-cost", "0.01", "hi"],
+            "chainference models",
+        ),
+        (
+            &[
+                "ask",
+                "--model",
+                model,
+                "--max-cost",
+                "0.000000001",
+                "--max-input-price",
+                "10000000",
+                "hi",
+            ],
+            "raise --max-cost",
+        ),
+        (
+            &[
+                "ask",
+                "--model",
+                model,
+                "--max-cost",
+                "0.01",
+                "--max-output-price",
+                "1",
+                "hi",
+            ],
+            "--max-cost",
+        ),
+        (
+            &[
+                "ask",
+                "--model",
+                model,
+                "--max-cost",
+                "0.01",
+                &"long words ".repeat(700),
+            ],
+            "lower --max-tokens",
+        ),
+        (
+            &["ask", "--model", model, "--max-cost", "zero", "hi"],
+            "write it like 0.01",
+        ),
+    ];
+    for (args, hint) in cases {
+        refusal(&chainference(&wallet_file, args), hint);
+    }
+    let missing = chainference(
+        &folder.path().join("absent.json"),
+        &["ask", "--model", model, "--max-cost", "0.01", "hi"],
+    );
+    refusal(&missing, "-k/--keypair");
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_chainference"))
+        .args(["-u", "http://127.0.0.1:9", "-k"])
+        .arg(&wallet_file)
+        .args(["models"])
+        .output()
+        .unwrap();
+    refusal(&unreachable, "check -u/--url");
+    assert_eq!(
+        chain.balance(&wallet.pubkey()).await.unwrap(),
+        before,
+        "no lamports lost"
+    );
+
+    // And a question asked through the binary, answered as JSON, found again in the history.
+    let asked = chainference(
+        &wallet_file,
+        &[
+            "--output",
+            "json",
+            "ask",
+            "--model",
+            model,
+            "--max-cost",
+            "0.01",
+            "What is kept?",
+        ],
+    );
+    assert!(
+        asked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&asked.stdout).expect("JSON");
+    let mut messages = crate::support::prompt("What is kept?", 512);
+    messages.messages.clear();
+    messages
+        .messages
+        .push(chainference_client::envelope::Message {
+            role: "user".into(),
+            content: "What is kept?".into(),
+        });
+    assert_eq!(answer["answer"], engine.expected_text(&messages, 512));
+    assert_eq!(answer["answer_tokens"], 60);
+    assert_eq!(answer["finish"], "stop");
+    let history = chainference(&wallet_file, &["--output", "json", "history"]);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("JSON");
+    assert_eq!(history[0]["answer"], answer["answer"]);
+    assert_eq!(history[0]["request"], answer["request"]);
+    provider.task.abort();
+}

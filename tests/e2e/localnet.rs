@@ -1,0 +1,70 @@
+//! The local node over the real JSON-RPC: our program, spl-account-compression and spl-noop run
+//! as builtins inside solana-test-validator, cross-program invocations included.
+
+use crate::support::*;
+use chainference::compression::{tree_account_len, tree_fill, COMPRESSION_PROGRAM_ID};
+use chainference::pda::{config_address, server_address};
+use chainference::state::{Config, ModelOffer, Server, ServerParams};
+use chainference_client::instructions::{create_tree, register_server};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_registers_and_creates_its_tree_through_rpc() {
+    let chain = chain().await;
+    let config: Config = chain
+        .account(&config_address(), "Config")
+        .await
+        .unwrap()
+        .expect("the config exists");
+    assert_eq!(config.admin, chainference::constants::ADMIN);
+    assert_eq!(config.params.lock_window_secs, LOCK_WINDOW_SECS);
+
+    let operator = funded(&chain, 2_000_000_000).await;
+    let params = ServerParams {
+        models: vec![ModelOffer {
+            id: "test/localnet".into(),
+            revision: "main".into(),
+            quantization: "Q4_1".into(),
+            context_length: 2_048,
+            input_price: 1_000_000,
+            output_price: 2_000_000,
+            min_stake: 0,
+        }],
+        endpoint: String::new(),
+        max_concurrent: 4,
+    };
+    let tree = Keypair::new();
+    let rent = chain
+        .rpc()
+        .get_minimum_balance_for_rent_exemption(tree_account_len(14, 64))
+        .await
+        .unwrap();
+    let [create, init] = create_tree(&operator.pubkey(), &tree.pubkey(), 14, 64, rent);
+    chain
+        .send(
+            &[register_server(&operator.pubkey(), params), create, init],
+            &operator,
+            &[&tree],
+        )
+        .await
+        .expect("register and create the tree");
+
+    let server: Server = chain
+        .account(&server_address(&operator.pubkey()), "Server")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.trees, vec![tree.pubkey()]);
+    // spl-account-compression initialized the tree through the CPI: an empty depth-14 tree.
+    let tree_account = chain
+        .rpc()
+        .get_account(&tree.pubkey())
+        .await
+        .expect("the tree exists");
+    assert_eq!(tree_account.owner, COMPRESSION_PROGRAM_ID);
+    assert_eq!(
+        tree_fill(&tree_account.data).expect("an initialized tree"),
+        (0, 1 << 14)
+    );
+}

@@ -1,0 +1,180 @@
+//! What the end-to-end tests share: one local node for the binary, funded wallets, providers
+//! started in the background, questions and exact fee accounting.
+
+use anchor_lang::prelude::Pubkey;
+use chainference::state::{ConfigParams, Delivery, Filters, RequestTerms};
+use chainference_cli::localnet::LocalNode;
+use chainference_client::ask::Question;
+use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::rpc::Chain;
+use chainference_provider::config::{ModelSettings, Settings};
+use chainference_provider::engine::replay::ReplayEngine;
+use chainference_provider::engine::Engine;
+use chainference_provider::Provider;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Lamports a signature costs.
+pub const SIGNATURE_FEE: u64 = 5_000;
+/// The shared node's lock window (short, so expiry tests run in seconds).
+pub const LOCK_WINDOW_SECS: u32 = 12;
+/// The shared node's prompt window.
+pub const PROMPT_WINDOW_SECS: u32 = 8;
+
+/// The shared node's URLs.
+pub struct Node {
+    pub rpc_url: String,
+    pub pubsub_url: String,
+}
+
+/// The binary's one local node, started on first use and kept for the process's life.
+pub fn node() -> &'static Node {
+    static NODE: OnceLock<Node> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let config = ConfigParams {
+                lock_window_secs: LOCK_WINDOW_SECS,
+                prompt_window_secs: PROMPT_WINDOW_SECS,
+                ..ConfigParams::with_fee(0)
+            };
+            let node = LocalNode::start_with(None, None, config).expect("the local node starts");
+            sender
+                .send(Node {
+                    rpc_url: node.rpc_url(),
+                    pubsub_url: node.pubsub_url(),
+                })
+                .expect("the test waits");
+            // The node lives as long as the test process.
+            loop {
+                std::thread::park();
+            }
+        });
+        receiver.recv().expect("the node thread reports")
+    })
+}
+
+/// A connection to the shared node.
+pub async fn chain() -> Chain {
+    let node = node();
+    Chain::connect(&node.rpc_url, &node.pubsub_url)
+        .await
+        .expect("the node answers")
+}
+
+/// A new wallet holding `lamports`, from the node's faucet (`requestAirdrop`, as on devnet).
+pub async fn funded(chain: &Chain, lamports: u64) -> Keypair {
+    let wallet = Keypair::new();
+    let signature = chain
+        .rpc()
+        .request_airdrop(&wallet.pubkey(), lamports)
+        .await
+        .expect("the faucet answers");
+    for _ in 0..100 {
+        if chain.balance(&wallet.pubkey()).await.expect("balance") >= lamports {
+            return wallet;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("airdrop {signature} did not land");
+}
+
+/// Lamports held by `wallet`'s request counter (created, with its rent, by its first request).
+pub async fn counter_rent(chain: &Chain, wallet: &Pubkey) -> u64 {
+    chain
+        .balance(&chainference::pda::client_address(wallet))
+        .await
+        .expect("balance")
+}
+
+/// The settings of a provider serving `model` at these prices.
+pub fn settings(model: &str, input_price: u64, output_price: u64, max_concurrent: u16) -> Settings {
+    Settings {
+        models: vec![ModelSettings {
+            id: model.into(),
+            revision: "main".into(),
+            quantization: "F32".into(),
+            path: None,
+            context_length: 2_048,
+            input_price,
+            output_price,
+            min_stake: 0,
+        }],
+        max_concurrent,
+        endpoint: String::new(),
+        tree_depth: 14,
+        scan_secs: 1,
+    }
+}
+
+/// A provider running in the background.
+pub struct Running {
+    pub operator: Pubkey,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Funds an operator, starts a provider with `engine` and lets it serve.
+pub async fn start_provider(chain: &Chain, settings: Settings, engine: Arc<dyn Engine>) -> Running {
+    let operator = funded(chain, 3_000_000_000).await;
+    let provider = Provider::start(chain.clone(), operator, settings, engine)
+        .await
+        .expect("the provider starts");
+    let operator = provider.operator();
+    Running {
+        operator,
+        task: tokio::spawn(provider.run()),
+    }
+}
+
+/// The replay corpus.
+pub fn corpus() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/corpus/prose.txt"
+    ))
+    .expect("the corpus is committed")
+}
+
+/// A replay engine over the corpus.
+pub fn replay(tokens_per_second: f64) -> ReplayEngine {
+    ReplayEngine::new(&corpus(), tokens_per_second)
+}
+
+/// A prompt of one user message.
+pub fn prompt(text: &str, max_tokens: u32) -> PromptEnvelope {
+    PromptEnvelope {
+        messages: vec![Message {
+            role: "user".into(),
+            content: text.into(),
+        }],
+        sampling: Sampling::default(),
+        max_tokens,
+        compression: Compression::Zstd,
+    }
+}
+
+/// A question for `model` with caps that any test provider meets.
+pub fn question(model: &str, text: &str, max_tokens: u32, stake: u64) -> Question {
+    Question {
+        terms: RequestTerms {
+            model: model.into(),
+            max_output_tokens: max_tokens,
+            max_input_price: 10_000_000,
+            max_output_price: 10_000_000,
+            prompt_tokens: 20,
+            allowed_servers: Vec::new(),
+            filters: Filters {
+                max_failure_bps: 10_000,
+                ..Filters::default()
+            },
+            time_limit_secs: 120,
+            max_batch_wait_ms: 500,
+            delivery: Delivery::Chain,
+            key_version: 1,
+        },
+        stake,
+        prompt: prompt(text, max_tokens),
+    }
+}

@@ -1,0 +1,195 @@
+//! The whole loop with the replay engine: request, lock, sealed prompt, answer streamed over
+//! PubSub and checked, payment, each balance exact to the lamport; several clients at once;
+//! two providers racing for one request.
+
+use crate::support::*;
+use chainference::state::{Request, Server};
+use chainference_client::ask::{ask, next_nonce, AskEvent, PROMPT_PIECE};
+use chainference_client::envelope::FinishReason;
+use chainference_client::history::read_request;
+use chainference_client::ledger::{history_of, Recorded};
+use chainference_prover::core::bill_for;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::sync::Arc;
+
+/// Asks and collects the streamed text.
+async fn ask_text(
+    chain: &chainference_client::rpc::Chain,
+    wallet: &Keypair,
+    question: &chainference_client::ask::Question,
+) -> (String, chainference_client::ask::Answered) {
+    let mut text = String::new();
+    let answered = ask(chain, wallet, question, |event| {
+        if let AskEvent::Text(piece) = event {
+            text.push_str(&piece);
+        }
+    })
+    .await
+    .expect("answered");
+    (text, answered)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_streams_decrypts_and_bills_to_the_lamport() {
+    let chain = chain().await;
+    let model = "test/replay-loop";
+    let engine = replay(0.0).with_answer_tokens(300);
+    let provider = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 2),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let client = funded(&chain, 1_000_000_000).await;
+    let client_before = chain.balance(&client.pubkey()).await.unwrap();
+    let provider_before = chain.balance(&provider.operator).await.unwrap();
+
+    let question = question(model, "Tell me about lighthouses.", 400, 10_000_000);
+    let (text, answered) = ask_text(&chain, &client, &question).await;
+    assert_eq!(text, engine.expected_text(&question.prompt, 400));
+    assert_eq!(answered.finish, Some(FinishReason::Stop));
+    assert_eq!(answered.answer_tokens, 300);
+    assert_eq!(answered.operator, provider.operator);
+    let bill = bill_for(20, 100_000, 300, 300_000).unwrap();
+    assert_eq!(
+        (answered.bill, answered.fee, answered.refund),
+        (bill, 0, 10_000_000 - bill)
+    );
+
+    let request: Request = chain
+        .account(&answered.request, "Request")
+        .await
+        .unwrap()
+        .unwrap();
+    let prompt_pieces = u64::from(request.prompt.bytes).div_ceil(PROMPT_PIECE as u64);
+    let client_fees = SIGNATURE_FEE * (1 + prompt_pieces);
+    let client_after = chain.balance(&client.pubkey()).await.unwrap();
+    assert_eq!(
+        client_before - client_after,
+        client_fees + request.rent + counter_rent(&chain, &client.pubkey()).await + bill,
+        "client: fees, rent held (request and counter), bill"
+    );
+    let provider_fees = SIGNATURE_FEE * (2 + u64::from(request.response.leaves));
+    let provider_after = chain.balance(&provider.operator).await.unwrap();
+    assert_eq!(
+        provider_after + provider_fees,
+        provider_before + bill,
+        "provider: bill less its fees"
+    );
+
+    // The wallet alone decrypts it again from chain data.
+    let past = read_request(&chain, &client, &answered.request)
+        .await
+        .unwrap();
+    assert_eq!(past.answer, text);
+    assert_eq!(past.prompt.as_ref(), Some(&question.prompt));
+    assert_eq!(past.finish, Some(FinishReason::Stop));
+    provider.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_clients_at_once_each_get_their_own_answer() {
+    let chain = chain().await;
+    let model = "test/replay-three";
+    let engine = replay(400.0);
+    let provider = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 4),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let asks = [
+        "Where is the lamp?",
+        "Who kept the ledger?",
+        "What did the surveyor say?",
+    ]
+    .map(|text| {
+        let chain = chain.clone();
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let client = funded(&chain, 1_000_000_000).await;
+            let question = question(model, text, 250, 10_000_000);
+            let (answer, answered) = ask_text(&chain, &client, &question).await;
+            assert_eq!(
+                answer,
+                engine.expected_text(&question.prompt, 250),
+                "{text}"
+            );
+            assert_eq!(answered.finish, Some(FinishReason::Length));
+            answered.request
+        })
+    });
+    let mut requests = Vec::new();
+    for handle in asks {
+        requests.push(handle.await.expect("the client finished"));
+    }
+    requests.dedup();
+    assert_eq!(requests.len(), 3);
+    let server: Server = chain
+        .account(
+            &chainference::pda::server_address(&provider.operator),
+            "Server",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((server.reputation.completed, server.active_locks), (3, 0));
+    provider.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_providers_race_and_exactly_one_lock_wins() {
+    let chain = chain().await;
+    let model = "test/replay-race";
+    let engine = replay(0.0).with_answer_tokens(120);
+    let first = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 2),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let second = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 2),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let client = funded(&chain, 1_000_000_000).await;
+    let nonce = next_nonce(&chain, &client.pubkey()).await.unwrap();
+    let question = question(model, "Race for it.", 200, 10_000_000);
+    let (text, answered) = ask_text(&chain, &client, &question).await;
+    assert_eq!(text, engine.expected_text(&question.prompt, 200));
+    assert_eq!(
+        answered.request,
+        chainference::pda::request_address(&client.pubkey(), nonce)
+    );
+
+    let locks = history_of(&chain, &answered.request)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|transaction| transaction.instructions.clone())
+        .filter(|recorded| matches!(recorded, Recorded::Lock { .. }))
+        .count();
+    assert_eq!(locks, 1, "one lock landed");
+    let (winner, loser) = if answered.operator == first.operator {
+        (first.operator, second.operator)
+    } else {
+        (second.operator, first.operator)
+    };
+    assert!(answered.operator == winner);
+    for (operator, completed) in [(winner, 1), (loser, 0)] {
+        let server: Server = chain
+            .account(&chainference::pda::server_address(&operator), "Server")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (server.reputation.completed, server.active_locks),
+            (completed, 0)
+        );
+    }
+    first.task.abort();
+    second.task.abort();
+}
