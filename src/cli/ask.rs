@@ -3,7 +3,7 @@
 //! can be refused is checked before a lamport moves.
 
 use super::models::by_model;
-use super::{lamports_of, print_json, sol, Global, Output};
+use super::{lamports_of, sol, Global, Output};
 use anyhow::{bail, Result};
 use chainference::constants::{
     MAX_OUTPUT_TOKENS, MAX_PROMPT_LEN, MAX_PROMPT_TOKENS, MAX_TIME_LIMIT_SECS,
@@ -237,16 +237,24 @@ pub async fn run(global: &Global, args: &AskArgs) -> Result<()> {
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
     let question = question(global, args, &chain).await?;
-    ask_and_print(&chain, &wallet, &question, global.output).await
+    ask_and_print(
+        &chain,
+        &wallet,
+        &question,
+        global.output,
+        &mut std::io::stdout(),
+    )
+    .await
 }
 
-/// Asks `question` as `wallet`, streaming the answer to stdout (or printing one JSON
-/// document at the end), then the bill.
+/// Asks `question` as `wallet`, streaming the answer to `out` (or writing one JSON document
+/// there at the end), the progress and the bill to stderr.
 pub async fn ask_and_print(
     chain: &Chain,
     wallet: &Keypair,
     question: &Question,
     output: Output,
+    out: &mut dyn Write,
 ) -> Result<()> {
     let balance = chain.balance(&wallet.pubkey()).await?;
     if balance < question.stake + OVERHEAD_LAMPORTS {
@@ -269,8 +277,8 @@ pub async fn ask_and_print(
         }
         AskEvent::Text(text) => {
             if display {
-                print!("{text}");
-                let _ = std::io::stdout().flush();
+                let _ = write!(out, "{text}");
+                let _ = out.flush();
             } else {
                 answer.push_str(&text);
             }
@@ -280,11 +288,14 @@ pub async fn ask_and_print(
     .await?;
     let t = answered.timings;
     if display {
-        println!();
+        writeln!(out)?;
+        let finish = answered.finish.map_or("unfinished".to_string(), |reason| {
+            format!("{reason:?}").to_lowercase()
+        });
         eprintln!(
-            "{} answer tokens ({:?}); cost {} (fee {}), refund {}",
+            "{} answer tokens ({finish}) in {} batches; cost {} (fee {}), refund {}",
             answered.answer_tokens,
-            answered.finish,
+            answered.batches,
             sol(answered.bill),
             sol(answered.fee),
             sol(answered.refund)
@@ -298,13 +309,14 @@ pub async fn ask_and_print(
             t.answered.as_secs_f64()
         );
     } else {
-        print_json(&json!({
+        let document = json!({
             "request": answered.request.to_string(),
             "server": answered.operator.to_string(),
             "answer": answer,
             "finish": answered.finish.map(|reason| format!("{reason:?}").to_lowercase()),
             "prompt_tokens": answered.prompt_tokens,
             "answer_tokens": answered.answer_tokens,
+            "batches": answered.batches,
             "bill_lamports": answered.bill,
             "fee_lamports": answered.fee,
             "refund_lamports": answered.refund,
@@ -315,7 +327,8 @@ pub async fn ask_and_print(
                 "first_text": t.first_text.as_secs_f64(),
                 "answered": t.answered.as_secs_f64(),
             },
-        }));
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
     }
     Ok(())
 }
