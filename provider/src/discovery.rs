@@ -44,14 +44,15 @@ pub async fn discover(
     scan: Duration,
     found: mpsc::UnboundedSender<(Pubkey, Request)>,
 ) {
-    let scanner = tokio::spawn(scan_loop(chain.clone(), scan, found.clone()));
+    // Dropped, and so stopped, with this future.
+    let mut scanner = tokio::task::JoinSet::new();
+    scanner.spawn(scan_loop(chain.clone(), scan, found.clone()));
     while !found.is_closed() {
         if let Err(error) = subscribe(&chain, &found).await {
             tracing::warn!(%error, url = chain.pubsub_url(), "programSubscribe failed; the scan goes on, retrying");
         }
         tokio::time::sleep(scan).await;
     }
-    scanner.abort();
 }
 
 async fn subscribe(

@@ -66,13 +66,21 @@ pub struct Job {
 impl Job {
     /// Runs the request from lock to payment.
     pub async fn run(self) -> Result<JobEnd, JobError> {
+        let started = std::time::Instant::now();
         let Some(ready) = self.wait_for_prompt().await? else {
             return Ok(JobEnd::NoPrompt);
         };
         if ready.state == RequestState::Completed {
             return Ok(JobEnd::Gone);
         }
+        let seen = started.elapsed();
         let (key, prompt) = self.open_prompt(&ready).await?;
+        tracing::info!(
+            request = %self.request,
+            ready_after_ms = seen.as_millis() as u64,
+            opened_after_ms = started.elapsed().as_millis() as u64,
+            "prompt read from the ledger and opened"
+        );
         let max_tokens = match &prompt {
             Ok(prompt) => prompt.max_tokens.min(ready.terms.max_output_tokens).max(1),
             Err(_) => 1,

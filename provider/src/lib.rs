@@ -68,7 +68,9 @@ impl Provider {
     /// Serves requests until the task is dropped.
     pub async fn run(self) {
         let (found_sender, mut found) = mpsc::unbounded_channel();
-        let discovery = tokio::spawn(discovery::discover(
+        // Dropped with this future (a stopped provider stops discovering).
+        let mut finder = JoinSet::new();
+        finder.spawn(discovery::discover(
             self.chain.clone(),
             self.settings.scan_interval(),
             found_sender,
@@ -107,7 +109,6 @@ impl Provider {
                 else => break,
             }
         }
-        discovery.abort();
     }
 
     /// Whether this server may and wants to serve `request`: open, its model served at prices

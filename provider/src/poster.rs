@@ -72,7 +72,8 @@ pub async fn post_answer(
     let mut tokens: u32 = 0;
     let mut unflushed_text = 0usize;
     let mut posted_any = false;
-    let mut last_post = Instant::now();
+    let generation = Instant::now();
+    let mut last_post = generation;
     while !sealer.is_finished() {
         // Take what the engine has, waiting for more only while there is nothing to post.
         if let (Some(receiver), None) = (&mut steps, finish) {
@@ -156,12 +157,35 @@ pub async fn post_answer(
                 root,
                 &append.chunks,
             );
+            let sent = Instant::now();
             job.chain.send(&[instruction], &job.operator, &[]).await?;
-            tracing::debug!(request = %job.request, chunks = append.chunks.len(), "batch confirmed");
+            tracing::debug!(
+                request = %job.request,
+                chunks = append.chunks.len(),
+                confirm_ms = sent.elapsed().as_millis() as u64,
+                "batch confirmed"
+            );
+            if !posted_any {
+                tracing::info!(
+                    request = %job.request,
+                    after_ms = generation.elapsed().as_millis() as u64,
+                    confirm_ms = sent.elapsed().as_millis() as u64,
+                    tokens,
+                    "first batch confirmed"
+                );
+            }
         }
         posted_any = true;
         last_post = Instant::now();
     }
+    let seconds = generation.elapsed().as_secs_f64();
+    tracing::info!(
+        request = %job.request,
+        tokens,
+        seconds,
+        tokens_per_second = f64::from(tokens) / seconds.max(1e-9),
+        "answer posted"
+    );
     Ok(())
 }
 
