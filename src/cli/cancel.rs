@@ -1,18 +1,15 @@
 //! `chainference cancel REQUEST`: withdraws an open request; stake and rent come back.
 
-use super::{print_json, Global, Output};
+use super::{print_json, request_address, Global, Output};
 use anyhow::{bail, Result};
 use chainference::state::{Request, RequestState};
 use chainference_client::instructions::cancel_request;
 use serde_json::json;
 use solana_signer::Signer;
-use std::str::FromStr;
 
 /// Cancels `request`.
 pub async fn run(global: &Global, request: &str) -> Result<()> {
-    let address = anchor_lang::prelude::Pubkey::from_str(request).map_err(|_| {
-        anyhow::anyhow!("{request} is not a request address (see `chainference history`)")
-    })?;
+    let address = request_address(request)?;
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
     let account: Option<Request> = chain.account(&address, "Request").await?;

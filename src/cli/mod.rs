@@ -102,6 +102,13 @@ pub fn pubsub_url_for(rpc_url: &str) -> String {
     }
 }
 
+/// A request address as typed.
+pub fn request_address(text: &str) -> Result<anchor_lang::prelude::Pubkey> {
+    std::str::FromStr::from_str(text).map_err(|_| {
+        anyhow::anyhow!("{text} is not a request address (see `chainference history`)")
+    })
+}
+
 /// Lamports as SOL, trimmed.
 pub fn sol(lamports: u64) -> String {
     let whole = lamports / 1_000_000_000;

@@ -1,11 +1,10 @@
 //! `chainference show REQUEST`: one request, its state, prompt and answer.
 
-use super::{print_json, sol, Global, Output};
+use super::{print_json, request_address, sol, Global, Output};
 use anyhow::Result;
 use chainference::state::RequestState;
 use chainference_client::history::{read_request, PastRequest};
 use serde_json::json;
-use std::str::FromStr;
 
 /// Where a past request stands, in words.
 pub fn state_of(past: &PastRequest) -> String {
@@ -41,9 +40,7 @@ pub fn past_json(past: &PastRequest) -> serde_json::Value {
 
 /// Shows `request`.
 pub async fn run(global: &Global, request: &str) -> Result<()> {
-    let address = anchor_lang::prelude::Pubkey::from_str(request).map_err(|_| {
-        anyhow::anyhow!("{request} is not a request address (see `chainference history`)")
-    })?;
+    let address = request_address(request)?;
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
     let past = read_request(&chain, &wallet, &address).await?;

@@ -3,8 +3,7 @@
 //! prompt outside the chain, and every balance is exact to the lamport.
 
 use crate::support::*;
-use chainference::state::Request;
-use chainference_client::ask::{ask, AskEvent, PROMPT_PIECE};
+use chainference_client::ask::{ask, AskEvent};
 use chainference_prover::core::bill_for;
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::engine::{Engine, Generated};
@@ -74,8 +73,7 @@ async fn the_tiny_model_answers_through_the_chain_as_it_does_alone() {
     )
     .await;
     let client = funded(&chain, 1_000_000_000).await;
-    let client_before = chain.balance(&client.pubkey()).await.unwrap();
-    let provider_before = chain.balance(&provider.operator).await.unwrap();
+    let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
     let mut text = String::new();
     let answered = ask(&chain, &client, &question, |event| {
         if let AskEvent::Text(piece) = event {
@@ -92,24 +90,14 @@ async fn the_tiny_model_answers_through_the_chain_as_it_does_alone() {
     let bill = bill_for(20, 100_000, tokens, 300_000).unwrap();
     assert_eq!(answered.bill, bill);
 
-    let request: Request = chain
-        .account(&answered.request, "Request")
-        .await
-        .unwrap()
-        .unwrap();
-    let prompt_pieces = u64::from(request.prompt.bytes).div_ceil(PROMPT_PIECE as u64);
-    let client_after = chain.balance(&client.pubkey()).await.unwrap();
-    assert_eq!(
-        client_before - client_after,
-        SIGNATURE_FEE * (1 + prompt_pieces)
-            + request.rent
-            + counter_rent(&chain, &client.pubkey()).await
-            + bill
-    );
-    let provider_after = chain.balance(&provider.operator).await.unwrap();
-    assert_eq!(
-        provider_after + SIGNATURE_FEE * (2 + u64::from(request.response.leaves)),
-        provider_before + bill
-    );
+    before
+        .assert_settled(
+            &chain,
+            &client.pubkey(),
+            &provider.operator,
+            &answered.request,
+            bill,
+        )
+        .await;
     provider.task.abort();
 }

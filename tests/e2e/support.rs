@@ -178,3 +178,51 @@ pub fn question(model: &str, text: &str, max_tokens: u32, stake: u64) -> Questio
         prompt: prompt(text, max_tokens),
     }
 }
+
+/// Balances before a question, to check the settlement against.
+pub struct Before {
+    pub client: u64,
+    pub provider: u64,
+}
+
+impl Before {
+    /// Reads both balances now.
+    pub async fn read(chain: &Chain, client: &Pubkey, provider: &Pubkey) -> Self {
+        Self {
+            client: chain.balance(client).await.expect("balance"),
+            provider: chain.balance(provider).await.expect("balance"),
+        }
+    }
+
+    /// Checks every lamport of a settled answer billed `bill`: the client paid its fees
+    /// (create, prompt pieces), the rent still held (request and counter) and the bill; the
+    /// provider got the bill less its fees (lock, one per batch, complete).
+    pub async fn assert_settled(
+        &self,
+        chain: &Chain,
+        client: &Pubkey,
+        provider: &Pubkey,
+        request: &Pubkey,
+        bill: u64,
+    ) {
+        let account: chainference::state::Request = chain
+            .account(request, "Request")
+            .await
+            .expect("read")
+            .expect("the settled request stays until its flag window passes");
+        let pieces =
+            u64::from(account.prompt.bytes).div_ceil(chainference_client::ask::PROMPT_PIECE as u64);
+        let client_after = chain.balance(client).await.expect("balance");
+        assert_eq!(
+            self.client - client_after,
+            SIGNATURE_FEE * (1 + pieces) + account.rent + counter_rent(chain, client).await + bill,
+            "client: fees, rent held (request and counter), bill"
+        );
+        let provider_after = chain.balance(provider).await.expect("balance");
+        assert_eq!(
+            provider_after + SIGNATURE_FEE * (2 + u64::from(account.response.leaves)),
+            self.provider + bill,
+            "provider: the bill less its fees"
+        );
+    }
+}

@@ -3,8 +3,8 @@
 //! two providers racing for one request.
 
 use crate::support::*;
-use chainference::state::{Request, Server};
-use chainference_client::ask::{ask, next_nonce, AskEvent, PROMPT_PIECE};
+use chainference::state::Server;
+use chainference_client::ask::{ask, next_nonce, AskEvent};
 use chainference_client::envelope::FinishReason;
 use chainference_client::history::read_request;
 use chainference_client::ledger::{history_of, Recorded};
@@ -42,8 +42,7 @@ async fn an_answer_streams_decrypts_and_bills_to_the_lamport() {
     )
     .await;
     let client = funded(&chain, 1_000_000_000).await;
-    let client_before = chain.balance(&client.pubkey()).await.unwrap();
-    let provider_before = chain.balance(&provider.operator).await.unwrap();
+    let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
 
     let question = question(model, "Tell me about lighthouses.", 400, 10_000_000);
     let (text, answered) = ask_text(&chain, &client, &question).await;
@@ -57,26 +56,15 @@ async fn an_answer_streams_decrypts_and_bills_to_the_lamport() {
         (bill, 0, 10_000_000 - bill)
     );
 
-    let request: Request = chain
-        .account(&answered.request, "Request")
-        .await
-        .unwrap()
-        .unwrap();
-    let prompt_pieces = u64::from(request.prompt.bytes).div_ceil(PROMPT_PIECE as u64);
-    let client_fees = SIGNATURE_FEE * (1 + prompt_pieces);
-    let client_after = chain.balance(&client.pubkey()).await.unwrap();
-    assert_eq!(
-        client_before - client_after,
-        client_fees + request.rent + counter_rent(&chain, &client.pubkey()).await + bill,
-        "client: fees, rent held (request and counter), bill"
-    );
-    let provider_fees = SIGNATURE_FEE * (2 + u64::from(request.response.leaves));
-    let provider_after = chain.balance(&provider.operator).await.unwrap();
-    assert_eq!(
-        provider_after + provider_fees,
-        provider_before + bill,
-        "provider: bill less its fees"
-    );
+    before
+        .assert_settled(
+            &chain,
+            &client.pubkey(),
+            &provider.operator,
+            &answered.request,
+            bill,
+        )
+        .await;
 
     // The wallet alone decrypts it again from chain data.
     let past = read_request(&chain, &client, &answered.request)
