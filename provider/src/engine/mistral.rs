@@ -167,3 +167,39 @@ impl Engine for MistralEngine {
         Ok(receiver)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_model_that_does_not_load_is_named_with_its_path() {
+        let missing = MistralModel {
+            id: "test/missing".into(),
+            path: "/nonexistent/model.gguf".into(),
+        };
+        let error = MistralEngine::load(&[missing], 1)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        let error = error.unwrap_or_default();
+        assert!(
+            error.contains("test/missing") && error.contains("/nonexistent/model.gguf"),
+            "{error}"
+        );
+
+        let empty = tempfile::tempdir().unwrap();
+        let broken = MistralModel {
+            id: "test/broken".into(),
+            path: empty.path().to_path_buf(),
+        };
+        let error = MistralEngine::load(&[broken], 1)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            error.unwrap_or_default().contains("test/broken"),
+            "an empty folder does not load"
+        );
+    }
+}
