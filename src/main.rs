@@ -32,6 +32,9 @@ enum Command {
     Show {
         /// The request's address.
         request: String,
+        /// Print the answer whole from the start, then follow it live until it is settled.
+        #[arg(long)]
+        follow: bool,
     },
     /// Run a local node: a Solana test validator with the Chainference program,
     /// spl-account-compression and spl-noop, its config initialized, and a faucet.
@@ -85,7 +88,7 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::Ask(args) => cli::ask::run(&global, &args).await,
             Command::Cancel { request } => cli::cancel::run(&global, &request).await,
             Command::History => cli::history::run(&global).await,
-            Command::Show { request } => cli::show::run(&global, &request).await,
+            Command::Show { request, follow } => cli::show::run(&global, &request, follow).await,
             #[cfg(feature = "localnet")]
             Command::Localnet { .. } => Ok(()),
             #[cfg(all(feature = "localnet", feature = "mistralrs"))]

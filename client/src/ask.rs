@@ -5,11 +5,12 @@
 
 use crate::answer::{AnswerError, AnswerOpener};
 use crate::envelope::{
-    client_session, key_message, seal_prompt, ClientSignature, EnvelopeError, FinishReason,
-    PromptEnvelope,
+    client_session, key_message, open_prompt, seal_prompt, ClientSignature, Compression,
+    EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
 };
 use crate::follow::{follow_answer, FollowError};
 use crate::instructions::{create_request, expire_request, submit_prompt};
+use crate::ledger::{history_of, sealed_prompt};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
 use anchor_lang::prelude::Pubkey;
@@ -43,6 +44,12 @@ pub enum AskError {
     /// No server locked the request in its lock window; the stake was returned.
     #[error("no server took the request within its lock window; the stake was returned (try another model, higher price caps, fewer filters, or check `chainference models`)")]
     NoServer,
+    /// The request belongs to another wallet.
+    #[error("request {0} belongs to another wallet: pass its -k/--keypair")]
+    NotYours(Pubkey),
+    /// The request has no prompt yet, so there is no answer to follow.
+    #[error("request {0} has no prompt on chain yet: there is no answer to follow")]
+    NoPromptYet(Pubkey),
     /// The request vanished or changed in an unexpected way.
     #[error("request {0} was closed before it was answered")]
     Closed(Pubkey),
@@ -180,11 +187,75 @@ pub async fn ask(
     timings.prompt_sent = start.elapsed();
     on_event(AskEvent::PromptSent);
 
-    let mut opener = AnswerOpener::new(key, context, question.prompt.compression)?;
+    let answer = Session {
+        request,
+        key,
+        compression: question.prompt.compression,
+        deadline: locked.lock.locked_at + i64::from(locked.terms.time_limit_secs),
+        terms: locked.terms,
+    };
+    receive(chain, wallet, &answer, start, timings, on_event).await
+}
+
+/// What it takes to receive one request's answer.
+struct Session {
+    request: Pubkey,
+    key: SessionKey,
+    compression: Compression,
+    terms: RequestTerms,
+    /// Unix time after which the request may be expired.
+    deadline: i64,
+}
+
+/// Reattaches to `request` (asked by `wallet`, in flight or answered): its answer is handed
+/// to `on_event` whole from the first chunk, then live as it lands, then the bill.
+pub async fn resume(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+    on_event: impl FnMut(AskEvent),
+) -> Result<Answered, AskError> {
+    let start = Instant::now();
+    let account: Option<Request> = chain.account(request, "Request").await?;
+    let account = account.ok_or(AskError::Closed(*request))?;
+    if account.client != wallet.pubkey() {
+        return Err(AskError::NotYours(*request));
+    }
+    if matches!(account.state, RequestState::Open | RequestState::Locked) {
+        return Err(AskError::NoPromptYet(*request));
+    }
+    let history = history_of(chain, request).await?;
+    let context = chain.key_context(request);
+    let signature = wallet_signature(wallet)?;
+    let server_public = PublicKey::from(account.lock.server_key);
+    let (_, key) = client_session(&signature, &server_public, &context)?;
+    let prompt = open_prompt(&sealed_prompt(&history), &key, &context)?;
+    let session = Session {
+        request: *request,
+        key,
+        compression: prompt.compression,
+        deadline: account.lock.locked_at + i64::from(account.terms.time_limit_secs),
+        terms: account.terms,
+    };
+    receive(chain, wallet, &session, start, Timings::default(), on_event).await
+}
+
+/// Follows the answer to its end (or expires the request past its deadline) and reads the
+/// bill.
+async fn receive(
+    chain: &Chain,
+    wallet: &Keypair,
+    session: &Session,
+    start: Instant,
+    mut timings: Timings,
+    mut on_event: impl FnMut(AskEvent),
+) -> Result<Answered, AskError> {
+    let request = session.request;
+    let context = chain.key_context(&request);
+    let mut opener = AnswerOpener::new(session.key, context, session.compression)?;
     let mut failure = None;
-    let deadline = locked.lock.locked_at + i64::from(locked.terms.time_limit_secs);
     let answer = async {
-        follow_answer(chain, &request, question.terms.max_output_tokens, |batch| {
+        follow_answer(chain, &request, session.terms.max_output_tokens, |batch| {
             for chunk in chunks_of(&batch) {
                 let text = opener.open(&chunk).map_err(|error| {
                     let message = error.to_string();
@@ -206,7 +277,7 @@ pub async fn ask(
     };
     let settled = tokio::select! {
         settled = answer => settled,
-        expired = expire_after(chain, wallet, &request, deadline) => Err(expired),
+        expired = expire_after(chain, wallet, &request, session.deadline) => Err(expired),
     };
     let settled = settled.map_err(|error| match (failure.take(), error) {
         (Some(answer), AskError::Follow(_)) => AskError::Answer(answer),

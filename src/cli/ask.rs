@@ -10,7 +10,7 @@ use chainference::constants::{
 };
 use chainference::state::{Delivery, Filters, RequestTerms};
 use chainference_client::accounts::servers;
-use chainference_client::ask::{ask, AskEvent, Question};
+use chainference_client::ask::{ask, Answered, AskEvent, Question};
 use chainference_client::envelope::{
     Compression, Message, PromptEnvelope, Sampling, PROMPT_BUCKET,
 };
@@ -266,54 +266,77 @@ pub async fn ask_and_print(
             sol(OVERHEAD_LAMPORTS)
         );
     }
-    let display = output == Output::Display;
-    let mut answer = String::new();
-    let answered = ask(chain, wallet, question, |event| match event {
-        AskEvent::Created(request) if display => {
-            eprintln!("Request {request} created; waiting for a server…")
+    let mut printer = Printer::new(output, out);
+    let answered = ask(chain, wallet, question, |event| printer.event(event)).await?;
+    printer.finish(&answered)
+}
+
+/// Prints a question's progress and answer as it arrives, then the bill.
+pub struct Printer<'a> {
+    display: bool,
+    out: &'a mut dyn Write,
+    answer: String,
+}
+
+impl<'a> Printer<'a> {
+    /// Prints in `output`'s form to `out` (progress and bill to stderr when displaying).
+    pub fn new(output: Output, out: &'a mut dyn Write) -> Self {
+        Self {
+            display: output == Output::Display,
+            out,
+            answer: String::new(),
         }
-        AskEvent::Locked { operator } if display => {
-            eprintln!("Locked by {operator}; prompt sealed to its key.")
-        }
-        AskEvent::Text(text) => {
-            if display {
-                let _ = write!(out, "{text}");
-                let _ = out.flush();
-            } else {
-                answer.push_str(&text);
+    }
+
+    /// Shows one step: text streams out at once when displaying, and is kept for JSON.
+    pub fn event(&mut self, event: AskEvent) {
+        match event {
+            AskEvent::Created(request) if self.display => {
+                eprintln!("Request {request} created; waiting for a server…")
             }
+            AskEvent::Locked { operator } if self.display => {
+                eprintln!("Locked by {operator}; prompt sealed to its key.")
+            }
+            AskEvent::Text(text) if self.display => {
+                let _ = write!(self.out, "{text}");
+                let _ = self.out.flush();
+            }
+            AskEvent::Text(text) => self.answer.push_str(&text),
+            _ => {}
         }
-        _ => {}
-    })
-    .await?;
-    let t = answered.timings;
-    if display {
-        writeln!(out)?;
+    }
+
+    /// Prints how it ended: tokens, bill, fee, refund and timings.
+    pub fn finish(self, answered: &Answered) -> Result<()> {
+        let t = answered.timings;
         let finish = answered.finish.map_or("unfinished".to_string(), |reason| {
             format!("{reason:?}").to_lowercase()
         });
-        eprintln!(
-            "{} answer tokens ({finish}) in {} batches; cost {} (fee {}), refund {}",
-            answered.answer_tokens,
-            answered.batches,
-            sol(answered.bill),
-            sol(answered.fee),
-            sol(answered.refund)
-        );
-        eprintln!(
-            "first text after {:.2} s: created {:.2} s, locked {:.2} s, prompt {:.2} s; answered {:.2} s",
-            t.first_text.as_secs_f64(),
-            t.created.as_secs_f64(),
-            t.locked.as_secs_f64(),
-            t.prompt_sent.as_secs_f64(),
-            t.answered.as_secs_f64()
-        );
-    } else {
+        if self.display {
+            writeln!(self.out)?;
+            eprintln!(
+                "{} answer tokens ({finish}) in {} batches; cost {} (fee {}), refund {}",
+                answered.answer_tokens,
+                answered.batches,
+                sol(answered.bill),
+                sol(answered.fee),
+                sol(answered.refund)
+            );
+            eprintln!(
+                "first text after {:.2} s: created {:.2} s, locked {:.2} s, prompt {:.2} s; answered {:.2} s",
+                t.first_text.as_secs_f64(),
+                t.created.as_secs_f64(),
+                t.locked.as_secs_f64(),
+                t.prompt_sent.as_secs_f64(),
+                t.answered.as_secs_f64()
+            );
+            return Ok(());
+        }
         let document = json!({
             "request": answered.request.to_string(),
             "server": answered.operator.to_string(),
-            "answer": answer,
-            "finish": answered.finish.map(|reason| format!("{reason:?}").to_lowercase()),
+            "answer": self.answer,
+            "finish": finish,
             "prompt_tokens": answered.prompt_tokens,
             "answer_tokens": answered.answer_tokens,
             "batches": answered.batches,
@@ -328,7 +351,7 @@ pub async fn ask_and_print(
                 "answered": t.answered.as_secs_f64(),
             },
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+        writeln!(self.out, "{}", serde_json::to_string_pretty(&document)?)?;
+        Ok(())
     }
-    Ok(())
 }

@@ -1,8 +1,10 @@
 //! `chainference show REQUEST`: one request, its state, prompt and answer.
 
+use super::ask::Printer;
 use super::{print_json, request_address, sol, Global, Output};
 use anyhow::Result;
 use chainference::state::RequestState;
+use chainference_client::ask::resume;
 use chainference_client::history::{read_request, PastRequest};
 use serde_json::json;
 
@@ -38,11 +40,18 @@ pub fn past_json(past: &PastRequest) -> serde_json::Value {
     })
 }
 
-/// Shows `request`.
-pub async fn run(global: &Global, request: &str) -> Result<()> {
+/// Shows `request`; with `follow`, its answer whole from the start and then live until it is
+/// settled.
+pub async fn run(global: &Global, request: &str, follow: bool) -> Result<()> {
     let address = request_address(request)?;
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
+    if follow {
+        let mut stdout = std::io::stdout();
+        let mut printer = Printer::new(global.output, &mut stdout);
+        let answered = resume(&chain, &wallet, &address, |event| printer.event(event)).await?;
+        return printer.finish(&answered);
+    }
     let past = read_request(&chain, &wallet, &address).await?;
     if global.output == Output::Json {
         print_json(&past_json(&past));

@@ -181,3 +181,48 @@ async fn two_providers_race_and_exactly_one_lock_wins() {
     first.task.abort();
     second.task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_drops_out_resumes_with_the_whole_answer() {
+    let chain = chain().await;
+    let model = "test/replay-resume";
+    let engine = replay(60.0);
+    let provider = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 2),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let client = Arc::new(funded(&chain, 1_000_000_000).await);
+    let question = question(model, "Come back for the rest.", 240, 10_000_000);
+    let (seen, mut first_text) = tokio::sync::mpsc::unbounded_channel();
+    let asking = {
+        let (chain, client, question) = (chain.clone(), client.clone(), question.clone());
+        tokio::spawn(async move {
+            ask(&chain, &client, &question, |event| {
+                if let AskEvent::Text(text) = event {
+                    let _ = seen.send(text);
+                }
+            })
+            .await
+        })
+    };
+    let partial = first_text.recv().await.expect("some text arrived");
+    asking.abort(); // the client drops out mid-answer
+    let request = chainference::pda::request_address(&client.pubkey(), 0);
+
+    let mut text = String::new();
+    let answered = chainference_client::ask::resume(&chain, &client, &request, |event| {
+        if let AskEvent::Text(piece) = event {
+            text.push_str(&piece);
+        }
+    })
+    .await
+    .expect("resumed");
+    let expected = engine.expected_text(&question.prompt, 240);
+    assert!(expected.starts_with(&partial));
+    assert_eq!(text, expected, "the whole answer, from the first chunk");
+    assert_eq!(answered.answer_tokens, 240);
+    assert_eq!(answered.bill, bill_for(20, 100_000, 240, 300_000).unwrap());
+    provider.task.abort();
+}
