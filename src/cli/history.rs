@@ -13,12 +13,13 @@ use solana_signer::Signer;
 pub async fn run(global: &Global) -> Result<()> {
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
+    let addresses = request_addresses(&chain, &wallet.pubkey()).await?;
+    if addresses.is_empty() && global.output == Output::Display {
+        println!("This wallet has made no requests on this cluster.");
+        return Ok(());
+    }
     let mut entries = Vec::new();
-    for address in request_addresses(&chain, &wallet.pubkey())
-        .await?
-        .into_iter()
-        .rev()
-    {
+    for address in addresses.into_iter().rev() {
         let past = read_request(&chain, &wallet, &address).await?;
         if global.output == Output::Json {
             entries.push(past_json(&past));
@@ -41,12 +42,6 @@ pub async fn run(global: &Global) -> Result<()> {
     }
     if global.output == Output::Json {
         print_json(&json!(entries));
-    } else if entries.is_empty()
-        && request_addresses(&chain, &wallet.pubkey())
-            .await?
-            .is_empty()
-    {
-        println!("This wallet has made no requests on this cluster.");
     }
     Ok(())
 }
