@@ -82,8 +82,8 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         output,
     };
     let args = AskArgs {
-        model: smollm2::MODEL_ID.into(),
-        max_cost: "0.001".into(),
+        model: Some(smollm2::MODEL_ID.into()),
+        max_cost: Some("0.001".into()),
         max_tokens: 200,
         servers: Vec::new(),
         min_completed: 0,
@@ -93,7 +93,8 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         max_output_price: None,
         temperature: None,
         no_compress: false,
-        prompt: prompt.unwrap_or_else(|| DEFAULT_PROMPT.into()),
+        resume: None,
+        prompt: Some(prompt.unwrap_or_else(|| DEFAULT_PROMPT.into())),
     };
     let question = question(&global, &args, &chain).await?;
     let result = ask_and_print(&chain, &wallet, &question, output, &mut terminal).await;

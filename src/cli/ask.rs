@@ -10,7 +10,7 @@ use chainference::constants::{
 };
 use chainference::state::{Delivery, Filters, RequestTerms};
 use chainference_client::accounts::servers;
-use chainference_client::ask::{ask, Answered, AskEvent, Question};
+use chainference_client::ask::{ask, resume, Answered, AskEvent, Question};
 use chainference_client::envelope::{
     Compression, Message, PromptEnvelope, Sampling, PROMPT_BUCKET,
 };
@@ -31,11 +31,11 @@ const OVERHEAD_LAMPORTS: u64 = 10_000_000;
 #[derive(Args, Clone, Debug)]
 pub struct AskArgs {
     /// Hugging Face id of the model.
-    #[arg(long)]
-    pub model: String,
+    #[arg(long, required_unless_present = "resume")]
+    pub model: Option<String>,
     /// The most the answer may cost, in SOL (escrowed as the stake; the rest comes back).
-    #[arg(long = "max-cost")]
-    pub max_cost: String,
+    #[arg(long = "max-cost", required_unless_present = "resume")]
+    pub max_cost: Option<String>,
     /// Most answer tokens.
     #[arg(long = "max-tokens", default_value_t = 512)]
     pub max_tokens: u32,
@@ -64,8 +64,12 @@ pub struct AskArgs {
     /// controls part of the text).
     #[arg(long = "no-compress")]
     pub no_compress: bool,
+    /// Reattach to this request instead: its answer whole from the start, then live.
+    #[arg(long, value_name = "REQUEST", conflicts_with_all = ["model", "max_cost", "prompt"])]
+    pub resume: Option<String>,
     /// The prompt.
-    pub prompt: String,
+    #[arg(required_unless_present = "resume")]
+    pub prompt: Option<String>,
 }
 
 /// Tokens a text is declared as: one per three bytes, rounded up (above what tokenizers
@@ -85,7 +89,11 @@ pub fn time_limit_for(max_tokens: u32) -> u32 {
 
 /// Checks the arguments against the chain's offers and builds the question.
 pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<Question> {
-    let stake = lamports_of(&args.max_cost)?;
+    let (Some(model), Some(max_cost), Some(text)) = (&args.model, &args.max_cost, &args.prompt)
+    else {
+        bail!("ask needs --model, --max-cost and a prompt (or --resume REQUEST)");
+    };
+    let stake = lamports_of(max_cost)?;
     if !(1..=MAX_OUTPUT_TOKENS).contains(&args.max_tokens) {
         bail!("--max-tokens must be between 1 and {MAX_OUTPUT_TOKENS}");
     }
@@ -98,7 +106,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
     }
     messages.push(Message {
         role: "user".into(),
-        content: args.prompt.clone(),
+        content: text.clone(),
     });
     let prompt_tokens = estimate_tokens(&messages);
     let prompt = PromptEnvelope {
@@ -153,10 +161,10 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
 
     let list = servers(chain).await?;
     let models = by_model(&list);
-    let Some(offers) = models.get(args.model.as_str()) else {
+    let Some(offers) = models.get(model.as_str()) else {
         bail!(
             "no server offers model {} on {}: `chainference models` lists what is offered",
-            args.model,
+            model,
             global.url
         );
     };
@@ -169,7 +177,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         .filter(|(server, _)| server.reputation.completed >= args.min_completed)
         .collect();
     if fitting.is_empty() {
-        bail!("no server offering {} is allowed by --server and --min-completed: `chainference models` lists who offers it", args.model);
+        bail!("no server offering {} is allowed by --server and --min-completed: `chainference models` lists who offers it", model);
     }
     let priced: Vec<_> = fitting
         .iter()
@@ -195,7 +203,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
             .unwrap_or(u64::MAX);
         bail!(
             "every server's price for {} is above your caps: {} tokens there need --max-cost {} or more (or fewer --max-tokens)",
-            args.model,
+            model,
             billable,
             sol(cheapest)
         );
@@ -206,12 +214,12 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         bail!(
             "the prompt (~{prompt_tokens} tokens) plus --max-tokens {} exceeds {}'s context length: shorten the prompt or lower --max-tokens",
             args.max_tokens,
-            args.model
+            model
         );
     }
     Ok(Question {
         terms: RequestTerms {
-            model: args.model.clone(),
+            model: model.clone(),
             max_output_tokens: args.max_tokens,
             max_input_price,
             max_output_price,
@@ -236,6 +244,10 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
 pub async fn run(global: &Global, args: &AskArgs) -> Result<()> {
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
+    if let Some(request) = &args.resume {
+        let request = super::request_address(request)?;
+        return follow_and_print(global, &chain, &wallet, &request).await;
+    }
     let question = question(global, args, &chain).await?;
     ask_and_print(
         &chain,
@@ -268,6 +280,19 @@ pub async fn ask_and_print(
     }
     let mut printer = Printer::new(output, out);
     let answered = ask(chain, wallet, question, |event| printer.event(event)).await?;
+    printer.finish(&answered)
+}
+
+/// Reattaches to `request`: its answer whole from the start, then live, then the bill.
+pub async fn follow_and_print(
+    global: &Global,
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &anchor_lang::prelude::Pubkey,
+) -> Result<()> {
+    let mut stdout = std::io::stdout();
+    let mut printer = Printer::new(global.output, &mut stdout);
+    let answered = resume(chain, wallet, request, |event| printer.event(event)).await?;
     printer.finish(&answered)
 }
 

@@ -1,10 +1,9 @@
 //! `chainference show REQUEST`: one request, its state, prompt and answer.
 
-use super::ask::Printer;
+use super::ask::follow_and_print;
 use super::{print_json, request_address, sol, Global, Output};
 use anyhow::Result;
 use chainference::state::RequestState;
-use chainference_client::ask::resume;
 use chainference_client::history::{read_request, PastRequest};
 use serde_json::json;
 
@@ -47,10 +46,7 @@ pub async fn run(global: &Global, request: &str, follow: bool) -> Result<()> {
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
     if follow {
-        let mut stdout = std::io::stdout();
-        let mut printer = Printer::new(global.output, &mut stdout);
-        let answered = resume(&chain, &wallet, &address, |event| printer.event(event)).await?;
-        return printer.finish(&answered);
+        return follow_and_print(global, &chain, &wallet, &address).await;
     }
     let past = read_request(&chain, &wallet, &address).await?;
     if global.output == Output::Json {

@@ -147,5 +147,21 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("JSON");
     assert_eq!(history[0]["answer"], answer["answer"]);
     assert_eq!(history[0]["request"], answer["request"]);
+    let request = answer["request"].as_str().expect("an address");
+    let resumed = chainference(
+        &wallet_file,
+        &["--output", "json", "ask", "--resume", request],
+    );
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let resumed: serde_json::Value = serde_json::from_slice(&resumed.stdout).expect("JSON");
+    assert_eq!(
+        resumed["answer"], answer["answer"],
+        "ask --resume prints it whole again"
+    );
+    assert_eq!(resumed["bill_lamports"], answer["bill_lamports"]);
     provider.task.abort();
 }
