@@ -59,7 +59,12 @@ pub async fn post_answer(
             None
         }
     };
+    // The chain's clock is read once; the cut is then timed locally.
     let deadline = ready.deadline().unwrap_or(i64::MAX) - DEADLINE_MARGIN_SECS;
+    let left = u64::try_from(deadline.saturating_sub(job.chain.now().await?))
+        .unwrap_or(0)
+        .min(u64::from(chainference::constants::MAX_TIME_LIMIT_SECS));
+    let cut_at = Instant::now() + Duration::from_secs(left);
     let wait = match ready.terms.max_batch_wait_ms {
         0 => None,
         ms => Some(Duration::from_millis(u64::from(ms))),
@@ -80,9 +85,12 @@ pub async fn post_answer(
             let must_post = !posted_any && sealer.pending_tokens() > 0
                 || unflushed_text >= FILL_TEXT_BYTES
                 || sealer.pending_len() > 0;
-            let timeout = match (must_post, wait) {
-                (true, _) => Duration::ZERO,
-                (false, Some(wait)) if posted_any => wait.saturating_sub(last_post.elapsed()),
+            let timeout = match wait {
+                _ if must_post => Duration::ZERO,
+                // Text is waiting for the latency bound: no longer than it allows.
+                Some(wait) if posted_any && sealer.pending_tokens() > 0 => {
+                    wait.saturating_sub(last_post.elapsed())
+                }
                 _ => Duration::from_secs(1),
             };
             let first = tokio::time::timeout(timeout, receiver.recv()).await;
@@ -120,7 +128,7 @@ pub async fn post_answer(
                     break;
                 }
             }
-            if job.chain.now().await? >= deadline && finish.is_none() {
+            if Instant::now() >= cut_at && finish.is_none() {
                 tracing::warn!(request = %job.request, "the time limit is near; ending the answer");
                 finish = Some(FinishReason::Deadline);
             }
