@@ -103,6 +103,7 @@ pub async fn follow_answer(
                     }
                     Err(error) => {
                         tracing::warn!(%error, "logsSubscribe failed; reading the ledger instead");
+                        tokio::time::sleep(SILENCE).await;
                         follower.check_account(&mut deliver).await?;
                     }
                 }
