@@ -3,7 +3,6 @@
 //! prompt outside the chain, and every balance is exact to the lamport.
 
 use crate::support::*;
-use chainference_client::ask::{ask, AskEvent};
 use chainference_prover::core::bill_for;
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::engine::{Engine, Generated};
@@ -74,14 +73,7 @@ async fn the_tiny_model_answers_through_the_chain_as_it_does_alone() {
     .await;
     let client = funded(&chain, 1_000_000_000).await;
     let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
-    let mut text = String::new();
-    let answered = ask(&chain, &client, &question, |event| {
-        if let AskEvent::Text(piece) = event {
-            text.push_str(&piece);
-        }
-    })
-    .await
-    .expect("answered");
+    let (text, answered) = ask_text(&chain, &client, &question).await;
     assert_eq!(
         text, expected,
         "byte for byte what mistral.rs generates alone"

@@ -226,3 +226,20 @@ impl Before {
         );
     }
 }
+
+/// Asks and collects the streamed text.
+pub async fn ask_text(
+    chain: &Chain,
+    wallet: &Keypair,
+    question: &chainference_client::ask::Question,
+) -> (String, chainference_client::ask::Answered) {
+    let mut text = String::new();
+    let answered = chainference_client::ask::ask(chain, wallet, question, |event| {
+        if let chainference_client::ask::AskEvent::Text(piece) = event {
+            text.push_str(&piece);
+        }
+    })
+    .await
+    .expect("answered");
+    (text, answered)
+}

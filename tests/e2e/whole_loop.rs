@@ -9,26 +9,8 @@ use chainference_client::envelope::FinishReason;
 use chainference_client::history::read_request;
 use chainference_client::ledger::{history_of, Recorded};
 use chainference_prover::core::bill_for;
-use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::sync::Arc;
-
-/// Asks and collects the streamed text.
-async fn ask_text(
-    chain: &chainference_client::rpc::Chain,
-    wallet: &Keypair,
-    question: &chainference_client::ask::Question,
-) -> (String, chainference_client::ask::Answered) {
-    let mut text = String::new();
-    let answered = ask(chain, wallet, question, |event| {
-        if let AskEvent::Text(piece) = event {
-            text.push_str(&piece);
-        }
-    })
-    .await
-    .expect("answered");
-    (text, answered)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_answer_streams_decrypts_and_bills_to_the_lamport() {
