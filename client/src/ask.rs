@@ -225,11 +225,13 @@ pub async fn resume(
         return Err(AskError::NoPromptYet(*request));
     }
     let history = history_of(chain, request).await?;
-    let context = chain.key_context(request);
-    let signature = wallet_signature(wallet)?;
-    let server_public = PublicKey::from(account.lock.server_key);
-    let (_, key) = client_session(&signature, &server_public, &context)?;
-    let prompt = open_prompt(&sealed_prompt(&history), &key, &context)?;
+    let (key, prompt) = open_sealed_prompt(
+        chain,
+        wallet,
+        request,
+        account.lock.server_key,
+        &sealed_prompt(&history),
+    )?;
     let session = Session {
         request: *request,
         key,
@@ -238,6 +240,21 @@ pub async fn resume(
         terms: account.terms,
     };
     receive(chain, wallet, &session, start, Timings::default(), on_event).await
+}
+
+/// The session key of `wallet`'s `request` with the server's posted key, and the sealed
+/// prompt opened with it (for reading a request back from the ledger).
+pub fn open_sealed_prompt(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+    server_key: [u8; 32],
+    sealed: &[u8],
+) -> Result<(SessionKey, PromptEnvelope), EnvelopeError> {
+    let context = chain.key_context(request);
+    let signature = wallet_signature(wallet)?;
+    let (_, key) = client_session(&signature, &PublicKey::from(server_key), &context)?;
+    Ok((key, open_prompt(sealed, &key, &context)?))
 }
 
 /// Follows the answer to its end (or expires the request past its deadline) and reads the

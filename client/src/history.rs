@@ -2,8 +2,8 @@
 //! the answer decrypted, whatever state the account is in (or after it was closed).
 
 use crate::answer::{AnswerError, AnswerOpener};
-use crate::ask::wallet_signature;
-use crate::envelope::{client_session, open_prompt, EnvelopeError, FinishReason, PromptEnvelope};
+use crate::ask::open_sealed_prompt;
+use crate::envelope::{EnvelopeError, FinishReason, PromptEnvelope};
 use crate::ledger::{history_of, sealed_prompt, Recorded};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::{chunks_of, StreamAssembler};
@@ -11,7 +11,6 @@ use anchor_lang::prelude::Pubkey;
 use chainference::state::{Request, RequestTerms};
 use chainference_prover::core::ResponseCursor;
 use solana_keypair::Keypair;
-use x25519_dalek::PublicKey;
 
 /// Why a past request could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +86,7 @@ pub async fn read_request(
         return Ok(past);
     };
     let context = chain.key_context(request);
-    let signature = wallet_signature(wallet)?;
-    let (_, key) = client_session(&signature, &PublicKey::from(server_key), &context)?;
-    let prompt = open_prompt(&sealed, &key, &context)?;
+    let (key, prompt) = open_sealed_prompt(chain, wallet, request, server_key, &sealed)?;
     let mut opener = AnswerOpener::new(key, context, prompt.compression)?;
     past.prompt = Some(prompt);
     let mut assembler = StreamAssembler::new(*request, past.terms.max_output_tokens);

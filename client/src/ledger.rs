@@ -171,6 +171,12 @@ pub async fn history_of(
 
 /// The sealed prompt of a request: its `submit_prompt` pieces in the order they landed.
 pub fn sealed_prompt(history: &[RecordedTransaction]) -> Vec<u8> {
+    prompt_pieces(history).concat()
+}
+
+/// The `submit_prompt` pieces of a request, in the order they landed (what the request's
+/// prompt hash chains over).
+pub fn prompt_pieces(history: &[RecordedTransaction]) -> Vec<&[u8]> {
     history
         .iter()
         .flat_map(|transaction| &transaction.instructions)
@@ -178,8 +184,6 @@ pub fn sealed_prompt(history: &[RecordedTransaction]) -> Vec<u8> {
             Recorded::Prompt { ciphertext } => Some(ciphertext.as_slice()),
             _ => None,
         })
-        .flatten()
-        .copied()
         .collect()
 }
 

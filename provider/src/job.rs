@@ -11,7 +11,7 @@ use chainference_client::envelope::{
     open_prompt, prompt_client_key, server_session, EnvelopeError, PromptEnvelope, SessionKey,
 };
 use chainference_client::instructions::{complete_request, expire_request};
-use chainference_client::ledger::{history_of, sealed_prompt};
+use chainference_client::ledger::{history_of, prompt_pieces};
 use chainference_client::rpc::{Chain, ChainError};
 use chainference_prover::core::extend_prompt_hash;
 use solana_keypair::Keypair;
@@ -150,21 +150,12 @@ impl Job {
         // The ledger can lag the account by a moment: read until the hash matches.
         for _ in 0..20 {
             let history = history_of(&self.chain, &self.request).await?;
-            let pieces: Vec<&[u8]> = history
-                .iter()
-                .flat_map(|transaction| &transaction.instructions)
-                .filter_map(|recorded| match recorded {
-                    chainference_client::ledger::Recorded::Prompt { ciphertext } => {
-                        Some(ciphertext.as_slice())
-                    }
-                    _ => None,
-                })
-                .collect();
+            let pieces = prompt_pieces(&history);
             let hash = pieces
                 .iter()
                 .fold([0u8; 32], |hash, piece| extend_prompt_hash(&hash, piece));
             if hash == ready.prompt.hash {
-                let sealed = sealed_prompt(&history);
+                let sealed = pieces.concat();
                 let context = self.chain.key_context(&self.request);
                 let seed = operator_seed(&self.operator);
                 let client_public = match prompt_client_key(&sealed) {
