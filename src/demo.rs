@@ -2,7 +2,7 @@
 //! mistral.rs, and a client asking it one question, all in one process, with nothing to
 //! configure. The answer streams to the terminal; cost and refund follow.
 
-use crate::cli::ask::{ask_and_print, question, AskArgs};
+use crate::cli::ask::{ask_and_print, question, AskArgs, Printer};
 use crate::cli::{Global, Output};
 use crate::localnet::LocalNode;
 use crate::smollm2;
@@ -80,6 +80,7 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         ws: Some(node.pubsub_url()),
         keypair: "(demo wallet)".into(),
         output,
+        wait_for_node: 0,
     };
     let args = AskArgs {
         model: Some(smollm2::MODEL_ID.into()),
@@ -93,11 +94,13 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         max_output_price: None,
         temperature: None,
         no_compress: false,
+        out: None,
         resume: None,
         prompt: Some(prompt.unwrap_or_else(|| DEFAULT_PROMPT.into())),
     };
     let question = question(&global, &args, &chain).await?;
-    let result = ask_and_print(&chain, &wallet, &question, output, &mut terminal).await;
+    let printer = Printer::new(output, &mut terminal);
+    let result = ask_and_print(&chain, &wallet, &question, printer).await;
     serving.abort();
     // The validator's own runtimes must be dropped outside ours.
     tokio::task::spawn_blocking(move || drop(node)).await?;

@@ -20,7 +20,7 @@ enum Command {
     /// List the models offered, with prices, availability and reputation.
     Models,
     /// Ask a question; the answer streams as it lands on chain.
-    Ask(AskArgs),
+    Ask(Box<AskArgs>),
     /// Cancel an open request (stake and rent come back).
     Cancel {
         /// The request's address.

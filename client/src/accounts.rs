@@ -24,9 +24,12 @@ pub async fn servers(chain: &Chain) -> Result<Vec<(Pubkey, Server)>, ChainError>
         },
         ..RpcProgramAccountsConfig::default()
     };
+    let config = &config;
     let accounts = chain
-        .rpc()
-        .get_program_ui_accounts_with_config(&chainference::ID, config)
+        .call(|rpc| async move {
+            rpc.get_program_ui_accounts_with_config(&chainference::ID, config.clone())
+                .await
+        })
         .await?;
     let mut servers: Vec<(Pubkey, Server)> = accounts
         .into_iter()

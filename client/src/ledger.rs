@@ -68,16 +68,18 @@ pub async fn signatures_of(
     let mut before = None;
     loop {
         let page = chain
-            .rpc()
-            .get_signatures_for_address_with_config(
-                address,
-                GetConfirmedSignaturesForAddress2Config {
-                    before,
-                    until: None,
-                    limit: Some(PAGE),
-                    commitment: Some(CommitmentConfig::confirmed()),
-                },
-            )
+            .call(|rpc| async move {
+                rpc.get_signatures_for_address_with_config(
+                    address,
+                    GetConfirmedSignaturesForAddress2Config {
+                        before,
+                        until: None,
+                        limit: Some(PAGE),
+                        commitment: Some(CommitmentConfig::confirmed()),
+                    },
+                )
+                .await
+            })
             .await?;
         let full = page.len() == PAGE;
         for entry in &page {
@@ -102,15 +104,17 @@ pub async fn read_transaction(
     address: &Pubkey,
 ) -> Result<Option<RecordedTransaction>, ChainError> {
     let transaction = chain
-        .rpc()
-        .get_transaction_with_config(
-            signature,
-            RpcTransactionConfig {
-                encoding: Some(UiTransactionEncoding::Base64),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
+        .call(|rpc| async move {
+            rpc.get_transaction_with_config(
+                signature,
+                RpcTransactionConfig {
+                    encoding: Some(UiTransactionEncoding::Base64),
+                    commitment: Some(CommitmentConfig::confirmed()),
+                    max_supported_transaction_version: Some(0),
+                },
+            )
+            .await
+        })
         .await;
     let transaction = match transaction {
         Ok(transaction) => transaction,

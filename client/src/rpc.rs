@@ -11,13 +11,13 @@ use anchor_lang::AccountDeserialize;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
-use solana_rpc_client_api::client_error::Error as ClientError;
+use solana_rpc_client_api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Genesis hashes of the public clusters, whose logs carry events in the cluster form.
 const PUBLIC_GENESIS_HASHES: [&str; 3] = [
@@ -30,6 +30,10 @@ const PUBLIC_GENESIS_HASHES: [&str; 3] = [
 const POLL: Duration = Duration::from_millis(150);
 /// How often a transaction not yet seen is sent again while its blockhash lives.
 const RESEND: Duration = Duration::from_secs(2);
+/// How often an unreachable RPC is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// How long a connection waits for an unreachable RPC by default.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Why talking to the cluster failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,30 +98,45 @@ pub struct Chain {
     rpc_url: String,
     pubsub_url: String,
     genesis_hash: [u8; 32],
+    /// How long an unreachable RPC is waited for.
+    patience: Duration,
 }
 
 impl Chain {
     /// Connects to the cluster at `rpc_url` (subscriptions at `pubsub_url`) at `confirmed`, and
-    /// reads its genesis hash.
+    /// reads its genesis hash; an unreachable RPC is waited for up to [`DEFAULT_PATIENCE`].
     pub async fn connect(rpc_url: &str, pubsub_url: &str) -> Result<Self, ChainError> {
+        Self::connect_with_patience(rpc_url, pubsub_url, DEFAULT_PATIENCE).await
+    }
+
+    /// [`Chain::connect`], waiting up to `patience` whenever the RPC cannot be reached, at the
+    /// start or later (zero: fail at once).
+    pub async fn connect_with_patience(
+        rpc_url: &str,
+        pubsub_url: &str,
+        patience: Duration,
+    ) -> Result<Self, ChainError> {
         let rpc = RpcClient::new_with_timeout_and_commitment(
             rpc_url.to_string(),
             Duration::from_secs(30),
             CommitmentConfig::confirmed(),
         );
-        let genesis = rpc
-            .get_genesis_hash()
+        let mut chain = Self {
+            rpc: Arc::new(rpc),
+            rpc_url: rpc_url.to_string(),
+            pubsub_url: pubsub_url.to_string(),
+            genesis_hash: [0; 32],
+            patience,
+        };
+        let genesis = chain
+            .call(|rpc| async move { rpc.get_genesis_hash().await })
             .await
             .map_err(|error| ChainError::Unreachable {
                 url: rpc_url.to_string(),
                 reason: error.to_string(),
             })?;
-        Ok(Self {
-            rpc: Arc::new(rpc),
-            rpc_url: rpc_url.to_string(),
-            pubsub_url: pubsub_url.to_string(),
-            genesis_hash: genesis.to_bytes(),
-        })
+        chain.genesis_hash = genesis.to_bytes();
+        Ok(chain)
     }
 
     /// The JSON-RPC client.
@@ -160,6 +179,57 @@ impl Chain {
         }
     }
 
+    /// Runs one RPC call; while the RPC cannot be reached (a node restarting, a network cut)
+    /// it says so once and tries again, for up to the connection's patience.
+    pub async fn call<T, Call, Answer>(&self, call: Call) -> Result<T, ChainError>
+    where
+        Call: Fn(Arc<RpcClient>) -> Answer,
+        Answer: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        let mut outage: Option<Instant> = None;
+        loop {
+            match call(self.rpc.clone()).await {
+                Ok(answer) => {
+                    if let Some(since) = outage {
+                        tracing::warn!(url = %self.rpc_url, after_s = since.elapsed().as_secs(), "the RPC answers again; carrying on");
+                    }
+                    return Ok(answer);
+                }
+                Err(error)
+                    if unreachable(&error)
+                        && !self.patience.is_zero()
+                        && outage.is_none_or(|since| since.elapsed() < self.patience) =>
+                {
+                    if outage.is_none() {
+                        tracing::warn!(url = %self.rpc_url, %error, patience_s = self.patience.as_secs(), "the RPC cannot be reached; waiting for it");
+                        outage = Some(Instant::now());
+                    }
+                    tokio::time::sleep(RETRY).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// The newest blockhash at `confirmed` and the block height after which it can no longer
+    /// land.
+    pub async fn latest_blockhash(&self) -> Result<(solana_hash::Hash, u64), ChainError> {
+        self.call(|rpc| async move {
+            rpc.get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
+                .await
+        })
+        .await
+    }
+
+    /// The block height at `confirmed`.
+    pub async fn block_height(&self) -> Result<u64, ChainError> {
+        self.call(|rpc| async move {
+            rpc.get_block_height_with_commitment(CommitmentConfig::confirmed())
+                .await
+        })
+        .await
+    }
+
     /// Reads and decodes an Anchor account; `None` if it does not exist.
     pub async fn account<T: AccountDeserialize>(
         &self,
@@ -167,10 +237,14 @@ impl Chain {
         kind: &'static str,
     ) -> Result<Option<T>, ChainError> {
         let response = self
-            .rpc
-            .get_account_with_commitment(address, self.rpc.commitment())
+            // Not getAccountInfo: its client folds transport errors into "AccountNotFound",
+            // which would hide an unreachable node.
+            .call(|rpc| async move {
+                rpc.get_multiple_accounts_with_commitment(&[*address], rpc.commitment())
+                    .await
+            })
             .await?;
-        match response.value {
+        match response.value.into_iter().next().flatten() {
             None => Ok(None),
             Some(account) if account.owner != chainference::ID => Err(ChainError::BadAccount {
                 address: *address,
@@ -187,12 +261,13 @@ impl Chain {
 
     /// Lamports held by `address` (0 if it does not exist).
     pub async fn balance(&self, address: &Pubkey) -> Result<u64, ChainError> {
-        Ok(self.rpc.get_balance(address).await?)
+        self.call(|rpc| async move { rpc.get_balance(address).await })
+            .await
     }
 
     /// Unix time of the latest confirmed block, the clock instructions are judged by.
     pub async fn now(&self) -> Result<i64, ChainError> {
-        let slot = self.rpc.get_slot().await?;
+        let slot = self.call(|rpc| async move { rpc.get_slot().await }).await?;
         Ok(self.rpc.get_block_time(slot).await.unwrap_or_else(|_| {
             // A block's time can be missing right after it is made: fall back to ours.
             std::time::SystemTime::now()
@@ -210,21 +285,35 @@ impl Chain {
         payer: &Keypair,
         signers: &[&Keypair],
     ) -> Result<Signature, ChainError> {
+        self.send_watched(instructions, payer, signers, |_| std::future::ready(()))
+            .await
+    }
+
+    /// [`Chain::send`], awaiting `sent` each time a newly signed transaction has been handed
+    /// to the RPC and before it is confirmed (where a crash leaves it in flight).
+    pub async fn send_watched<Sent: std::future::Future<Output = ()>>(
+        &self,
+        instructions: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+        mut sent: impl FnMut(Signature) -> Sent,
+    ) -> Result<Signature, ChainError> {
         let mut all: Vec<&Keypair> = vec![payer];
         all.extend_from_slice(signers);
         loop {
-            let (blockhash, last_valid) = self
-                .rpc
-                .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
-                .await?;
+            let (blockhash, last_valid) = self.latest_blockhash().await?;
             let transaction = Transaction::new_signed_with_payer(
                 instructions,
                 Some(&payer.pubkey()),
                 &all,
                 blockhash,
             );
-            let signature = self.rpc.send_transaction(&transaction).await?;
-            if let Some(result) = self.confirm(&transaction, &signature, last_valid).await? {
+            let transaction = &transaction;
+            let signature = self
+                .call(|rpc| async move { rpc.send_transaction(transaction).await })
+                .await?;
+            sent(signature).await;
+            if let Some(result) = self.confirm(transaction, &signature, last_valid).await? {
                 return result.map(|()| signature);
             }
             tracing::debug!(%signature, "blockhash expired before confirmation; signing again");
@@ -242,7 +331,9 @@ impl Chain {
         loop {
             tokio::time::sleep(POLL).await;
             since_send += POLL;
-            let statuses = self.rpc.get_signature_statuses(&[*signature]).await?;
+            let statuses = self
+                .call(|rpc| async move { rpc.get_signature_statuses(&[*signature]).await })
+                .await?;
             if let Some(Some(status)) = statuses.value.first() {
                 if status.satisfies_commitment(CommitmentConfig::confirmed()) {
                     return Ok(Some(match &status.err {
@@ -252,10 +343,7 @@ impl Chain {
                 }
                 continue;
             }
-            let height = self
-                .rpc
-                .get_block_height_with_commitment(CommitmentConfig::confirmed())
-                .await?;
+            let height = self.block_height().await?;
             if height > last_valid {
                 return Ok(None);
             }
@@ -267,6 +355,15 @@ impl Chain {
                 }
             }
         }
+    }
+}
+
+/// Whether `error` means the RPC could not be reached at all (as opposed to an answer).
+fn unreachable(error: &ClientError) -> bool {
+    match error.kind() {
+        ClientErrorKind::Io(_) => true,
+        ClientErrorKind::Reqwest(error) => error.status().is_none(),
+        _ => false,
     }
 }
 

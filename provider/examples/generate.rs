@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
         compression: Compression::Zstd,
     };
     let start = Instant::now();
-    let mut steps = engine.generate("model", &prompt, max_tokens)?;
+    let mut steps = engine.generate("model", &prompt, "", max_tokens)?;
     let (mut tokens, mut first) = (0u32, None);
     while let Some(step) = steps.recv().await {
         match step {
@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
                 print!("{text}");
                 std::io::stdout().flush()?;
             }
+            Generated::Resumed { .. } => {}
             Generated::Done(_) => break,
             Generated::Failed(error) => anyhow::bail!(error),
         }

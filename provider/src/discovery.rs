@@ -1,10 +1,11 @@
 //! Finding open requests (design §7): `programSubscribe` filtered to open `Request` accounts is
 //! the fast path; a periodic `getProgramAccounts` scan with the same filters catches whatever a
-//! lost notification or a cut socket missed. Both only hint: the lock decides.
+//! lost notification or a cut socket missed. Both only hint: the lock decides. The scan also
+//! finds the requests this server holds locked or ready, which a restarted provider resumes.
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AccountDeserialize, Discriminator};
-use chainference::state::Request;
+use chainference::state::{Request, RequestState};
 use chainference_client::rpc::Chain;
 use futures_util::StreamExt;
 use solana_account_decoder_client_types::UiAccountEncoding;
@@ -18,15 +19,12 @@ use tokio::sync::mpsc;
 
 /// Offset of `Request.state`: discriminator, client, nonce.
 const STATE_OFFSET: usize = 8 + 32 + 8;
-/// `RequestState::Open`'s Borsh tag.
-const OPEN: u8 = 0;
-
-/// Filters that select open requests.
-fn open_requests() -> RpcProgramAccountsConfig {
+/// Filters that select requests in `state`.
+fn requests_in(state: RequestState) -> RpcProgramAccountsConfig {
     RpcProgramAccountsConfig {
         filters: Some(vec![
             RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, Request::DISCRIMINATOR.to_vec())),
-            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(STATE_OFFSET, vec![OPEN])),
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(STATE_OFFSET, vec![state as u8])),
         ]),
         account_config: RpcAccountInfoConfig {
             encoding: Some(UiAccountEncoding::Base64),
@@ -38,15 +36,17 @@ fn open_requests() -> RpcProgramAccountsConfig {
 }
 
 /// Sends every open request found to `found` until the receiver is dropped: from the
-/// subscription (reconnected when cut) and from a scan every `scan`.
+/// subscription (reconnected when cut) and from a scan every `scan`, which also sends the
+/// locked and ready requests `operator` holds.
 pub async fn discover(
     chain: Chain,
+    operator: Pubkey,
     scan: Duration,
     found: mpsc::UnboundedSender<(Pubkey, Request)>,
 ) {
     // Dropped, and so stopped, with this future.
     let mut scanner = tokio::task::JoinSet::new();
-    scanner.spawn(scan_loop(chain.clone(), scan, found.clone()));
+    scanner.spawn(scan_loop(chain.clone(), operator, scan, found.clone()));
     while !found.is_closed() {
         if let Err(error) = subscribe(&chain, &found).await {
             tracing::warn!(%error, url = chain.pubsub_url(), "programSubscribe failed; the scan goes on, retrying");
@@ -63,7 +63,7 @@ async fn subscribe(
         .await
         .map_err(|error| error.to_string())?;
     let (mut notifications, _unsubscribe) = pubsub
-        .program_subscribe(&chainference::ID, Some(open_requests()))
+        .program_subscribe(&chainference::ID, Some(requests_in(RequestState::Open)))
         .await
         .map_err(|error| error.to_string())?;
     while let Some(notification) = notifications.next().await {
@@ -82,26 +82,44 @@ async fn subscribe(
     Err("the socket closed".into())
 }
 
-async fn scan_loop(chain: Chain, scan: Duration, found: mpsc::UnboundedSender<(Pubkey, Request)>) {
+async fn scan_loop(
+    chain: Chain,
+    operator: Pubkey,
+    scan: Duration,
+    found: mpsc::UnboundedSender<(Pubkey, Request)>,
+) {
+    let states = [
+        RequestState::Open,
+        RequestState::Locked,
+        RequestState::Ready,
+    ];
     loop {
-        match chain
-            .rpc()
-            .get_program_ui_accounts_with_config(&chainference::ID, open_requests())
-            .await
-        {
-            Ok(accounts) => {
-                for (address, account) in accounts {
-                    let Some(data) = account.data.decode() else {
-                        continue;
-                    };
-                    if let Ok(request) = Request::try_deserialize(&mut data.as_slice()) {
-                        if found.send((address, request)).is_err() {
-                            return;
-                        }
-                    }
+        for state in states {
+            let accounts = match chain
+                .call(|rpc| async move {
+                    rpc.get_program_ui_accounts_with_config(&chainference::ID, requests_in(state))
+                        .await
+                })
+                .await
+            {
+                Ok(accounts) => accounts,
+                Err(error) => {
+                    tracing::warn!(%error, ?state, "scan for requests failed; retrying");
+                    continue;
+                }
+            };
+            for (address, account) in accounts {
+                let Some(data) = account.data.decode() else {
+                    continue;
+                };
+                let Ok(request) = Request::try_deserialize(&mut data.as_slice()) else {
+                    continue;
+                };
+                let wanted = state == RequestState::Open || request.lock.operator == operator;
+                if wanted && found.send((address, request)).is_err() {
+                    return;
                 }
             }
-            Err(error) => tracing::warn!(%error, "scan for open requests failed; retrying"),
         }
         tokio::time::sleep(scan).await;
     }

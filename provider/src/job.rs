@@ -1,12 +1,15 @@
 //! One locked request's life on the provider: wait for the sealed prompt, read it from the
-//! ledger and open it, generate, post the answer ([`crate::poster`]) and claim payment. A
-//! client that never sends its prompt is expired at the prompt deadline (the bond comes back,
-//! no blame).
+//! ledger and open it, pick up whatever an earlier run posted ([`crate::resume`]), generate,
+//! post the answer ([`crate::poster`]) and claim payment. A client that never sends its prompt
+//! is expired at the prompt deadline (the bond comes back, no blame).
 
+use crate::checkpoint::{pass, Checkpoint, Hold};
 use crate::engine::Engine;
 use crate::poster::post_answer;
+use crate::resume::{read_posted, wait_until_past};
 use anchor_lang::prelude::Pubkey;
 use chainference::state::{Request, RequestState};
+use chainference_client::answer::AnswerError;
 use chainference_client::envelope::{
     open_prompt, prompt_client_key, server_session, EnvelopeError, PromptEnvelope, SessionKey,
 };
@@ -21,6 +24,10 @@ use std::time::Duration;
 /// How often the request is polled while waiting for the prompt.
 const POLL: Duration = Duration::from_millis(300);
 
+/// Times a job re-reads the chain after finding its answer overtaken by an earlier run's
+/// append.
+const ATTEMPTS: usize = 3;
+
 /// Why a job ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -30,6 +37,15 @@ pub enum JobError {
     /// The prompt on the ledger does not match the request's prompt hash.
     #[error("the prompt on the ledger does not match the request's prompt hash")]
     PromptIncomplete,
+    /// The ledger does not hold the answer the request account has.
+    #[error("the ledger does not hold the answer chunks the request account counts")]
+    LedgerBehind,
+    /// Posted chunks did not open.
+    #[error("the posted answer does not open: {0}")]
+    Answer(#[from] AnswerError),
+    /// An append of an earlier run landed first: the answer must be read again.
+    #[error("an earlier run's append landed first")]
+    Overtaken,
     /// The answer could not be sealed.
     #[error("sealing the answer failed: {0}")]
     Seal(String),
@@ -47,8 +63,19 @@ pub enum JobEnd {
     },
     /// The client never sent its prompt; expired, bond back.
     NoPrompt,
+    /// The time limit passed before the answer was complete: the client expires it.
+    TooLate,
     /// The request was closed by someone else.
     Gone,
+}
+
+impl JobEnd {
+    fn settled(request: &Request) -> Self {
+        Self::Completed {
+            tokens: request.response.tokens,
+            bill: request.settlement.bill,
+        }
+    }
 }
 
 /// Everything a job needs.
@@ -61,17 +88,22 @@ pub struct Job {
     pub engine: Arc<dyn Engine>,
     /// The request.
     pub request: Pubkey,
+    /// For a request this run did not lock itself: the block height after which no
+    /// transaction of an earlier run can land; nothing is posted before.
+    pub quiet_after: Option<u64>,
+    /// A hook awaited at each [`Checkpoint`] (fault-injection tests).
+    pub hold: Option<Hold>,
 }
 
 impl Job {
-    /// Runs the request from lock to payment.
+    /// Runs the request from lock (or from wherever an earlier run left it) to payment.
     pub async fn run(self) -> Result<JobEnd, JobError> {
         let started = std::time::Instant::now();
         let Some(ready) = self.wait_for_prompt().await? else {
             return Ok(JobEnd::NoPrompt);
         };
         if ready.state == RequestState::Completed {
-            return Ok(JobEnd::Gone);
+            return Ok(JobEnd::settled(&ready));
         }
         let seen = started.elapsed();
         let (key, prompt) = self.open_prompt(&ready).await?;
@@ -81,28 +113,87 @@ impl Job {
             opened_after_ms = started.elapsed().as_millis() as u64,
             "prompt read from the ledger and opened"
         );
+        if let Some(height) = self.quiet_after {
+            wait_until_past(&self.chain, &self.request, height).await?;
+        }
         let max_tokens = match &prompt {
             Ok(prompt) => prompt.max_tokens.min(ready.terms.max_output_tokens).max(1),
             Err(_) => 1,
         };
-        post_answer(&self, &ready, key, prompt, max_tokens).await?;
-        let latest: Option<Request> = self.chain.account(&self.request, "Request").await?;
-        let latest = latest.ok_or(ChainError::BadAccount {
+        let compression = prompt
+            .as_ref()
+            .map(|prompt| prompt.compression)
+            .unwrap_or_default();
+        for attempt in 1..=ATTEMPTS {
+            let Some(account) = self.account().await? else {
+                return Ok(JobEnd::Gone);
+            };
+            match account.state {
+                RequestState::Ready => {}
+                RequestState::Completed => return Ok(JobEnd::settled(&account)),
+                RequestState::Open | RequestState::Locked => return Ok(JobEnd::Gone),
+            }
+            if self.chain.now().await? > account.deadline().unwrap_or(i64::MAX) {
+                tracing::warn!(request = %self.request, "the time limit passed before the answer was complete; the client will expire it");
+                return Ok(JobEnd::TooLate);
+            }
+            let posted =
+                read_posted(&self.chain, &self.request, &account, key, compression).await?;
+            if posted.cursor.next_seq > 0 {
+                tracing::info!(request = %self.request, next_seq = posted.cursor.next_seq, tokens = posted.cursor.tokens, finished = posted.cursor.finished, "resuming a posted answer");
+            }
+            if !posted.cursor.finished {
+                match post_answer(&self, &account, key, &prompt, max_tokens, posted).await {
+                    Err(JobError::Overtaken) if attempt < ATTEMPTS => {
+                        tracing::warn!(request = %self.request, "an earlier run's append landed first; reading the answer again");
+                        continue;
+                    }
+                    result => result?,
+                }
+            }
+            pass(
+                &self.hold,
+                Checkpoint::Answered {
+                    request: self.request,
+                },
+            )
+            .await;
+            return self.complete().await;
+        }
+        Err(JobError::Overtaken)
+    }
+
+    /// The request account, if it still exists.
+    async fn account(&self) -> Result<Option<Request>, ChainError> {
+        self.chain.account(&self.request, "Request").await
+    }
+
+    /// Claims payment for the answered request (or finds it already claimed by an earlier run).
+    async fn complete(&self) -> Result<JobEnd, JobError> {
+        let latest = self.account().await?.ok_or(ChainError::BadAccount {
             address: self.request,
             kind: "Request",
         })?;
-        self.chain
-            .send(
-                &[complete_request(&self.request, &latest)],
-                &self.operator,
-                &[],
-            )
-            .await?;
-        let settled: Option<Request> = self.chain.account(&self.request, "Request").await?;
-        Ok(settled.map_or(JobEnd::Gone, |settled| JobEnd::Completed {
-            tokens: settled.response.tokens,
-            bill: settled.settlement.bill,
-        }))
+        if latest.state == RequestState::Ready {
+            let sent = self
+                .chain
+                .send(
+                    &[complete_request(&self.request, &latest)],
+                    &self.operator,
+                    &[],
+                )
+                .await;
+            match sent {
+                Ok(_) => {}
+                // An earlier run's claim landed first.
+                Err(error) if error.refusal_name() == Some("RequestNotReady") => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let settled = self.account().await?;
+        Ok(settled
+            .filter(|settled| settled.state == RequestState::Completed)
+            .map_or(JobEnd::Gone, |settled| JobEnd::settled(&settled)))
     }
 
     /// Waits until the request is ready; `None` if the prompt window closed first (the request

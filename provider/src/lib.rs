@@ -4,13 +4,16 @@
 //! and wants to serve and locks them with its per-request key, a [`job`] per lock waits for
 //! the sealed prompt and opens it, an [`engine`] generates, and [`poster`] seals, batches and
 //! posts the answer before the job claims payment. [`server`] keeps the on-chain server account
-//! in step with the [`config`].
+//! in step with the [`config`]. Discovery also finds requests this server holds locked with no
+//! job running (after a restart, or a job that failed): [`resume`] picks them up from the chain.
 
+pub mod checkpoint;
 pub mod config;
 pub mod discovery;
 pub mod engine;
 pub mod job;
 pub mod poster;
+pub mod resume;
 pub mod server;
 
 use anchor_lang::prelude::Pubkey;
@@ -18,15 +21,16 @@ use chainference::state::{Request, RequestState};
 use chainference_client::envelope::server_public_key;
 use chainference_client::instructions::lock_request;
 use chainference_client::rpc::{Chain, ChainError};
+use checkpoint::Hold;
 use config::Settings;
 use engine::Engine;
 use job::{operator_seed, Job, JobEnd};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 
 /// A running provider: one operator, one engine, one response tree.
 pub struct Provider {
@@ -35,6 +39,9 @@ pub struct Provider {
     settings: Settings,
     engine: Arc<dyn Engine>,
     tree: Pubkey,
+    /// No transaction signed before this run started can land after this block height.
+    quiet_after: u64,
+    hold: Option<Hold>,
 }
 
 impl Provider {
@@ -46,13 +53,23 @@ impl Provider {
         engine: Arc<dyn Engine>,
     ) -> Result<Self, ChainError> {
         let tree = server::prepare(&chain, &operator, &settings).await?;
+        let (_, quiet_after) = chain.latest_blockhash().await?;
         Ok(Self {
             chain,
             operator: Arc::new(operator),
             settings,
             engine,
             tree,
+            quiet_after,
+            hold: None,
         })
+    }
+
+    /// Makes every job await `hold` at each [`checkpoint::Checkpoint`] (fault-injection tests
+    /// hold a job there and kill the provider).
+    pub fn with_hold(mut self, hold: Hold) -> Self {
+        self.hold = Some(hold);
+        self
     }
 
     /// The operator's public key.
@@ -72,39 +89,61 @@ impl Provider {
         let mut finder = JoinSet::new();
         finder.spawn(discovery::discover(
             self.chain.clone(),
+            self.operator(),
             self.settings.scan_interval(),
             found_sender,
         ));
         let mut jobs: JoinSet<(Pubkey, Result<JobEnd, job::JobError>)> = JoinSet::new();
+        // Requests with a job running (by task), and open requests already tried.
+        let mut running: HashMap<task::Id, Pubkey> = HashMap::new();
         let mut tried: HashSet<Pubkey> = HashSet::new();
         tracing::info!(operator = %self.operator(), tree = %self.tree, "serving");
         loop {
             tokio::select! {
                 Some((address, request)) = found.recv() => {
-                    if jobs.len() >= usize::from(self.settings.max_concurrent) || !tried.insert(address) {
+                    if running.values().any(|running| *running == address) {
                         continue;
                     }
-                    if !self.wants(&request) {
-                        continue;
-                    }
-                    match self.lock(&address).await {
-                        Ok(()) => {
-                            tracing::info!(request = %address, model = %request.terms.model, "locked");
-                            let job = Job {
-                                chain: self.chain.clone(),
-                                operator: self.operator.clone(),
-                                engine: self.engine.clone(),
-                                request: address,
-                            };
-                            jobs.spawn(async move { (address, job.run().await) });
+                    let quiet_after = if request.state == RequestState::Open {
+                        let room = jobs.len() < usize::from(self.settings.max_concurrent);
+                        if !room || !self.wants(&request) || !tried.insert(address) {
+                            continue;
                         }
-                        Err(error) => tracing::debug!(request = %address, %error, "lock lost or refused"),
-                    }
+                        if let Err(error) = self.lock(&address).await {
+                            tracing::debug!(request = %address, %error, "lock lost or refused");
+                            continue;
+                        }
+                        tracing::info!(request = %address, model = %request.terms.model, "locked");
+                        None
+                    } else if request.lock.operator == self.operator() {
+                        tracing::info!(request = %address, state = ?request.state, "found a request of ours with no job; resuming it");
+                        Some(self.quiet_after)
+                    } else {
+                        continue;
+                    };
+                    let job = Job {
+                        chain: self.chain.clone(),
+                        operator: self.operator.clone(),
+                        engine: self.engine.clone(),
+                        request: address,
+                        quiet_after,
+                        hold: self.hold.clone(),
+                    };
+                    let task = jobs.spawn(async move { (address, job.run().await) });
+                    running.insert(task.id(), address);
                 }
-                Some(done) = jobs.join_next(), if !jobs.is_empty() => match done {
-                    Ok((request, Ok(end))) => tracing::info!(%request, ?end, "job ended"),
-                    Ok((request, Err(error))) => tracing::error!(%request, %error, "job failed"),
-                    Err(error) => tracing::error!(%error, "job panicked"),
+                Some(done) = jobs.join_next_with_id(), if !jobs.is_empty() => match done {
+                    Ok((task, (request, end))) => {
+                        running.remove(&task);
+                        match end {
+                            Ok(end) => tracing::info!(%request, ?end, "job ended"),
+                            Err(error) => tracing::error!(%request, %error, "job failed; it resumes at the next scan"),
+                        }
+                    }
+                    Err(error) => {
+                        let request = running.remove(&error.id());
+                        tracing::error!(?request, %error, "job panicked; it resumes at the next scan");
+                    }
                 },
                 else => break,
             }

@@ -9,6 +9,7 @@ use chainference_provider::Provider;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Chainference provider: serves inference requests from the chain and gets paid per token.
 #[derive(Parser)]
@@ -48,7 +49,9 @@ async fn run() -> Result<()> {
     let Command::Run { config } = Cli::parse().command;
     let config = ConfigFile::read(&config)?;
     let operator = chainference_client::wallet::read_keypair(&config.keypair)?;
-    let chain = Chain::connect(&config.rpc_url, &config.ws_url).await?;
+    // A daemon waits for its node however long it is down.
+    let chain =
+        Chain::connect_with_patience(&config.rpc_url, &config.ws_url, Duration::MAX).await?;
     let engine: Arc<dyn Engine> = match config.engine {
         EngineKind::Replay => {
             let replay = config

@@ -4,8 +4,10 @@
 //! when a transaction is full, when the request's latency bound runs out, or at the end. Near
 //! the time limit the answer is cut with reason `deadline`, so it can still be billed.
 
+use crate::checkpoint::{pass, Checkpoint};
 use crate::engine::Generated;
 use crate::job::{Job, JobError};
+use crate::resume::Posted;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
 use chainference_client::batcher::{pack, PendingAnswer, TxShape};
@@ -31,23 +33,27 @@ const FILL_TEXT_BYTES: usize = 1_800;
 /// Seconds before the time limit at which an unfinished answer is cut.
 const DEADLINE_MARGIN_SECS: i64 = 10;
 
-/// Generates and posts the answer to `ready` (an unopenable prompt gets an empty answer).
+/// Generates and posts the answer to `ready` (an unopenable prompt gets an empty answer),
+/// going on from what is already `posted`: its text is continued, its tokens stay billed, and
+/// a new compression stream starts at its next sequence number.
 pub async fn post_answer(
     job: &Job,
     ready: &Request,
     key: SessionKey,
-    prompt: Result<PromptEnvelope, EnvelopeError>,
+    prompt: &Result<PromptEnvelope, EnvelopeError>,
     max_tokens: u32,
+    posted: Posted,
 ) -> Result<(), JobError> {
     let context = job.chain.key_context(&job.request);
     let compression = prompt
         .as_ref()
         .map(|prompt| prompt.compression)
         .unwrap_or_default();
-    let mut sealer = AnswerSealer::new(key, context, compression, ready.response.next_seq)
+    let mut sealer = AnswerSealer::new(key, context, compression, posted.cursor.next_seq)
         .map_err(|error| JobError::Seal(error.to_string()))?;
-    let mut steps = match &prompt {
-        Ok(prompt) => match job.engine.generate(&ready.terms.model, prompt, max_tokens) {
+    let model = &ready.terms.model;
+    let mut steps = match prompt {
+        Ok(prompt) => match job.engine.generate(model, prompt, &posted.text, max_tokens) {
             Ok(steps) => Some(steps),
             Err(error) => {
                 tracing::error!(request = %job.request, %error, "the engine refused the request");
@@ -74,7 +80,10 @@ pub async fn post_answer(
     } else {
         None
     };
-    let mut tokens: u32 = 0;
+    // Tokens billed so far, and tokens billed for text a crash cut off before the client
+    // could decode it (generated again, so not billed again).
+    let mut tokens: u32 = posted.cursor.tokens;
+    let mut overbilled: u32 = 0;
     let mut unflushed_text = 0usize;
     let mut posted_any = false;
     let generation = Instant::now();
@@ -103,11 +112,16 @@ pub async fn post_answer(
             }
             for step in received {
                 match step {
+                    Some(Generated::Resumed { tokens: delivered }) => {
+                        overbilled = posted.cursor.tokens.saturating_sub(delivered);
+                    }
                     Some(Generated::Text {
                         text,
                         tokens: count,
                     }) => {
-                        let count = count.min(max_tokens.saturating_sub(tokens));
+                        let credit = count.min(overbilled);
+                        overbilled -= credit;
+                        let count = (count - credit).min(max_tokens.saturating_sub(tokens));
                         tokens += count;
                         unflushed_text += text.len();
                         sealer
@@ -166,7 +180,19 @@ pub async fn post_answer(
                 &append.chunks,
             );
             let sent = Instant::now();
-            job.chain.send(&[instruction], &job.operator, &[]).await?;
+            let first_seq = append.chunks.first().map_or(0, |chunk| chunk.seq);
+            let request = job.request;
+            job.chain
+                .send_watched(&[instruction], &job.operator, &[], |_| {
+                    pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
+                })
+                .await
+                .map_err(|error| match error.refusal_name() {
+                    Some("SequenceMismatch") => JobError::Overtaken,
+                    _ => error.into(),
+                })?;
+            let next_seq = append.chunks.last().map_or(0, |chunk| chunk.seq + 1);
+            pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
             tracing::debug!(
                 request = %job.request,
                 chunks = append.chunks.len(),

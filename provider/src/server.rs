@@ -58,8 +58,7 @@ pub async fn prepare(
     let tree = Keypair::new();
     let space = tree_account_len(settings.tree_depth, TREE_BUFFER);
     let rent = chain
-        .rpc()
-        .get_minimum_balance_for_rent_exemption(space)
+        .call(|rpc| async move { rpc.get_minimum_balance_for_rent_exemption(space).await })
         .await?;
     tracing::info!(
         depth = settings.tree_depth,

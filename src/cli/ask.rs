@@ -64,6 +64,10 @@ pub struct AskArgs {
     /// controls part of the text).
     #[arg(long = "no-compress")]
     pub no_compress: bool,
+    /// Write the answer's text to this file as it arrives, instead of to standard output
+    /// (progress and the bill still go to standard error).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
     /// Reattach to this request instead: its answer whole from the start, then live.
     #[arg(long, value_name = "REQUEST", conflicts_with_all = ["model", "max_cost", "prompt"])]
     pub resume: Option<String>,
@@ -244,29 +248,37 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
 pub async fn run(global: &Global, args: &AskArgs) -> Result<()> {
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
+    let text_file = args.out.as_deref().map(text_file).transpose()?;
     if let Some(request) = &args.resume {
         let request = super::request_address(request)?;
-        return follow_and_print(global, &chain, &wallet, &request).await;
+        let mut stdout = std::io::stdout();
+        let printer = Printer::new(global.output, &mut stdout).text_to(text_file);
+        return follow_and_print(&chain, &wallet, &request, printer).await;
     }
     let question = question(global, args, &chain).await?;
-    ask_and_print(
-        &chain,
-        &wallet,
-        &question,
-        global.output,
-        &mut std::io::stdout(),
-    )
-    .await
+    let mut stdout = std::io::stdout();
+    let printer = Printer::new(global.output, &mut stdout).text_to(text_file);
+    ask_and_print(&chain, &wallet, &question, printer).await
 }
 
-/// Asks `question` as `wallet`, streaming the answer to `out` (or writing one JSON document
-/// there at the end), the progress and the bill to stderr.
+/// Opens `--out`'s file for the answer's text.
+fn text_file(path: &std::path::Path) -> Result<(std::path::PathBuf, std::fs::File)> {
+    let file = std::fs::File::create(path).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot write the answer to {} ({error}): pick a writable --out path",
+            path.display()
+        )
+    })?;
+    Ok((path.to_path_buf(), file))
+}
+
+/// Asks `question` as `wallet`, streaming the answer through `printer` (the progress and the
+/// bill go to stderr).
 pub async fn ask_and_print(
     chain: &Chain,
     wallet: &Keypair,
     question: &Question,
-    output: Output,
-    out: &mut dyn Write,
+    mut printer: Printer<'_>,
 ) -> Result<()> {
     let balance = chain.balance(&wallet.pubkey()).await?;
     if balance < question.stake + OVERHEAD_LAMPORTS {
@@ -278,20 +290,17 @@ pub async fn ask_and_print(
             sol(OVERHEAD_LAMPORTS)
         );
     }
-    let mut printer = Printer::new(output, out);
     let answered = ask(chain, wallet, question, |event| printer.event(event)).await?;
     printer.finish(&answered)
 }
 
 /// Reattaches to `request`: its answer whole from the start, then live, then the bill.
 pub async fn follow_and_print(
-    global: &Global,
     chain: &Chain,
     wallet: &Keypair,
     request: &anchor_lang::prelude::Pubkey,
+    mut printer: Printer<'_>,
 ) -> Result<()> {
-    let mut stdout = std::io::stdout();
-    let mut printer = Printer::new(global.output, &mut stdout);
     let answered = resume(chain, wallet, request, |event| printer.event(event)).await?;
     printer.finish(&answered)
 }
@@ -300,6 +309,8 @@ pub async fn follow_and_print(
 pub struct Printer<'a> {
     display: bool,
     out: &'a mut dyn Write,
+    /// Where the text goes instead of `out`, as it arrives (`--out`).
+    text_file: Option<(std::path::PathBuf, std::io::BufWriter<std::fs::File>)>,
     answer: String,
 }
 
@@ -309,12 +320,26 @@ impl<'a> Printer<'a> {
         Self {
             display: output == Output::Display,
             out,
+            text_file: None,
             answer: String::new(),
         }
     }
 
+    /// Sends the answer's text to a file as it arrives instead (memory stays bounded however
+    /// long the answer; a JSON document then names the file).
+    pub fn text_to(mut self, file: Option<(std::path::PathBuf, std::fs::File)>) -> Self {
+        self.text_file = file.map(|(path, file)| (path, std::io::BufWriter::new(file)));
+        self
+    }
+
     /// Shows one step: text streams out at once when displaying, and is kept for JSON.
     pub fn event(&mut self, event: AskEvent) {
+        if let (AskEvent::Text(text), Some((path, file))) = (&event, &mut self.text_file) {
+            if let Err(error) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+                eprintln!("warning: writing {} failed: {error}", path.display());
+            }
+            return;
+        }
         match event {
             AskEvent::Created(request) if self.display => {
                 eprintln!("Request {request} created; waiting for a server…")
@@ -337,8 +362,20 @@ impl<'a> Printer<'a> {
         let finish = answered.finish.map_or("unfinished".to_string(), |reason| {
             format!("{reason:?}").to_lowercase()
         });
+        let answer_file = match self.text_file {
+            Some((path, mut file)) => {
+                file.flush().map_err(|error| {
+                    anyhow::anyhow!("writing the answer to {} failed: {error}", path.display())
+                })?;
+                Some(path.display().to_string())
+            }
+            None => None,
+        };
         if self.display {
-            writeln!(self.out)?;
+            match &answer_file {
+                Some(path) => eprintln!("The answer is in {path}."),
+                None => writeln!(self.out)?,
+            }
             eprintln!(
                 "{} answer tokens ({finish}) in {} batches; cost {} (fee {}), refund {}",
                 answered.answer_tokens,
@@ -361,6 +398,7 @@ impl<'a> Printer<'a> {
             "request": answered.request.to_string(),
             "server": answered.operator.to_string(),
             "answer": self.answer,
+            "answer_file": answer_file,
             "finish": finish,
             "prompt_tokens": answered.prompt_tokens,
             "answer_tokens": answered.answer_tokens,

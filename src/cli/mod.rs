@@ -35,6 +35,15 @@ pub struct Global {
     /// How to print results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Display)]
     pub output: Output,
+    /// Seconds to wait for an unreachable RPC (a node starting or restarting) before giving
+    /// up; 0 fails at once.
+    #[arg(
+        long = "wait-for-node",
+        global = true,
+        default_value_t = 120,
+        value_name = "SECS"
+    )]
+    pub wait_for_node: u64,
 }
 
 /// Output formats.
@@ -69,7 +78,8 @@ impl Global {
 
     /// Connects to the cluster.
     pub async fn chain(&self) -> Result<Chain> {
-        Ok(Chain::connect(&self.rpc_url(), &self.pubsub_url()).await?)
+        let patience = std::time::Duration::from_secs(self.wait_for_node);
+        Ok(Chain::connect_with_patience(&self.rpc_url(), &self.pubsub_url(), patience).await?)
     }
 
     /// Reads the wallet.

@@ -1,6 +1,6 @@
 //! `chainference show REQUEST`: one request, its state, prompt and answer.
 
-use super::ask::follow_and_print;
+use super::ask::{follow_and_print, Printer};
 use super::{print_json, request_address, sol, Global, Output};
 use anyhow::Result;
 use chainference::state::RequestState;
@@ -46,7 +46,9 @@ pub async fn run(global: &Global, request: &str, follow: bool) -> Result<()> {
     let wallet = global.wallet()?;
     let chain = global.chain().await?;
     if follow {
-        return follow_and_print(global, &chain, &wallet, &address).await;
+        let mut stdout = std::io::stdout();
+        let printer = Printer::new(global.output, &mut stdout);
+        return follow_and_print(&chain, &wallet, &address, printer).await;
     }
     let past = read_request(&chain, &wallet, &address).await?;
     if global.output == Output::Json {

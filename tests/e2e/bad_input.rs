@@ -100,7 +100,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     );
     refusal(&missing, "-k/--keypair");
     let unreachable = Command::new(env!("CARGO_BIN_EXE_chainference"))
-        .args(["-u", "http://127.0.0.1:9", "-k"])
+        .args(["-u", "http://127.0.0.1:9", "--wait-for-node", "0", "-k"])
         .arg(&wallet_file)
         .args(["models"])
         .output()

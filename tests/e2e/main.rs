@@ -7,7 +7,13 @@
 mod bad_input;
 mod expiry;
 mod localnet;
+mod long_answer;
+mod lossy;
+mod lossy_pubsub;
 #[cfg(feature = "mistralrs")]
 mod mistral;
+mod node_outage;
+mod node_switch;
+mod restart;
 mod support;
 mod whole_loop;

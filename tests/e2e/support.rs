@@ -7,6 +7,7 @@ use chainference_cli::localnet::LocalNode;
 use chainference_client::ask::Question;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
 use chainference_client::rpc::Chain;
+use chainference_provider::checkpoint::{Checkpoint, Hold};
 use chainference_provider::config::{ModelSettings, Settings};
 use chainference_provider::engine::replay::ReplayEngine;
 use chainference_provider::engine::Engine;
@@ -118,14 +119,43 @@ pub struct Running {
 /// Funds an operator, starts a provider with `engine` and lets it serve.
 pub async fn start_provider(chain: &Chain, settings: Settings, engine: Arc<dyn Engine>) -> Running {
     let operator = funded(chain, 3_000_000_000).await;
-    let provider = Provider::start(chain.clone(), operator, settings, engine)
+    serve(chain, &operator, settings, engine, None).await
+}
+
+/// Starts (or restarts) a provider for `operator`, holding its jobs at checkpoints with `hold`.
+pub async fn serve(
+    chain: &Chain,
+    operator: &Keypair,
+    settings: Settings,
+    engine: Arc<dyn Engine>,
+    hold: Option<Hold>,
+) -> Running {
+    let mut provider = Provider::start(chain.clone(), operator.insecure_clone(), settings, engine)
         .await
         .expect("the provider starts");
-    let operator = provider.operator();
+    if let Some(hold) = hold {
+        provider = provider.with_hold(hold);
+    }
     Running {
-        operator,
+        operator: provider.operator(),
         task: tokio::spawn(provider.run()),
     }
+}
+
+/// A hook that holds a job for good at the first checkpoint `stop` picks and reports its
+/// request on `reached` (the test then kills the provider there).
+pub fn hold_where(
+    stop: impl Fn(&Checkpoint) -> bool + Send + Sync + 'static,
+    reached: tokio::sync::mpsc::UnboundedSender<Pubkey>,
+) -> Hold {
+    Arc::new(move |checkpoint| {
+        if stop(&checkpoint) {
+            let _ = reached.send(checkpoint.request());
+            Box::pin(std::future::pending())
+        } else {
+            Box::pin(std::future::ready(()))
+        }
+    })
 }
 
 /// The replay corpus.
@@ -242,4 +272,27 @@ pub async fn ask_text(
     .await
     .expect("answered");
     (text, answered)
+}
+
+/// Checks that `request`'s batches on the ledger tile its sequence from 0 to the account's
+/// next sequence number, each chunk once; returns the chunk count.
+pub async fn assert_each_chunk_once(chain: &Chain, request: &Pubkey) -> u32 {
+    let mut next_seq = 0;
+    let history = chainference_client::ledger::history_of(chain, request)
+        .await
+        .expect("the ledger answers");
+    for batch in history
+        .into_iter()
+        .flat_map(|transaction| transaction.batches)
+    {
+        assert_eq!(batch.first_seq, next_seq, "no chunk twice, none skipped");
+        next_seq += batch.chunks.len() as u32;
+    }
+    let account: chainference::state::Request = chain
+        .account(request, "Request")
+        .await
+        .expect("read")
+        .expect("the request stays until its flag window passes");
+    assert_eq!(next_seq, account.response.next_seq);
+    next_seq
 }

@@ -4,9 +4,12 @@
 
 use super::{Engine, EngineError, Generated};
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
+use either::Either;
+use futures_util::stream::{self, Stream, StreamExt};
+use mistralrs::core::RequestMessage;
 use mistralrs::{
-    GgufModelBuilder, Model, ModelDType, RequestBuilder, Response, StopTokens, TextMessageRole,
-    TextModelBuilder,
+    Constraint, GgufModelBuilder, Model, ModelDType, NormalRequest, Request, RequestBuilder,
+    Response, SamplingParams, StopTokens, TextMessageRole, TextMessages, TextModelBuilder,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -66,88 +69,211 @@ impl MistralEngine {
     }
 }
 
-/// The mistral.rs request for `prompt`: its turns, sampling (greedy unless a temperature is
-/// given) and limits.
-fn request_for(prompt: &PromptEnvelope, max_tokens: u32) -> RequestBuilder {
-    let mut request = RequestBuilder::new();
-    for message in &prompt.messages {
+/// The sampling `prompt` asks for (greedy unless a temperature is given), at most
+/// `max_tokens` tokens.
+fn sampling_for(prompt: &PromptEnvelope, max_tokens: u32) -> SamplingParams {
+    let sampling = &prompt.sampling;
+    let mut params = match sampling.temperature {
+        Some(temperature) if temperature > 0.0 => SamplingParams {
+            temperature: Some(temperature),
+            top_p: sampling.top_p,
+            ..SamplingParams::neutral()
+        },
+        _ => SamplingParams::deterministic(),
+    };
+    if !sampling.stop.is_empty() {
+        params.stop_toks = Some(StopTokens::Seqs(sampling.stop.clone()));
+    }
+    params.max_len = Some(max_tokens as usize);
+    params
+}
+
+/// The conversation's turns with their roles.
+fn turns(prompt: &PromptEnvelope) -> impl Iterator<Item = (TextMessageRole, &str)> {
+    prompt.messages.iter().map(|message| {
         let role = match message.role.as_str() {
             "system" => TextMessageRole::System,
             "assistant" => TextMessageRole::Assistant,
             _ => TextMessageRole::User,
         };
-        request = request.add_message(role, &message.content);
-    }
-    let sampling = &prompt.sampling;
-    match sampling.temperature {
-        Some(temperature) if temperature > 0.0 => {
-            request = request.set_sampler_temperature(temperature);
-            if let Some(top_p) = sampling.top_p {
-                request = request.set_sampler_topp(top_p);
-            }
-        }
-        _ => request = request.set_deterministic_sampler(),
-    }
-    if !sampling.stop.is_empty() {
-        request = request.set_sampler_stop_toks(StopTokens::Seqs(sampling.stop.clone()));
-    }
-    request.set_sampler_max_len(max_tokens as usize)
+        (role, message.content.as_str())
+    })
 }
 
-/// Generates `prompt` with `model`, sending each token's text on `sender`.
-async fn stream(
-    model: Arc<Model>,
-    request: RequestBuilder,
+/// One step of mistral.rs's stream in our terms: the text and tokens it adds, and the end
+/// if it ends the answer. `counted` is the completion tokens given out so far.
+fn step_of(response: Response, counted: &mut usize) -> (Option<Generated>, Option<Generated>) {
+    let finish = |reason: Option<&str>| match reason {
+        None => None,
+        Some("length") => Some(Generated::Done(FinishReason::Length)),
+        Some(_) => Some(Generated::Done(FinishReason::Stop)),
+    };
+    let text = |text: String, tokens: usize| {
+        (tokens > 0 || !text.is_empty()).then(|| Generated::Text {
+            text,
+            tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
+        })
+    };
+    match response {
+        Response::Chunk(chunk) => {
+            let Some(choice) = chunk.choices.first() else {
+                return (None, None);
+            };
+            // One streamed chunk is one token; the usage on the last settles the count.
+            let tokens = chunk
+                .usage
+                .as_ref()
+                .map_or(1, |usage| usage.completion_tokens.saturating_sub(*counted));
+            *counted += tokens;
+            let content = choice.delta.content.clone().unwrap_or_default();
+            (
+                text(content, tokens),
+                finish(choice.finish_reason.as_deref()),
+            )
+        }
+        Response::CompletionChunk(chunk) => {
+            let Some(choice) = chunk.choices.first() else {
+                return (None, None);
+            };
+            *counted += 1;
+            (
+                text(choice.text.clone(), 1),
+                finish(choice.finish_reason.as_deref()),
+            )
+        }
+        Response::Done(_) | Response::CompletionDone(_) => {
+            (None, Some(Generated::Done(FinishReason::Stop)))
+        }
+        Response::ModelError(error, _) | Response::CompletionModelError(error, _) => {
+            (None, Some(Generated::Failed(error)))
+        }
+        Response::InternalError(error) | Response::ValidationError(error) => {
+            (None, Some(Generated::Failed(error.to_string())))
+        }
+        _ => (None, None),
+    }
+}
+
+/// Forwards mistral.rs's `responses` to `sender` until the answer ends.
+async fn forward(
+    mut responses: impl Stream<Item = Response> + Unpin,
     sender: mpsc::UnboundedSender<Generated>,
 ) {
-    let mut stream = match model.stream_chat_request(request).await {
-        Ok(stream) => stream,
+    let mut counted = 0usize;
+    while let Some(response) = responses.next().await {
+        let (text, end) = step_of(response, &mut counted);
+        if let Some(text) = text {
+            if sender.send(text).is_err() {
+                return;
+            }
+        }
+        if let Some(end) = end {
+            let _ = sender.send(end);
+            return;
+        }
+    }
+    let _ = sender.send(Generated::Done(FinishReason::Stop));
+}
+
+/// Answers `prompt` afresh through the chat API.
+async fn chat(
+    model: Arc<Model>,
+    prompt: PromptEnvelope,
+    max_tokens: u32,
+    sender: mpsc::UnboundedSender<Generated>,
+) {
+    let request = turns(&prompt)
+        .fold(RequestBuilder::new(), |request, (role, content)| {
+            request.add_message(role, content)
+        })
+        .set_sampling(sampling_for(&prompt, max_tokens));
+    match model.stream_chat_request(request).await {
+        Ok(stream) => forward(stream, sender).await,
+        Err(error) => {
+            let _ = sender.send(Generated::Failed(error.to_string()));
+        }
+    }
+}
+
+/// Continues an answer whose start, `delivered`, is already on chain: the chat template's
+/// prompt and the delivered text's tokens go in as a raw completion.
+async fn continuation(
+    model: Arc<Model>,
+    prompt: PromptEnvelope,
+    delivered: String,
+    max_tokens: u32,
+    sender: mpsc::UnboundedSender<Generated>,
+) {
+    let conversation = turns(&prompt).fold(TextMessages::new(), |messages, (role, content)| {
+        messages.add_message(role, content)
+    });
+    let tokens = async {
+        let mut tokens = model
+            .tokenize(Either::Left(conversation), None, true, true, None)
+            .await?;
+        let answer = model
+            .tokenize(Either::Right(delivered), None, false, false, None)
+            .await?;
+        let delivered = answer.len();
+        tokens.extend(answer);
+        Ok::<_, mistralrs::error::Error>((tokens, delivered))
+    };
+    let (tokens, delivered) = match tokens.await {
+        Ok(tokens) => tokens,
         Err(error) => {
             let _ = sender.send(Generated::Failed(error.to_string()));
             return;
         }
     };
-    let mut counted = 0usize;
-    while let Some(response) = stream.next().await {
-        let step = match response {
-            Response::Chunk(chunk) => {
-                let Some(choice) = chunk.choices.first() else {
-                    continue;
-                };
-                let text = choice.delta.content.clone().unwrap_or_default();
-                // One streamed chunk is one token; the usage on the last settles the count.
-                let tokens = chunk
-                    .usage
-                    .as_ref()
-                    .map_or(1, |usage| usage.completion_tokens.saturating_sub(counted));
-                counted += tokens;
-                if (tokens > 0 || !text.is_empty())
-                    && sender
-                        .send(Generated::Text {
-                            text,
-                            tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
-                        })
-                        .is_err()
-                {
-                    return;
-                }
-                match choice.finish_reason.as_deref() {
-                    None => continue,
-                    Some("length") => Generated::Done(FinishReason::Length),
-                    Some(_) => Generated::Done(FinishReason::Stop),
-                }
-            }
-            Response::Done(_) => Generated::Done(FinishReason::Stop),
-            Response::ModelError(error, _) => Generated::Failed(error),
-            Response::InternalError(error) | Response::ValidationError(error) => {
-                Generated::Failed(error.to_string())
-            }
-            _ => continue,
-        };
-        let _ = sender.send(step);
+    let delivered = u32::try_from(delivered).unwrap_or(u32::MAX);
+    if sender
+        .send(Generated::Resumed { tokens: delivered })
+        .is_err()
+    {
         return;
     }
-    let _ = sender.send(Generated::Done(FinishReason::Stop));
+    let left = max_tokens.saturating_sub(delivered);
+    if left == 0 {
+        let _ = sender.send(Generated::Done(FinishReason::Length));
+        return;
+    }
+    let (responses, mut receiver) = mpsc::channel(1);
+    let request = Request::Normal(Box::new(NormalRequest {
+        messages: RequestMessage::CompletionTokens(tokens),
+        sampling_params: sampling_for(&prompt, left),
+        response: responses,
+        return_logprobs: false,
+        is_streaming: true,
+        id: model.inner().next_request_id(),
+        constraint: Constraint::None,
+        suffix: None,
+        tools: None,
+        tool_choice: None,
+        logits_processors: None,
+        return_raw_logits: false,
+        web_search_options: None,
+        model_id: None,
+        truncate_sequence: false,
+    }));
+    let sent = match model.inner().get_sender(None) {
+        Ok(runner) => runner
+            .send(request)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match sent {
+        Ok(()) => {
+            forward(
+                stream::poll_fn(|context| receiver.poll_recv(context)),
+                sender,
+            )
+            .await
+        }
+        Err(error) => {
+            let _ = sender.send(Generated::Failed(error));
+        }
+    }
 }
 
 impl Engine for MistralEngine {
@@ -155,6 +281,7 @@ impl Engine for MistralEngine {
         &self,
         model: &str,
         prompt: &PromptEnvelope,
+        delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError> {
         let loaded = self
@@ -163,7 +290,13 @@ impl Engine for MistralEngine {
             .cloned()
             .ok_or_else(|| EngineError::UnknownModel(model.to_string()))?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(stream(loaded, request_for(prompt, max_tokens), sender));
+        let prompt = prompt.clone();
+        if delivered.is_empty() {
+            tokio::spawn(chat(loaded, prompt, max_tokens, sender));
+        } else {
+            let delivered = delivered.to_string();
+            tokio::spawn(continuation(loaded, prompt, delivered, max_tokens, sender));
+        }
         Ok(receiver)
     }
 }

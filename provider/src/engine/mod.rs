@@ -19,6 +19,12 @@ pub enum Generated {
         /// Tokens it took.
         tokens: u32,
     },
+    /// The first step of a continuation: the tokens the answer's delivered start counts as
+    /// (what the engine's own tokenizer makes of it).
+    Resumed {
+        /// Tokens of the delivered start.
+        tokens: u32,
+    },
     /// The answer ended.
     Done(FinishReason),
     /// The engine failed mid-answer; what was produced stands.
@@ -46,11 +52,14 @@ pub enum EngineError {
 /// Generates answers. Implementations run the generation in their own task and send its steps
 /// on the returned channel; dropping the receiver stops it.
 pub trait Engine: Send + Sync + 'static {
-    /// Starts answering `prompt` with `model`, at most `max_tokens` tokens.
+    /// Starts answering `prompt` with `model`, at most `max_tokens` answer tokens in all. A
+    /// non-empty `delivered` is the start of the answer already on chain (a resumed job): the
+    /// engine continues it in completion mode, sending [`Generated::Resumed`] first.
     fn generate(
         &self,
         model: &str,
         prompt: &PromptEnvelope,
+        delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError>;
 }

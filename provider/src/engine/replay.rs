@@ -77,15 +77,25 @@ impl Engine for ReplayEngine {
         &self,
         _model: &str,
         prompt: &PromptEnvelope,
+        delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError> {
         let (tokens, reason) = self.answer_for(prompt, max_tokens);
         let (sender, receiver) = mpsc::unbounded_channel();
+        let Some((whole, rest)) = continuation(tokens, delivered) else {
+            let _ = sender.send(Generated::Failed(
+                "the delivered start is not this engine's answer to the prompt".into(),
+            ));
+            return Ok(receiver);
+        };
+        if !delivered.is_empty() {
+            let _ = sender.send(Generated::Resumed { tokens: whole });
+        }
         let pause = (self.tokens_per_second > 0.0)
             .then(|| Duration::from_secs_f64(1.0 / self.tokens_per_second));
         tokio::spawn(async move {
             let mut next = tokio::time::Instant::now();
-            for text in tokens {
+            for text in rest {
                 if let Some(pause) = pause {
                     next += pause;
                     tokio::time::sleep_until(next).await;
@@ -98,6 +108,35 @@ impl Engine for ReplayEngine {
         });
         Ok(receiver)
     }
+}
+
+/// What is left of `tokens` once `delivered`, a prefix of their text, is taken off: the count
+/// of tokens wholly delivered, and the pieces still to send (the first may be the rest of a
+/// token the delivered text ends inside, which then counts as one). `None` if `delivered` is
+/// not a prefix.
+fn continuation(tokens: Vec<String>, delivered: &str) -> Option<(u32, Vec<String>)> {
+    let mut left = delivered;
+    let mut whole = 0;
+    let mut rest = Vec::new();
+    let mut tokens = tokens.into_iter();
+    for token in tokens.by_ref() {
+        if let Some(after) = left
+            .strip_prefix(token.as_str())
+            .filter(|_| !left.is_empty())
+        {
+            left = after;
+            whole += 1;
+            continue;
+        }
+        rest.push(token.strip_prefix(left)?.to_string());
+        left = "";
+        break;
+    }
+    if !left.is_empty() {
+        return None;
+    }
+    rest.extend(tokens);
+    Some((whole, rest))
 }
 
 #[cfg(test)]
@@ -128,7 +167,7 @@ mod tests {
             engine.expected_text(&prompt("b"), 10),
             "prompts pick places"
         );
-        let mut steps = engine.generate("any", &prompt("a"), 10).unwrap();
+        let mut steps = engine.generate("any", &prompt("a"), "", 10).unwrap();
         let mut text = String::new();
         let mut end = None;
         while let Some(step) = steps.recv().await {
@@ -141,12 +180,62 @@ mod tests {
                     text.push_str(&piece);
                 }
                 Generated::Done(reason) => end = Some(reason),
-                Generated::Failed(error) => panic!("{error}"),
+                other => panic!("unexpected step {other:?}"),
             }
         }
         assert_eq!(text, a);
         assert_eq!(end, Some(FinishReason::Stop));
         let (capped, reason) = engine.answer_for(&prompt("a"), 2);
         assert_eq!((capped.len(), reason), (2, FinishReason::Length));
+    }
+
+    #[test]
+    fn a_continuation_sends_what_the_delivered_start_lacks() {
+        let tokens = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let answer = tokens(&["one", " two", " three"]);
+        assert_eq!(
+            continuation(answer.clone(), ""),
+            Some((0, answer.clone())),
+            "nothing delivered: everything to send"
+        );
+        assert_eq!(
+            continuation(answer.clone(), "one two"),
+            Some((2, tokens(&[" three"])))
+        );
+        assert_eq!(
+            continuation(answer.clone(), "one tw"),
+            Some((1, tokens(&["o", " three"]))),
+            "a token cut inside is finished and counted once"
+        );
+        assert_eq!(
+            continuation(answer.clone(), "one two three"),
+            Some((3, vec![]))
+        );
+        assert_eq!(continuation(answer, "one six"), None, "not this answer");
+    }
+
+    #[tokio::test]
+    async fn a_resumed_replay_ends_the_same_as_an_uninterrupted_one() {
+        let engine = ReplayEngine::new("alpha beta gamma delta epsilon zeta", 0.0);
+        let whole = engine.expected_text(&prompt("a"), 5);
+        let cut = &whole[..whole.len() / 2];
+        let mut steps = engine.generate("any", &prompt("a"), cut, 5).unwrap();
+        let mut text = cut.to_string();
+        let mut tokens = 0;
+        while let Some(step) = steps.recv().await {
+            match step {
+                Generated::Resumed { tokens: delivered } => tokens += delivered,
+                Generated::Text {
+                    text: piece,
+                    tokens: count,
+                } => {
+                    text.push_str(&piece);
+                    tokens += count;
+                }
+                Generated::Done(reason) => assert_eq!(reason, FinishReason::Length),
+                Generated::Failed(error) => panic!("{error}"),
+            }
+        }
+        assert_eq!((text, tokens), (whole, 5));
     }
 }
