@@ -1,6 +1,6 @@
 //! `chainference`: paid, private LLM inference on Solana.
 
-use chainference_cli::cli::{self, ask::AskArgs, Global};
+use chainference_cli::cli::{self, ask::AskArgs, audit::AuditArgs, Global};
 use clap::{Parser, Subcommand};
 
 /// Paid, private LLM inference on Solana, with delivery and billing anyone can verify.
@@ -35,6 +35,19 @@ enum Command {
         /// Print the answer whole from the start, then follow it live until it is settled.
         #[arg(long)]
         follow: bool,
+    },
+    /// Rebuild one answer's transcript from the finalized ledger and check its delivery and
+    /// bill (every leaf against its append's root, the hash chain, the tokens billed).
+    Audit(AuditArgs),
+    /// Check a transcript bundle offline (no RPC); fails, naming what, on any mismatch.
+    Verify {
+        /// The bundle (`chainference audit --bundle FILE` writes one).
+        bundle: std::path::PathBuf,
+    },
+    /// Flag a completed answer as bad (once, inside its flag window; no refund).
+    Flag {
+        /// The request's address.
+        request: String,
     },
     /// Run a local node: a Solana test validator with the Chainference program,
     /// spl-account-compression and spl-noop, its config initialized, and a faucet.
@@ -80,6 +93,9 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
     if let Command::Localnet { ledger, rpc_port } = parsed.command {
         return chainference_cli::localnet::run(ledger, rpc_port);
     }
+    if let Command::Verify { bundle } = &parsed.command {
+        return cli::audit::run_verify(&global, bundle);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match parsed.command {
@@ -89,6 +105,9 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::Cancel { request } => cli::cancel::run(&global, &request).await,
             Command::History => cli::history::run(&global).await,
             Command::Show { request, follow } => cli::show::run(&global, &request, follow).await,
+            Command::Audit(args) => cli::audit::run(&global, &args).await,
+            Command::Flag { request } => cli::flag::run(&global, &request).await,
+            Command::Verify { .. } => Ok(()),
             #[cfg(feature = "localnet")]
             Command::Localnet { .. } => Ok(()),
             #[cfg(all(feature = "localnet", feature = "mistralrs"))]

@@ -160,11 +160,14 @@ impl Follower<'_> {
         &mut self,
         deliver: &mut impl FnMut(ChunkBatch) -> Result<(), String>,
     ) -> Result<(), FollowError> {
-        for (signature, _) in signatures_of(self.chain, &self.request).await? {
+        let confirmed = CommitmentConfig::confirmed();
+        for (signature, _) in signatures_of(self.chain, &self.request, confirmed).await? {
             if self.seen.contains(&signature) {
                 continue;
             }
-            if let Some(recorded) = read_transaction(self.chain, &signature, &self.request).await? {
+            let recorded =
+                read_transaction(self.chain, &signature, &self.request, confirmed).await?;
+            if let Some(recorded) = recorded {
                 self.seen.insert(signature);
                 self.offer(recorded.batches, deliver)?;
             }

@@ -139,6 +139,16 @@ pub fn complete_request(request: &Pubkey, locked: &Request) -> Instruction {
     ours(accounts, chainference::instruction::CompleteRequest {})
 }
 
+/// `flag_response` by the client of the completed `request` (whose account is `completed`).
+pub fn flag_response(request: &Pubkey, completed: &Request) -> Instruction {
+    let accounts = chainference::accounts::FlagResponse {
+        client: completed.client,
+        request: *request,
+        server: completed.lock.server,
+    };
+    ours(accounts, chainference::instruction::FlagResponse {})
+}
+
 /// `expire_request` (anyone may send it), naming the server and operator once it was locked.
 pub fn expire_request(request: &Pubkey, state: &Request) -> Instruction {
     let locked = state.state != RequestState::Open;

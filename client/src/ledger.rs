@@ -5,18 +5,20 @@
 //! `history` decrypts after the account is closed.
 
 use crate::rpc::{Chain, ChainError};
-use crate::stream::chunk_batches;
+use crate::stream::{chunk_batches, program_events};
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AnchorDeserialize, Discriminator};
-use chainference::events::ChunkBatch;
+use chainference::compression::NOOP_PROGRAM_ID;
+use chainference::events::{ChunkBatch, RequestSettled};
 use chainference::instruction as ix;
 use chainference::state::RequestTerms;
+use chainference_prover::change_log::{parse_change_log, ChangeLog};
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
 use solana_rpc_client_api::config::RpcTransactionConfig;
 use solana_signature::Signature;
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
-use solana_transaction_status_client_types::UiTransactionEncoding;
+use solana_transaction_status_client_types::{UiInstruction, UiTransactionEncoding};
 use std::str::FromStr;
 
 /// Signatures fetched per page.
@@ -57,12 +59,18 @@ pub struct RecordedTransaction {
     pub instructions: Vec<Recorded>,
     /// The `ChunkBatch` events in its log.
     pub batches: Vec<ChunkBatch>,
+    /// The `RequestSettled` event in its log, if it completed the request.
+    pub settled: Option<RequestSettled>,
+    /// spl-account-compression's change logs (through spl-noop), in the order of its appends.
+    pub change_logs: Vec<ChangeLog>,
 }
 
-/// Signatures of the successful transactions that mention `address`, oldest first.
+/// Signatures of the successful transactions that mention `address`, oldest first, as of
+/// `commitment`.
 pub async fn signatures_of(
     chain: &Chain,
     address: &Pubkey,
+    commitment: CommitmentConfig,
 ) -> Result<Vec<(Signature, u64)>, ChainError> {
     let mut found = Vec::new();
     let mut before = None;
@@ -75,7 +83,7 @@ pub async fn signatures_of(
                         before,
                         until: None,
                         limit: Some(PAGE),
-                        commitment: Some(CommitmentConfig::confirmed()),
+                        commitment: Some(commitment),
                     },
                 )
                 .await
@@ -96,12 +104,13 @@ pub async fn signatures_of(
     Ok(found)
 }
 
-/// Reads one transaction and decodes what it did to `address`; `None` if the node no longer
-/// has it or it failed.
+/// Reads one transaction (as of `commitment`) and decodes what it did to `address`; `None` if
+/// the node does not have it or it failed.
 pub async fn read_transaction(
     chain: &Chain,
     signature: &Signature,
     address: &Pubkey,
+    commitment: CommitmentConfig,
 ) -> Result<Option<RecordedTransaction>, ChainError> {
     let transaction = chain
         .call(|rpc| async move {
@@ -109,7 +118,7 @@ pub async fn read_transaction(
                 signature,
                 RpcTransactionConfig {
                     encoding: Some(UiTransactionEncoding::Base64),
-                    commitment: Some(CommitmentConfig::confirmed()),
+                    commitment: Some(commitment),
                     max_supported_transaction_version: Some(0),
                 },
             )
@@ -137,9 +146,35 @@ pub async fn read_transaction(
         .into_iter()
         .filter(|batch| batch.request == *address)
         .collect();
+    let settled = program_events::<RequestSettled>(&logs, &chainference::ID, chain.log_form())
+        .into_iter()
+        .find(|settled| settled.request == *address);
     let mut instructions = Vec::new();
+    let mut change_logs = Vec::new();
     if let Some(decoded) = transaction.transaction.transaction.decode() {
-        let keys = decoded.message.static_account_keys();
+        let mut keys = decoded.message.static_account_keys().to_vec();
+        if let OptionSerializer::Some(loaded) = &meta.loaded_addresses {
+            let loaded = loaded.writable.iter().chain(&loaded.readonly);
+            keys.extend(loaded.filter_map(|key| Pubkey::from_str(key).ok()));
+        }
+        let inner = match &meta.inner_instructions {
+            OptionSerializer::Some(inner) => inner.as_slice(),
+            _ => &[],
+        };
+        for instruction in inner.iter().flat_map(|inner| &inner.instructions) {
+            let UiInstruction::Compiled(instruction) = instruction else {
+                continue;
+            };
+            if keys.get(usize::from(instruction.program_id_index)) != Some(&NOOP_PROGRAM_ID) {
+                continue;
+            }
+            let data = bs58::decode(&instruction.data)
+                .into_vec()
+                .unwrap_or_default();
+            if let Ok(change_log) = parse_change_log(&data) {
+                change_logs.push(change_log);
+            }
+        }
         for instruction in decoded.message.instructions() {
             let program = keys.get(usize::from(instruction.program_id_index));
             let names_address = instruction
@@ -156,17 +191,28 @@ pub async fn read_transaction(
         slot: transaction.slot,
         instructions,
         batches,
+        settled,
+        change_logs,
     }))
 }
 
-/// Every successful transaction that mentions `address`, oldest first.
+/// Every successful transaction that mentions `address`, oldest first, as of `confirmed`.
 pub async fn history_of(
     chain: &Chain,
     address: &Pubkey,
 ) -> Result<Vec<RecordedTransaction>, ChainError> {
+    history_at(chain, address, CommitmentConfig::confirmed()).await
+}
+
+/// Every successful transaction that mentions `address`, oldest first, as of `commitment`.
+pub async fn history_at(
+    chain: &Chain,
+    address: &Pubkey,
+    commitment: CommitmentConfig,
+) -> Result<Vec<RecordedTransaction>, ChainError> {
     let mut history = Vec::new();
-    for (signature, _) in signatures_of(chain, address).await? {
-        if let Some(recorded) = read_transaction(chain, &signature, address).await? {
+    for (signature, _) in signatures_of(chain, address, commitment).await? {
+        if let Some(recorded) = read_transaction(chain, &signature, address, commitment).await? {
             history.push(recorded);
         }
     }

@@ -8,12 +8,14 @@
 //! [`answer`] turns an answer's text into sealed chunks and back; [`batcher`] packs them into
 //! transactions filled to the byte; [`stream`] checks and orders batches and [`follow`] follows
 //! one answer live over PubSub with gaps filled from the ledger. [`ask`] is a question's whole
-//! life; [`history`] reads a past one back; [`accounts`] lists servers and requests;
+//! life; [`history`] reads a past one back; [`audit`] rebuilds and checks a transcript from the
+//! finalized ledger alone; [`accounts`] lists servers and requests;
 //! [`wallet`] reads keypair files.
 
 pub mod accounts;
 pub mod answer;
 pub mod ask;
+pub mod audit;
 pub mod batcher;
 pub mod envelope;
 pub mod follow;

@@ -27,6 +27,15 @@ const NATIVE_DATA: &str = "Program log: Program data: ";
 
 /// The `ChunkBatch` events in one successful transaction's log.
 pub fn chunk_batches(logs: &[String], program_id: &Pubkey, form: LogForm) -> Vec<ChunkBatch> {
+    program_events(logs, program_id, form)
+}
+
+/// The events of type `E` that `program_id` itself logged in one successful transaction.
+pub fn program_events<E: AnchorDeserialize + Discriminator>(
+    logs: &[String],
+    program_id: &Pubkey,
+    form: LogForm,
+) -> Vec<E> {
     let ours = program_id.to_string();
     let mut stack: Vec<&str> = Vec::new();
     let mut events = Vec::new();
@@ -76,10 +85,10 @@ pub fn chunks_of(batch: &ChunkBatch) -> Vec<Chunk> {
         .collect()
 }
 
-fn decode(data: &str) -> Option<ChunkBatch> {
+fn decode<E: AnchorDeserialize + Discriminator>(data: &str) -> Option<E> {
     let bytes = BASE64_STANDARD.decode(data.trim()).ok()?;
-    let body = bytes.strip_prefix(ChunkBatch::DISCRIMINATOR)?;
-    ChunkBatch::try_from_slice(body).ok()
+    let body = bytes.strip_prefix(E::DISCRIMINATOR)?;
+    E::try_from_slice(body).ok()
 }
 
 /// Why a batch was refused.

@@ -2,7 +2,9 @@
 //! monikers), the wallet, and the output format.
 
 pub mod ask;
+pub mod audit;
 pub mod cancel;
+pub mod flag;
 pub mod history;
 pub mod models;
 pub mod servers;

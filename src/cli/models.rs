@@ -1,7 +1,7 @@
 //! `chainference models`: every model offered, with its prices, availability and the record
 //! of the servers offering it.
 
-use super::servers::success;
+use super::servers::{preference, success};
 use super::{print_json, Global, Output};
 use anyhow::Result;
 use chainference::state::{ModelOffer, Server};
@@ -60,8 +60,7 @@ pub async fn run(global: &Global) -> Result<()> {
                         "input_price": offer.input_price,
                         "output_price": offer.output_price,
                         "min_stake": offer.min_stake,
-                        "completed": server.reputation.completed,
-                        "success": success(server),
+                        "record": super::servers::record_json(server),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -81,12 +80,15 @@ pub async fn run(global: &Global) -> Result<()> {
         );
         for (server, offer) in &offers.offers {
             println!(
-                "    {}  in {} / out {} lamports per million tokens  completed {}  success {}",
+                "    {}  in {} / out {} lamports per million tokens  completed {}  success {}  preferred {}  failures {}  paid {}",
                 server.operator,
                 offer.input_price,
                 offer.output_price,
                 server.reputation.completed,
-                success(server)
+                success(server),
+                preference(server),
+                server.reputation.failures,
+                super::sol(server.reputation.lamports_earned),
             );
         }
     }

@@ -6,7 +6,8 @@ use chainference::state::Server;
 use chainference_client::accounts::servers;
 use serde_json::json;
 
-/// A server's record as JSON.
+/// A server's record as JSON: the counters, the ratios with their Wilson lower bounds (what
+/// request filters judge), the lamports paid and its speed.
 pub fn record_json(server: &Server) -> serde_json::Value {
     let record = &server.reputation;
     json!({
@@ -15,19 +16,57 @@ pub fn record_json(server: &Server) -> serde_json::Value {
         "failures": record.failures,
         "comparisons": record.comparisons,
         "preferred": record.preferred,
+        "success_lower_bps": record.success_lower_bps(),
+        "preference_lower_bps": record.preference_lower_bps(),
+        "failure_bps": record.failure_bps(),
         "tokens_served": record.tokens_served,
         "lamports_earned": record.lamports_earned,
+        "mean_first_chunk_secs": mean_first_chunk_secs(server),
+        "tokens_per_second": tokens_per_second(server),
     })
 }
 
-/// `(completed − flagged) / completed` as a percentage, or "new".
+/// Mean seconds from lock to first chunk over completed answers.
+fn mean_first_chunk_secs(server: &Server) -> Option<f64> {
+    let record = &server.reputation;
+    (record.completed > 0).then(|| record.first_chunk_secs as f64 / record.completed as f64)
+}
+
+/// Tokens served per second from lock to completion, over completed answers.
+fn tokens_per_second(server: &Server) -> Option<f64> {
+    let record = &server.reputation;
+    (record.completion_secs > 0)
+        .then(|| record.tokens_served as f64 / record.completion_secs as f64)
+}
+
+/// The preference ratio `preferred / comparisons` with its Wilson lower bound, or "none".
+pub fn preference(server: &Server) -> String {
+    let record = &server.reputation;
+    if record.comparisons == 0 {
+        "none".into()
+    } else {
+        format!(
+            "{:.0}% (≥{:.0}%) of {}",
+            100.0 * record.preferred as f64 / record.comparisons as f64,
+            f64::from(record.preference_lower_bps()) / 100.0,
+            record.comparisons
+        )
+    }
+}
+
+/// `(completed − flagged) / completed` as a percentage with its Wilson lower bound (what
+/// filters judge), or "new".
 pub fn success(server: &Server) -> String {
     let record = &server.reputation;
     if record.completed == 0 {
         "new".into()
     } else {
         let good = record.completed.saturating_sub(record.flagged);
-        format!("{:.0}%", 100.0 * good as f64 / record.completed as f64)
+        format!(
+            "{:.0}% (≥{:.0}%)",
+            100.0 * good as f64 / record.completed as f64,
+            f64::from(record.success_lower_bps()) / 100.0
+        )
     }
 }
 
@@ -60,16 +99,22 @@ pub async fn run(global: &Global) -> Result<()> {
     }
     for (_, server) in &list {
         println!(
-            "{}  {}  load {}/{}  completed {}  success {}  failures {}  earned {}",
+            "{}  {}  load {}/{}  completed {}  success {}  preferred {}  failures {}  paid {}",
             server.operator,
             if server.active { "active" } else { "inactive" },
             server.active_locks,
             server.max_concurrent,
             server.reputation.completed,
             success(server),
+            preference(server),
             server.reputation.failures,
             sol(server.reputation.lamports_earned),
         );
+        if let (Some(first), Some(speed)) =
+            (mean_first_chunk_secs(server), tokens_per_second(server))
+        {
+            println!("    first chunk after {first:.1} s on average, {speed:.1} tokens/s lock to completion");
+        }
         for model in &server.models {
             println!(
                 "    {} ({} {})  in {} / out {} lamports per million tokens",

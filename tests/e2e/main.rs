@@ -4,6 +4,7 @@
 //! binary, one shared node; each test serves its own model id so providers never take
 //! another test's requests.
 
+mod audit;
 mod bad_input;
 mod expiry;
 mod localnet;

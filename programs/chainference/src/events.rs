@@ -54,6 +54,45 @@ pub struct ChunkBatch {
     pub proof: Vec<[u8; 32]>,
 }
 
+/// Logged by `complete_request`: the terms, the locked prices and the bill, so an audit needs
+/// only the ledger, however long after the request account is closed.
+#[event]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestSettled {
+    /// The request.
+    pub request: Pubkey,
+    /// The client's wallet.
+    pub client: Pubkey,
+    /// The server account that answered.
+    pub server: Pubkey,
+    /// Its response tree.
+    pub tree: Pubkey,
+    /// Hugging Face model id.
+    pub model: String,
+    /// Prompt tokens the client declared.
+    pub prompt_tokens: u32,
+    /// Most answer tokens allowed.
+    pub max_output_tokens: u32,
+    /// Lamports escrowed.
+    pub stake: u64,
+    /// Locked input price, lamports per million tokens.
+    pub input_price: u64,
+    /// Locked output price, lamports per million tokens.
+    pub output_price: u64,
+    /// Locked protocol fee, bps.
+    pub fee_bps: u16,
+    /// Answer tokens billed (those posted).
+    pub answer_tokens: u32,
+    /// Lamports billed.
+    pub bill: u64,
+    /// The protocol fee out of the bill.
+    pub fee: u64,
+    /// The request's hash chain over its leaves.
+    pub chain: [u8; 32],
+    /// Unix time of completion.
+    pub completed_at: i64,
+}
+
 /// Writes `event` (discriminator ‖ borsh) to the transaction log as `Program data: <base64>`.
 pub fn log_event(event: &impl Event) {
     let data = event.data();

@@ -1,4 +1,4 @@
-use crate::{error::ChainferenceError, lamports, math, state::*};
+use crate::{error::ChainferenceError, events::*, lamports, math, state::*};
 use anchor_lang::prelude::*;
 use chainference_prover::core::fee_for;
 
@@ -24,7 +24,8 @@ pub struct CompleteRequest<'info> {
 
 /// Bills `prompt_tokens × input + posted tokens × output` (per million, rounded up once,
 /// capped by the stake), pays the server its share and the bond, the treasury the fee (rounded
-/// down, out of the server's share), and refunds the rest of the stake.
+/// down, out of the server's share), and refunds the rest of the stake; logs
+/// [`RequestSettled`] for audits.
 pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
@@ -80,6 +81,24 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
         .saturating_sub(lock.locked_at);
     let completion_secs = now.saturating_sub(lock.locked_at);
     let tokens = request.response.tokens;
+    log_event(&RequestSettled {
+        request: request.key(),
+        client: request.client,
+        server: lock.server,
+        tree: lock.tree,
+        model: request.terms.model.clone(),
+        prompt_tokens: request.terms.prompt_tokens,
+        max_output_tokens: request.terms.max_output_tokens,
+        stake: request.stake,
+        input_price: lock.input_price,
+        output_price: lock.output_price,
+        fee_bps: lock.fee_bps,
+        answer_tokens: tokens,
+        bill,
+        fee,
+        chain: request.response.chain,
+        completed_at: now,
+    });
 
     let server = &mut ctx.accounts.server;
     server.active_locks = server.active_locks.saturating_sub(1);

@@ -1,0 +1,183 @@
+//! Auditing one answer from the ledger alone (design §7): the request's transactions at
+//! `finalized`, each batch's leaf proven against the root in its own append's change-log
+//! event, the sequence, hash chain and bill checked ([`chainference_prover::verify`]), the
+//! result kept as a transcript bundle anyone can check offline. No provider is asked anything.
+
+use crate::answer::{AnswerError, AnswerOpener};
+use crate::ask::open_sealed_prompt;
+use crate::envelope::EnvelopeError;
+use crate::ledger::{history_at, prompt_pieces, Recorded, RecordedTransaction};
+use crate::rpc::{Chain, ChainError};
+use crate::stream::chunks_of;
+use anchor_lang::prelude::Pubkey;
+use chainference::events::RequestSettled;
+use chainference::state::Request;
+use chainference_prover::bundle::{
+    Bundle, BundleBatch, BundleSettlement, BundleTerms, BUNDLE_FORMAT, BUNDLE_VERSION,
+};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+
+/// Why an audit could not be made or did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// Reading the ledger failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The ledger holds no finalized settlement of the request.
+    #[error("request {0} has no finalized settlement on the ledger: audit a completed request (finalization takes about 15 s after completion)")]
+    NotSettled(Pubkey),
+    /// An append's change-log event is missing, so its leaf has no root to be proven against.
+    #[error("append {0} carries no change-log event for its leaf")]
+    MissingChangeLog(String),
+    /// The Request account disagrees with the ledger.
+    #[error("the request account's {0} differs from the ledger's")]
+    AccountMismatch(&'static str),
+    /// The sealed prompt or the server's key is not on the ledger.
+    #[error("the ledger lacks the request's {0}, so the answer cannot be decrypted")]
+    Undecryptable(&'static str),
+    /// Keys or the prompt did not open.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// A chunk did not open.
+    #[error("the answer does not decrypt: {0}")]
+    Answer(#[from] AnswerError),
+}
+
+/// One request's transcript as the finalized ledger holds it.
+#[derive(Clone, Debug)]
+pub struct Transcript {
+    /// The bundle: terms, batches with their evidence, chain and settlement.
+    pub bundle: Bundle,
+    /// The request's transactions, oldest first.
+    pub history: Vec<RecordedTransaction>,
+}
+
+/// Reads `request`'s transcript from the ledger at `finalized`.
+pub async fn transcript(chain: &Chain, request: &Pubkey) -> Result<Transcript, AuditError> {
+    let history = history_at(chain, request, CommitmentConfig::finalized()).await?;
+    let mut batches = Vec::new();
+    for transaction in &history {
+        for batch in &transaction.batches {
+            let change_log = transaction
+                .change_logs
+                .iter()
+                .find(|log| {
+                    log.tree == batch.tree.to_bytes()
+                        && u64::from(log.leaf_index) == batch.leaf_index
+                })
+                .and_then(|log| log.root())
+                .ok_or_else(|| AuditError::MissingChangeLog(transaction.signature.to_string()))?;
+            batches.push(BundleBatch {
+                signature: transaction.signature.to_string(),
+                slot: transaction.slot,
+                leaf_index: u32::try_from(batch.leaf_index).unwrap_or(u32::MAX),
+                root: *change_log,
+                proof: batch.proof.clone(),
+                chunks: chunks_of(batch),
+            });
+        }
+    }
+    let settled = history
+        .iter()
+        .find_map(|transaction| transaction.settled.clone())
+        .ok_or(AuditError::NotSettled(*request))?;
+    let bundle = bundle_of(chain, request, &settled, batches);
+    Ok(Transcript { bundle, history })
+}
+
+fn bundle_of(
+    chain: &Chain,
+    request: &Pubkey,
+    settled: &RequestSettled,
+    batches: Vec<BundleBatch>,
+) -> Bundle {
+    Bundle {
+        format: BUNDLE_FORMAT.into(),
+        version: BUNDLE_VERSION,
+        program_id: chainference::ID.to_bytes(),
+        genesis_hash: chain.genesis_hash(),
+        request: request.to_bytes(),
+        client: settled.client.to_bytes(),
+        server: settled.server.to_bytes(),
+        tree: settled.tree.to_bytes(),
+        terms: BundleTerms {
+            model: settled.model.clone(),
+            prompt_tokens: settled.prompt_tokens,
+            max_output_tokens: settled.max_output_tokens,
+            stake: settled.stake,
+            input_price: settled.input_price,
+            output_price: settled.output_price,
+            fee_bps: settled.fee_bps,
+        },
+        batches,
+        chain: settled.chain,
+        settlement: BundleSettlement {
+            answer_tokens: settled.answer_tokens,
+            bill: settled.bill,
+            fee: settled.fee,
+        },
+    }
+}
+
+/// Checks `bundle` against the Request account while it exists (before `close_request`): what
+/// an offline check cannot confirm (model, parties, tree) and what it can (chain, tokens, bill).
+pub fn check_account(bundle: &Bundle, account: &Request) -> Result<(), AuditError> {
+    let checks: [(&'static str, bool); 10] = [
+        ("model", account.terms.model == bundle.terms.model),
+        ("client", account.client.to_bytes() == bundle.client),
+        ("server", account.lock.server.to_bytes() == bundle.server),
+        ("tree", account.lock.tree.to_bytes() == bundle.tree),
+        ("hash chain", account.response.chain == bundle.chain),
+        (
+            "answer tokens",
+            account.response.tokens == bundle.settlement.answer_tokens,
+        ),
+        ("bill", account.settlement.bill == bundle.settlement.bill),
+        ("fee", account.settlement.fee == bundle.settlement.fee),
+        (
+            "prices",
+            (account.lock.input_price, account.lock.output_price)
+                == (bundle.terms.input_price, bundle.terms.output_price),
+        ),
+        ("stake", account.stake == bundle.terms.stake),
+    ];
+    match checks.into_iter().find(|(_, holds)| !holds) {
+        Some((field, _)) => Err(AuditError::AccountMismatch(field)),
+        None => Ok(()),
+    }
+}
+
+/// The answer's text, decrypted with the client's `wallet` from the transcript alone.
+pub fn decrypt(
+    chain: &Chain,
+    wallet: &Keypair,
+    transcript: &Transcript,
+) -> Result<String, AuditError> {
+    let server_key = transcript
+        .history
+        .iter()
+        .flat_map(|transaction| &transaction.instructions)
+        .find_map(|recorded| match recorded {
+            Recorded::Lock { server_key } => Some(*server_key),
+            _ => None,
+        })
+        .ok_or(AuditError::Undecryptable("lock (the server's key)"))?;
+    let sealed = prompt_pieces(&transcript.history).concat();
+    if sealed.is_empty() {
+        return Err(AuditError::Undecryptable("sealed prompt"));
+    }
+    let request = Pubkey::new_from_array(transcript.bundle.request);
+    let (key, prompt) = open_sealed_prompt(chain, wallet, &request, server_key, &sealed)?;
+    let mut opener = AnswerOpener::new(key, chain.key_context(&request), prompt.compression)?;
+    let mut text = String::new();
+    for chunk in transcript
+        .bundle
+        .batches
+        .iter()
+        .flat_map(|batch| &batch.chunks)
+    {
+        text.push_str(&opener.open(chunk)?);
+    }
+    Ok(text)
+}

@@ -1,0 +1,144 @@
+//! `chainference audit REQUEST` rebuilds one answer's transcript from the finalized ledger,
+//! proves every leaf against the root of its own append, checks the sequence, the hash chain
+//! and the bill, optionally against the Request account and decrypted with the client's key,
+//! and writes the bundle; `chainference verify BUNDLE` checks a bundle offline.
+
+use super::{print_json, request_address, Global, Output};
+use anyhow::{anyhow, Context, Result};
+use chainference::state::Request;
+use chainference_client::audit::{check_account, decrypt, transcript};
+use chainference_client::wallet::{expand_home, read_keypair};
+use chainference_prover::bundle::Bundle;
+use chainference_prover::verify::{verify, Verified};
+use clap::Args;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// `audit`'s arguments.
+#[derive(Args, Clone, Debug)]
+pub struct AuditArgs {
+    /// The request's address.
+    pub request: String,
+    /// The client's keypair, to decrypt the answer too.
+    #[arg(long, value_name = "KEYPAIR")]
+    pub key: Option<PathBuf>,
+    /// Write the transcript bundle (JSON) here, for `chainference verify` anywhere.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// Also check the transcript against the Request account (while it exists).
+    #[arg(long = "check-chain")]
+    pub check_chain: bool,
+}
+
+/// Audits one request.
+pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
+    let address = request_address(&args.request)?;
+    let chain = global.chain().await?;
+    let transcript = transcript(&chain, &address).await?;
+    let bundle = &transcript.bundle;
+    let verified = verify(bundle).map_err(|error| anyhow!("the audit fails: {error}"))?;
+    let account_checked = if args.check_chain {
+        let account: Option<Request> = chain.account(&address, "Request").await?;
+        match account {
+            Some(account) => {
+                check_account(bundle, &account)
+                    .map_err(|error| anyhow!("the audit fails: {error}"))?;
+                Some(true)
+            }
+            None => Some(false),
+        }
+    } else {
+        None
+    };
+    let text = match &args.key {
+        Some(path) => {
+            let wallet = read_keypair(&expand_home(path))?;
+            Some(decrypt(&chain, &wallet, &transcript)?)
+        }
+        None => None,
+    };
+    if let Some(path) = &args.bundle {
+        std::fs::write(path, bundle.to_json()).with_context(|| {
+            format!(
+                "cannot write the bundle to {}: pick a writable --bundle path",
+                path.display()
+            )
+        })?;
+    }
+    if global.output == Output::Json {
+        print_json(&json!({
+            "request": address.to_string(),
+            "passed": true,
+            "chunks": verified.chunks,
+            "batches": verified.batches,
+            "answer_tokens": verified.answer_tokens,
+            "bill_lamports": verified.bill,
+            "account_checked": account_checked,
+            "answer": text,
+            "bundle": args.bundle.as_ref().map(|path| path.display().to_string()),
+        }));
+        return Ok(());
+    }
+    print_verified(&address.to_string(), bundle, &verified);
+    match account_checked {
+        Some(true) => println!("The Request account agrees: chain, tokens, bill, prices, stake."),
+        Some(false) => {
+            println!("The Request account is closed; the finalized ledger stands alone.")
+        }
+        None => {}
+    }
+    if let Some(path) = &args.bundle {
+        println!(
+            "Bundle written to {} (check it anywhere: `chainference verify {}`).",
+            path.display(),
+            path.display()
+        );
+    }
+    if let Some(text) = text {
+        println!("\n{text}");
+    }
+    Ok(())
+}
+
+/// `chainference verify BUNDLE`: checks a bundle offline, with no RPC.
+pub fn run_verify(global: &Global, path: &std::path::Path) -> Result<()> {
+    let json = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the bundle {}", path.display()))?;
+    let bundle = Bundle::from_json(&json).with_context(|| {
+        format!(
+            "{} is not a transcript bundle (write one with `chainference audit --bundle`)",
+            path.display()
+        )
+    })?;
+    let verified = verify(&bundle).map_err(|error| anyhow!("the bundle fails: {error}"))?;
+    let request = anchor_lang::prelude::Pubkey::new_from_array(bundle.request).to_string();
+    if global.output == Output::Json {
+        print_json(&json!({
+            "request": request,
+            "passed": true,
+            "chunks": verified.chunks,
+            "batches": verified.batches,
+            "answer_tokens": verified.answer_tokens,
+            "bill_lamports": verified.bill,
+        }));
+    } else {
+        print_verified(&request, &bundle, &verified);
+    }
+    Ok(())
+}
+
+fn print_verified(request: &str, bundle: &Bundle, verified: &Verified) {
+    println!(
+        "Request {request} ({}): {} chunks in {} batches, every leaf proven against the root of its own append; the hash chain holds.",
+        bundle.terms.model, verified.chunks, verified.batches
+    );
+    println!(
+        "Billed {} answer tokens (= posted, within {}) and {} prompt tokens: {} lamports, fee {}, within the stake of {}.",
+        verified.answer_tokens,
+        bundle.terms.max_output_tokens,
+        bundle.terms.prompt_tokens,
+        verified.bill,
+        bundle.settlement.fee,
+        bundle.terms.stake
+    );
+}

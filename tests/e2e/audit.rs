@@ -1,0 +1,171 @@
+//! Auditors and reputation through the `chainference` binary: an honest answer's audit from
+//! the finalized ledger passes, decrypts with the client's key and agrees with the Request
+//! account; its bundle verifies offline with no RPC, and an edited bundle fails, naming what;
+//! a flag counts once against the server.
+
+use crate::support::*;
+use chainference::state::Server;
+use chainference_prover::bundle::Bundle;
+use chainference_prover::core::ResponseCursor;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `chainference` against the shared node with `args`.
+fn chainference(args: &[&str]) -> Output {
+    let node = node();
+    Command::new(env!("CARGO_BIN_EXE_chainference"))
+        .args(["-u", &node.rpc_url, "--ws", &node.pubsub_url])
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
+    let chain = chain().await;
+    let model = "test/replay-audit";
+    let engine = replay(0.0).with_answer_tokens(300);
+    let provider = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 1),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let client = funded(&chain, 1_000_000_000).await;
+    let question = question(model, "Audit me.", 400, 10_000_000);
+    let (text, answered) = ask_text(&chain, &client, &question).await;
+    let folder = tempfile::tempdir().unwrap();
+    let key = folder.path().join("client.json");
+    chainference_client::wallet::write_keypair(&client, &key).unwrap();
+    let bundle = folder.path().join("bundle.json");
+    let request = answered.request.to_string();
+    let (key, bundle_path) = (key.to_str().unwrap(), bundle.to_str().unwrap());
+
+    // The settlement needs to be finalized first (about 32 slots).
+    let mut audit = None;
+    for _ in 0..60 {
+        let output = chainference(&[
+            "audit",
+            &request,
+            "--key",
+            key,
+            "--bundle",
+            bundle_path,
+            "--check-chain",
+            "--output",
+            "json",
+        ]);
+        if output.status.success() {
+            audit = Some(output);
+            break;
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("finalized settlement"), "{stderr}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let audit = audit.expect("the settlement finalizes");
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["account_checked"], true);
+    assert_eq!(
+        report["answer"],
+        text.as_str(),
+        "decrypted from the ledger alone"
+    );
+    assert_eq!(report["answer_tokens"], 300);
+    assert_eq!(report["bill_lamports"], answered.bill);
+    assert_eq!(report["batches"], answered.batches);
+
+    // Offline: no node at this URL, and none needed.
+    let offline = |path: &str| {
+        Command::new(env!("CARGO_BIN_EXE_chainference"))
+            .args([
+                "-u",
+                "http://127.0.0.1:9",
+                "--wait-for-node",
+                "0",
+                "verify",
+                path,
+            ])
+            .output()
+            .expect("the binary runs")
+    };
+    let verified = offline(bundle_path);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let honest = Bundle::from_json(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    // What is edited, how, and the word the refusal names it by.
+    type Edit = (&'static str, fn(&mut Bundle), &'static str);
+    let edits: [Edit; 4] = [
+        (
+            "a bill above the posted tokens",
+            |bundle| bundle.settlement.bill += 1,
+            "bill",
+        ),
+        (
+            "more tokens than posted",
+            |bundle| bundle.settlement.answer_tokens += 1,
+            "tokens",
+        ),
+        (
+            "a proof against another root",
+            |bundle| bundle.batches[0].root = [7; 32],
+            "leaf",
+        ),
+        (
+            "a transcript missing its final chunk, its chain made to match",
+            |bundle| {
+                bundle.batches.pop();
+                let mut cursor = ResponseCursor::new();
+                for batch in &bundle.batches {
+                    let views: Vec<_> = batch.chunks.iter().map(|chunk| chunk.as_ref()).collect();
+                    cursor
+                        .apply(&bundle.request, bundle.terms.max_output_tokens, &views)
+                        .unwrap();
+                }
+                bundle.chain = cursor.chain;
+            },
+            "final",
+        ),
+    ];
+    for (what, edit, named) in edits {
+        let mut edited = honest.clone();
+        edit(&mut edited);
+        let path = folder.path().join("edited.json");
+        std::fs::write(&path, edited.to_json()).unwrap();
+        let refused = offline(path.to_str().unwrap());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{what} is refused");
+        assert!(
+            stderr.starts_with("error: the bundle fails") && stderr.to_lowercase().contains(named),
+            "{what}: {stderr}"
+        );
+    }
+
+    // A flag counts once.
+    let flagged = chainference(&["-k", key, "flag", &request]);
+    assert!(
+        flagged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flagged.stderr)
+    );
+    let again = chainference(&["-k", key, "flag", &request]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already flagged"));
+    let server: Server = chain
+        .account(
+            &chainference::pda::server_address(&provider.operator),
+            "Server",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (server.reputation.completed, server.reputation.flagged),
+        (1, 1)
+    );
+    provider.task.abort();
+}
