@@ -1,6 +1,6 @@
 //! `chainference`: paid, private LLM inference on Solana.
 
-use chainference_cli::cli::{self, ask::AskArgs, audit::AuditArgs, Global};
+use chainference_cli::cli::{self, ask::AskArgs, audit::AuditArgs, compare::CompareArgs, Global};
 use clap::{Parser, Subcommand};
 
 /// Paid, private LLM inference on Solana, with delivery and billing anyone can verify.
@@ -44,6 +44,8 @@ enum Command {
         /// The bundle (`chainference audit --bundle FILE` writes one).
         bundle: std::path::PathBuf,
     },
+    /// Send one prompt to two servers, pick the better answer blind, and record the pick.
+    Compare(Box<CompareArgs>),
     /// Flag a completed answer as bad (once, inside its flag window; no refund).
     Flag {
         /// The request's address.
@@ -107,6 +109,7 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::Show { request, follow } => cli::show::run(&global, &request, follow).await,
             Command::Audit(args) => cli::audit::run(&global, &args).await,
             Command::Flag { request } => cli::flag::run(&global, &request).await,
+            Command::Compare(args) => cli::compare::run(&global, &args).await,
             Command::Verify { .. } => Ok(()),
             #[cfg(feature = "localnet")]
             Command::Localnet { .. } => Ok(()),

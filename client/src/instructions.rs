@@ -149,6 +149,27 @@ pub fn flag_response(request: &Pubkey, completed: &Request) -> Instruction {
     ours(accounts, chainference::instruction::FlagResponse {})
 }
 
+/// `record_comparison` by the client of two completed requests answered by two servers:
+/// `first_preferred` says which answer the client preferred.
+pub fn record_comparison(
+    first: (&Pubkey, &Request),
+    second: (&Pubkey, &Request),
+    first_preferred: bool,
+) -> Instruction {
+    let accounts = chainference::accounts::RecordComparison {
+        client: first.1.client,
+        first: *first.0,
+        second: *second.0,
+        first_server: first.1.lock.server,
+        second_server: second.1.lock.server,
+        config: config_address(),
+    };
+    ours(
+        accounts,
+        chainference::instruction::RecordComparison { first_preferred },
+    )
+}
+
 /// `expire_request` (anyone may send it), naming the server and operator once it was locked.
 pub fn expire_request(request: &Pubkey, state: &Request) -> Instruction {
     let locked = state.state != RequestState::Open;

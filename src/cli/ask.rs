@@ -28,7 +28,7 @@ use std::str::FromStr;
 const OVERHEAD_LAMPORTS: u64 = 10_000_000;
 
 /// `ask`'s arguments.
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone, Debug, Default)]
 pub struct AskArgs {
     /// Hugging Face id of the model.
     #[arg(long, required_unless_present = "resume")]

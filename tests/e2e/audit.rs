@@ -4,7 +4,6 @@
 //! a flag counts once against the server.
 
 use crate::support::*;
-use chainference::state::Server;
 use chainference_prover::bundle::Bundle;
 use chainference_prover::core::ResponseCursor;
 use std::process::{Command, Output};
@@ -155,17 +154,78 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
     );
     let again = chainference(&["-k", key, "flag", &request]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already flagged"));
-    let server: Server = chain
-        .account(
-            &chainference::pda::server_address(&provider.operator),
-            "Server",
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let server = server_of(&chain, &provider.operator).await;
     assert_eq!(
         (server.reputation.completed, server.reputation.flagged),
         (1, 1)
     );
     provider.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blind_comparison_counts_once_for_both_servers() {
+    let chain = chain().await;
+    let model = "test/replay-compare";
+    let mut providers = Vec::new();
+    for words in [40, 60] {
+        let engine = replay(0.0).with_answer_tokens(words);
+        let settings = settings(model, 100_000, 300_000, 1);
+        providers.push(start_provider(&chain, settings, Arc::new(engine)).await);
+    }
+    let client = funded(&chain, 1_000_000_000).await;
+    let folder = tempfile::tempdir().unwrap();
+    let key = folder.path().join("client.json");
+    chainference_client::wallet::write_keypair(&client, &key).unwrap();
+    let servers = format!("{},{}", providers[0].operator, providers[1].operator);
+    let compared = chainference(&[
+        "-k",
+        key.to_str().unwrap(),
+        "--output",
+        "json",
+        "compare",
+        "--model",
+        model,
+        "--servers",
+        &servers,
+        "--max-cost",
+        "0.01",
+        "--max-tokens",
+        "100",
+        "--prefer",
+        "1",
+        "Which of you tells it better?",
+    ]);
+    assert!(
+        compared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compared.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&compared.stdout).unwrap();
+    let preferred = report["preferred"]["server"].as_str().unwrap().to_string();
+    assert_ne!(preferred, report["other"]["server"].as_str().unwrap());
+    for provider in &providers {
+        let server = server_of(&chain, &provider.operator).await;
+        let won = u64::from(provider.operator.to_string() == preferred);
+        assert_eq!(
+            (server.reputation.comparisons, server.reputation.preferred),
+            (1, won),
+            "both compared once, the preferred one preferred"
+        );
+    }
+    let again = chainference(&[
+        "-k",
+        key.to_str().unwrap(),
+        "compare",
+        "--model",
+        model,
+        "--servers",
+        &format!("{},{}", providers[0].operator, providers[0].operator),
+        "--max-cost",
+        "0.01",
+        "x",
+    ]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("two different operator keys"));
+    for provider in providers {
+        provider.task.abort();
+    }
 }

@@ -6,7 +6,6 @@
 
 use crate::support::*;
 use anchor_lang::prelude::Pubkey;
-use chainference::state::Server;
 use chainference_prover::core::bill_for;
 use chainference_provider::checkpoint::Checkpoint;
 use solana_signer::Signer;
@@ -89,14 +88,7 @@ async fn a_provider_killed_anywhere_finishes_every_answer_once_after_a_restart()
         );
         assert_each_chunk_once(&chain, request).await;
     }
-    let server: Server = chain
-        .account(
-            &chainference::pda::server_address(&operator.pubkey()),
-            "Server",
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let server = server_of(&chain, &operator.pubkey()).await;
     assert_eq!(
         (
             server.reputation.completed,

@@ -296,3 +296,12 @@ pub async fn assert_each_chunk_once(chain: &Chain, request: &Pubkey) -> u32 {
     assert_eq!(next_seq, account.response.next_seq);
     next_seq
 }
+
+/// The server account of `operator`.
+pub async fn server_of(chain: &Chain, operator: &Pubkey) -> chainference::state::Server {
+    chain
+        .account(&chainference::pda::server_address(operator), "Server")
+        .await
+        .expect("read")
+        .expect("the server is registered")
+}

@@ -3,7 +3,6 @@
 //! two providers racing for one request.
 
 use crate::support::*;
-use chainference::state::Server;
 use chainference_client::ask::{ask, next_nonce, AskEvent};
 use chainference_client::envelope::FinishReason;
 use chainference_client::history::read_request;
@@ -96,14 +95,7 @@ async fn three_clients_at_once_each_get_their_own_answer() {
     }
     requests.dedup();
     assert_eq!(requests.len(), 3);
-    let server: Server = chain
-        .account(
-            &chainference::pda::server_address(&provider.operator),
-            "Server",
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let server = server_of(&chain, &provider.operator).await;
     assert_eq!((server.reputation.completed, server.active_locks), (3, 0));
     provider.task.abort();
 }
@@ -150,11 +142,7 @@ async fn two_providers_race_and_exactly_one_lock_wins() {
     };
     assert!(answered.operator == winner);
     for (operator, completed) in [(winner, 1), (loser, 0)] {
-        let server: Server = chain
-            .account(&chainference::pda::server_address(&operator), "Server")
-            .await
-            .unwrap()
-            .unwrap();
+        let server = server_of(&chain, &operator).await;
         assert_eq!(
             (server.reputation.completed, server.active_locks),
             (completed, 0)
