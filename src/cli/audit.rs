@@ -28,6 +28,39 @@ pub struct AuditArgs {
     /// Also check the transcript against the Request account (while it exists).
     #[arg(long = "check-chain")]
     pub check_chain: bool,
+    /// The model's `tokenizer.json`: count the decrypted answer's tokens with it and report any
+    /// difference from the tokens the server claimed (needs --key).
+    #[cfg(feature = "mistralrs")]
+    #[arg(long, value_name = "TOKENIZER_JSON", requires = "key")]
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// The answer's tokens as the model's tokenizer counts them, next to the server's claim.
+#[derive(Clone, Copy, Debug)]
+struct Recount {
+    counted: usize,
+    claimed: u32,
+}
+
+#[cfg(feature = "mistralrs")]
+fn recount(args: &AuditArgs, text: Option<&str>, claimed: u32) -> Result<Option<Recount>> {
+    let (Some(path), Some(text)) = (&args.tokenizer, text) else {
+        return Ok(None);
+    };
+    let tokenizer = tokenizers::Tokenizer::from_file(path)
+        .map_err(|error| anyhow!("cannot load the tokenizer {}: {error}", path.display()))?;
+    let encoding = tokenizer
+        .encode(text, false)
+        .map_err(|error| anyhow!("the tokenizer {} failed: {error}", path.display()))?;
+    Ok(Some(Recount {
+        counted: encoding.len(),
+        claimed,
+    }))
+}
+
+#[cfg(not(feature = "mistralrs"))]
+fn recount(_: &AuditArgs, _: Option<&str>, _: u32) -> Result<Option<Recount>> {
+    Ok(None)
 }
 
 /// Audits one request.
@@ -57,6 +90,7 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
         }
         None => None,
     };
+    let recounted = recount(args, text.as_deref(), verified.answer_tokens)?;
     if let Some(path) = &args.bundle {
         std::fs::write(path, bundle.to_json()).with_context(|| {
             format!(
@@ -75,6 +109,7 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
             "bill_lamports": verified.bill,
             "account_checked": account_checked,
             "answer": text,
+            "tokenizer": recounted.map(|recount| json!({"counted": recount.counted, "claimed": recount.claimed})),
             "bundle": args.bundle.as_ref().map(|path| path.display().to_string()),
         }));
         return Ok(());
@@ -93,6 +128,10 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
             path.display(),
             path.display()
         );
+    }
+    if let Some(Recount { counted, claimed }) = recounted {
+        let difference = counted as i64 - i64::from(claimed);
+        println!("The model's tokenizer counts {counted} answer tokens; the server claimed {claimed} (difference {difference:+}).");
     }
     if let Some(text) = text {
         println!("\n{text}");

@@ -75,6 +75,32 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
     assert_eq!(report["answer_tokens"], 300);
     assert_eq!(report["bill_lamports"], answered.bill);
     assert_eq!(report["batches"], answered.batches);
+    #[cfg(feature = "mistralrs")]
+    {
+        // The replay engine claims a token a word; a real tokenizer counts otherwise, and the
+        // audit says by how much.
+        let tokenizer = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/tiny-llama/model/tokenizer.json"
+        );
+        let recounted = chainference(&[
+            "audit",
+            &request,
+            "--key",
+            key,
+            "--tokenizer",
+            tokenizer,
+            "--output",
+            "json",
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&recounted.stdout).unwrap();
+        assert_eq!(report["tokenizer"]["claimed"], 300);
+        let counted = report["tokenizer"]["counted"].as_u64().unwrap();
+        assert!(
+            counted > 300,
+            "a byte-level tokenizer counts more than a token a word: {counted}"
+        );
+    }
 
     // Offline: no node at this URL, and none needed.
     let offline = |path: &str| {

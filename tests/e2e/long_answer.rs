@@ -1,6 +1,6 @@
 //! A 100,000-token answer end to end through the `chainference` binary, streamed to a file:
-//! complete, byte for byte the replayed text, every chunk on the ledger once, and the client's
-//! peak memory printed (it must not grow with the answer).
+//! complete, byte for byte the replayed text, every chunk on the ledger once, audited from the
+//! finalized ledger, and the client's peak memory printed (it must not grow with the answer).
 
 use crate::support::*;
 use chainference_prover::core::bill_for;
@@ -91,6 +91,28 @@ async fn a_100000_token_answer_streams_to_a_file_in_bounded_memory() {
         bill_for(account.terms.prompt_tokens, 100_000, max_tokens, 300_000).unwrap()
     );
     let chunks = assert_each_chunk_once(&chain, &request).await;
+    // Audited from the finalized ledger alone: every leaf against its append's root, the
+    // chain, and the bill for the tokens posted.
+    let mut audited = None;
+    for _ in 0..60 {
+        match chainference_client::audit::transcript(&chain, &request).await {
+            Ok(transcript) => {
+                audited = Some(transcript);
+                break;
+            }
+            Err(chainference_client::audit::AuditError::NotSettled(_)) => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await
+            }
+            Err(error) => panic!("the transcript reads: {error}"),
+        }
+    }
+    let transcript = audited.expect("the settlement finalizes");
+    let verified =
+        chainference_prover::verify::verify(&transcript.bundle).expect("the audit passes");
+    assert_eq!(
+        (verified.answer_tokens, verified.bill),
+        (max_tokens, account.settlement.bill)
+    );
     println!(
         "{max_tokens} tokens in {} batches ({} chunks)",
         account.response.leaves, chunks
