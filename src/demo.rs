@@ -86,17 +86,10 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         model: Some(smollm2::MODEL_ID.into()),
         max_cost: Some("0.001".into()),
         max_tokens: 200,
-        servers: Vec::new(),
-        min_completed: 0,
         latency: 1.0,
         system: Some("You are a helpful assistant.".into()),
-        max_input_price: None,
-        max_output_price: None,
-        temperature: None,
-        no_compress: false,
-        out: None,
-        resume: None,
         prompt: Some(prompt.unwrap_or_else(|| DEFAULT_PROMPT.into())),
+        ..AskArgs::default()
     };
     let question = question(&global, &args, &chain).await?;
     let printer = Printer::new(output, &mut terminal);

@@ -45,6 +45,17 @@ pub struct AskArgs {
     /// Only servers with at least this many completed answers.
     #[arg(long = "min-completed", default_value_t = 0)]
     pub min_completed: u64,
+    /// Only servers whose success ratio (answers not flagged) is at least this percentage,
+    /// judged on its Wilson lower bound.
+    #[arg(long = "min-success", value_name = "PERCENT", value_parser = percent)]
+    pub min_success: Option<u16>,
+    /// Only servers preferred in blind comparisons at least this percentage of the time,
+    /// judged on its Wilson lower bound.
+    #[arg(long = "min-preference", value_name = "PERCENT", value_parser = percent)]
+    pub min_preference: Option<u16>,
+    /// Only servers whose answers the time limit cut off at most this percentage of the time.
+    #[arg(long = "max-failures", value_name = "PERCENT", value_parser = percent)]
+    pub max_failures: Option<u16>,
     /// Longest wait between batches, seconds (0: the server fills transactions, cheapest).
     #[arg(long, default_value_t = 2.0)]
     pub latency: f64,
@@ -74,6 +85,18 @@ pub struct AskArgs {
     /// The prompt.
     #[arg(required_unless_present = "resume")]
     pub prompt: Option<String>,
+}
+
+/// A percentage (0 to 100, decimals allowed) as basis points.
+fn percent(text: &str) -> std::result::Result<u16, String> {
+    let value: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?} is not a percentage: write it like 90"))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("{text} is not between 0 and 100"));
+    }
+    Ok((value * 100.0).round() as u16)
 }
 
 /// Tokens a text is declared as: one per three bytes, rounded up (above what tokenizers
@@ -163,6 +186,12 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         );
     }
 
+    let filters = Filters {
+        min_completed: args.min_completed,
+        min_success_bps: args.min_success.unwrap_or(0),
+        min_preference_bps: args.min_preference.unwrap_or(0),
+        max_failure_bps: args.max_failures.unwrap_or(10_000),
+    };
     let list = servers(chain).await?;
     let models = by_model(&list);
     let Some(offers) = models.get(model.as_str()) else {
@@ -178,10 +207,10 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         .filter(|(server, _)| {
             allowed_servers.is_empty() || allowed_servers.contains(&server.operator)
         })
-        .filter(|(server, _)| server.reputation.completed >= args.min_completed)
+        .filter(|(server, _)| filters.admit(&server.reputation).is_ok())
         .collect();
     if fitting.is_empty() {
-        bail!("no server offering {} is allowed by --server and --min-completed: `chainference models` lists who offers it", model);
+        bail!("no server offering {} meets --server, --min-completed, --min-success, --min-preference and --max-failures: `chainference models` lists who offers it and their record", model);
     }
     let priced: Vec<_> = fitting
         .iter()
@@ -229,11 +258,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
             max_output_price,
             prompt_tokens,
             allowed_servers,
-            filters: Filters {
-                min_completed: args.min_completed,
-                max_failure_bps: 10_000,
-                ..Filters::default()
-            },
+            filters,
             time_limit_secs: time_limit_for(args.max_tokens),
             max_batch_wait_ms: (args.latency.max(0.0) * 1000.0) as u32,
             delivery: Delivery::Chain,

@@ -44,7 +44,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     chainference_client::wallet::write_keypair(&wallet, &wallet_file).unwrap();
 
     let before = chain.balance(&wallet.pubkey()).await.unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["ask", "--model", "test/absent", "--max-cost", "0.01", "hi"],
             "chainference models",
@@ -89,6 +89,20 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
         (
             &["ask", "--model", model, "--max-cost", "zero", "hi"],
             "write it like 0.01",
+        ),
+        (
+            // A new server's success ratio has no evidence: its lower bound is 0.
+            &[
+                "ask",
+                "--model",
+                model,
+                "--max-cost",
+                "0.01",
+                "--min-success",
+                "90",
+                "hi",
+            ],
+            "--min-success",
         ),
     ];
     for (args, hint) in cases {

@@ -60,7 +60,7 @@ pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
         server.active_locks < server.max_concurrent,
         ChainferenceError::AtMaxConcurrent
     );
-    check_filters(&terms.filters, &server.reputation)?;
+    terms.filters.admit(&server.reputation)?;
 
     let tree = ctx.accounts.tree.key();
     require!(
@@ -101,26 +101,5 @@ pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
     let server = &mut ctx.accounts.server;
     server.active_locks += 1; // < max_concurrent ≤ u16::MAX, checked above
     server.last_active = now;
-    Ok(())
-}
-
-/// Refuses a server whose record doesn't meet the request's filters (design §6).
-fn check_filters(filters: &Filters, record: &Reputation) -> Result<()> {
-    require!(
-        record.completed >= filters.min_completed,
-        ChainferenceError::BelowMinCompleted
-    );
-    require!(
-        record.success_lower_bps() >= filters.min_success_bps,
-        ChainferenceError::BelowMinSuccessRatio
-    );
-    require!(
-        record.preference_lower_bps() >= filters.min_preference_bps,
-        ChainferenceError::BelowMinPreferenceRatio
-    );
-    require!(
-        record.failure_bps() <= filters.max_failure_bps,
-        ChainferenceError::AboveMaxFailureRate
-    );
     Ok(())
 }

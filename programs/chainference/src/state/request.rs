@@ -114,6 +114,29 @@ pub struct Filters {
     pub max_failure_bps: u16,
 }
 
+impl Filters {
+    /// Refuses a server whose record doesn't meet these filters (design §6), by name.
+    pub fn admit(&self, record: &super::Reputation) -> Result<()> {
+        require!(
+            record.completed >= self.min_completed,
+            ChainferenceError::BelowMinCompleted
+        );
+        require!(
+            record.success_lower_bps() >= self.min_success_bps,
+            ChainferenceError::BelowMinSuccessRatio
+        );
+        require!(
+            record.preference_lower_bps() >= self.min_preference_bps,
+            ChainferenceError::BelowMinPreferenceRatio
+        );
+        require!(
+            record.failure_bps() <= self.max_failure_bps,
+            ChainferenceError::AboveMaxFailureRate
+        );
+        Ok(())
+    }
+}
+
 /// The client's terms, as given to `create_request`.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Debug, PartialEq, Eq)]
 pub struct RequestTerms {
