@@ -1,28 +1,25 @@
 //! `chainference flag REQUEST`: marks a completed answer as bad, once, inside its flag window;
 //! the server's success ratio drops. No refund comes with it (design §6).
 
-use super::{print_json, request_address, Global, Output};
+use super::{own_request, print_json, Global, Output, OwnRequest};
 use anyhow::{bail, Result};
-use chainference::state::{Request, RequestState};
+use chainference::state::RequestState;
 use chainference_client::instructions::flag_response;
 use serde_json::json;
-use solana_signer::Signer;
 
 /// Flags `request`'s answer.
 pub async fn run(global: &Global, request: &str) -> Result<()> {
-    let address = request_address(request)?;
-    let wallet = global.wallet()?;
-    let chain = global.chain().await?;
-    let account: Option<Request> = chain.account(&address, "Request").await?;
-    let Some(account) = account else {
-        bail!("request {address} does not exist (any more): its flag window has passed and it was closed, or it is on another cluster");
-    };
-    if account.client != wallet.pubkey() {
-        bail!(
-            "request {address} belongs to {}, not to this wallet: pass its -k/--keypair",
-            account.client
-        );
-    }
+    let OwnRequest {
+        address,
+        wallet,
+        chain,
+        account,
+    } = own_request(
+        global,
+        request,
+        "its flag window has passed and it was closed",
+    )
+    .await?;
     if account.state != RequestState::Completed {
         bail!("request {address} is not answered yet: flag it once it is completed");
     }

@@ -115,6 +115,45 @@ pub fn pubsub_url_for(rpc_url: &str) -> String {
     }
 }
 
+/// One of the wallet's own requests, read for a command that changes it.
+pub struct OwnRequest {
+    /// Its address.
+    pub address: anchor_lang::prelude::Pubkey,
+    /// The wallet, its client.
+    pub wallet: Keypair,
+    /// The connection.
+    pub chain: Chain,
+    /// The account as it stands.
+    pub account: chainference::state::Request,
+}
+
+/// Reads the request typed as `request`, refusing by name one that is gone (`gone` says why it
+/// may be) or that belongs to another wallet.
+pub async fn own_request(global: &Global, request: &str, gone: &str) -> Result<OwnRequest> {
+    use solana_signer::Signer;
+    let address = request_address(request)?;
+    let wallet = global.wallet()?;
+    let chain = global.chain().await?;
+    let account: Option<chainference::state::Request> = chain.account(&address, "Request").await?;
+    let Some(account) = account else {
+        anyhow::bail!(
+            "request {address} does not exist (any more): {gone}, or it is on another cluster"
+        );
+    };
+    if account.client != wallet.pubkey() {
+        anyhow::bail!(
+            "request {address} belongs to {}, not to this wallet: pass its -k/--keypair",
+            account.client
+        );
+    }
+    Ok(OwnRequest {
+        address,
+        wallet,
+        chain,
+        account,
+    })
+}
+
 /// A request address as typed.
 pub fn request_address(text: &str) -> Result<anchor_lang::prelude::Pubkey> {
     std::str::FromStr::from_str(text).map_err(|_| {

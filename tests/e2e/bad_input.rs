@@ -108,6 +108,15 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     for (args, hint) in cases {
         refusal(&chainference(&wallet_file, args), hint);
     }
+    let absent = anchor_lang::prelude::Pubkey::new_unique().to_string();
+    refusal(
+        &chainference(&wallet_file, &["cancel", &absent]),
+        "does not exist",
+    );
+    refusal(
+        &chainference(&wallet_file, &["flag", &absent]),
+        "flag window has passed",
+    );
     let missing = chainference(
         &folder.path().join("absent.json"),
         &["ask", "--model", model, "--max-cost", "0.01", "hi"],
