@@ -6,19 +6,9 @@
 use crate::support::*;
 use chainference_prover::bundle::Bundle;
 use chainference_prover::core::ResponseCursor;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Runs `chainference` against the shared node with `args`.
-fn chainference(args: &[&str]) -> Output {
-    let node = node();
-    Command::new(env!("CARGO_BIN_EXE_chainference"))
-        .args(["-u", &node.rpc_url, "--ws", &node.pubsub_url])
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {

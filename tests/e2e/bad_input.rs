@@ -6,15 +6,10 @@ use solana_signer::Signer;
 use std::process::Command;
 use std::sync::Arc;
 
-/// Runs `chainference` against the shared node with `wallet_file` and `args`.
-fn chainference(wallet_file: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let node = node();
-    Command::new(env!("CARGO_BIN_EXE_chainference"))
-        .args(["-u", &node.rpc_url, "--ws", &node.pubsub_url, "-k"])
-        .arg(wallet_file)
-        .args(args)
-        .output()
-        .expect("the binary runs")
+/// Runs `chainference` against the shared node as the wallet in `wallet_file`.
+fn chainference_as(wallet_file: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let wallet = wallet_file.to_str().expect("a UTF-8 temporary path");
+    chainference(&[&["-k", wallet], args].concat())
 }
 
 /// The one line of a refusal, checked to be one `error:` line that names `hint`.
@@ -106,18 +101,18 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
         ),
     ];
     for (args, hint) in cases {
-        refusal(&chainference(&wallet_file, args), hint);
+        refusal(&chainference_as(&wallet_file, args), hint);
     }
     let absent = anchor_lang::prelude::Pubkey::new_unique().to_string();
     refusal(
-        &chainference(&wallet_file, &["cancel", &absent]),
+        &chainference_as(&wallet_file, &["cancel", &absent]),
         "does not exist",
     );
     refusal(
-        &chainference(&wallet_file, &["flag", &absent]),
+        &chainference_as(&wallet_file, &["flag", &absent]),
         "flag window has passed",
     );
-    let missing = chainference(
+    let missing = chainference_as(
         &folder.path().join("absent.json"),
         &["ask", "--model", model, "--max-cost", "0.01", "hi"],
     );
@@ -136,7 +131,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     );
 
     // And a question asked through the binary, answered as JSON, found again in the history.
-    let asked = chainference(
+    let asked = chainference_as(
         &wallet_file,
         &[
             "--output",
@@ -166,12 +161,12 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     assert_eq!(answer["answer"], engine.expected_text(&messages, 512));
     assert_eq!(answer["answer_tokens"], 60);
     assert_eq!(answer["finish"], "stop");
-    let history = chainference(&wallet_file, &["--output", "json", "history"]);
+    let history = chainference_as(&wallet_file, &["--output", "json", "history"]);
     let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("JSON");
     assert_eq!(history[0]["answer"], answer["answer"]);
     assert_eq!(history[0]["request"], answer["request"]);
     let request = answer["request"].as_str().expect("an address");
-    let resumed = chainference(
+    let resumed = chainference_as(
         &wallet_file,
         &["--output", "json", "ask", "--resume", request],
     );

@@ -305,3 +305,13 @@ pub async fn server_of(chain: &Chain, operator: &Pubkey) -> chainference::state:
         .expect("read")
         .expect("the server is registered")
 }
+
+/// Runs the `chainference` binary against the shared node with `args`.
+pub fn chainference(args: &[&str]) -> std::process::Output {
+    let node = node();
+    std::process::Command::new(env!("CARGO_BIN_EXE_chainference"))
+        .args(["-u", &node.rpc_url, "--ws", &node.pubsub_url])
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
