@@ -4,7 +4,7 @@
 
 use crate::cli::ask::{ask_and_print, question, AskArgs, Printer};
 use crate::cli::{Global, Output};
-use crate::localnet::LocalNode;
+use crate::localnet::{quiet_stdout, LocalNode};
 use crate::smollm2;
 use anyhow::{Context, Result};
 use chainference::state::ConfigParams;
@@ -14,8 +14,6 @@ use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::Provider;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 
 /// The question asked when none is given.
@@ -62,6 +60,7 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         endpoint: String::new(),
         tree_depth: 14,
         scan_secs: 1,
+        compute_unit_price: 0,
     };
     let provider = Provider::start(chain.clone(), operator, settings, Arc::new(engine))
         .await
@@ -98,25 +97,4 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
     // The validator's own runtimes must be dropped outside ours.
     tokio::task::spawn_blocking(move || drop(node)).await?;
     result
-}
-
-/// Points file descriptor 1 at `/dev/null` and returns the terminal's stdout, so that what
-/// the hosted programs print does not mix with the answer.
-fn quiet_stdout() -> Result<File> {
-    let null = File::options()
-        .write(true)
-        .open("/dev/null")
-        .context("opening /dev/null")?;
-    // SAFETY: dup and dup2 on descriptors this process owns; the duplicate is owned by the
-    // returned File alone.
-    unsafe {
-        let saved = libc::dup(1);
-        if saved < 0 || libc::dup2(null.as_raw_fd(), 1) < 0 {
-            anyhow::bail!(
-                "redirecting stdout failed: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        Ok(File::from_raw_fd(saved))
-    }
 }

@@ -1,6 +1,8 @@
 //! The `chainference` command's library: the client commands ([`cli`]), the local node
-//! (feature `localnet`) and the demo (features `localnet` and `mistralrs`).
+//! (feature `localnet`), the demo and the benchmarks (features `localnet` and `mistralrs`).
 
+#[cfg(all(feature = "localnet", feature = "mistralrs"))]
+pub mod bench;
 pub mod cli;
 #[cfg(all(feature = "localnet", feature = "mistralrs"))]
 pub mod demo;

@@ -19,6 +19,8 @@ use solana_rpc_client::rpc_client::RpcClient;
 use solana_signer::Signer;
 use solana_test_validator::{TestValidator, TestValidatorGenesis};
 use solana_transaction::Transaction;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -201,5 +203,26 @@ pub fn run(ledger: Option<PathBuf>, rpc_port: u16) -> Result<()> {
     println!("Press Ctrl-C to stop.");
     loop {
         std::thread::park();
+    }
+}
+
+/// Points file descriptor 1 at `/dev/null` and returns the terminal's stdout, so that what
+/// the hosted programs print does not mix with the answer.
+pub fn quiet_stdout() -> Result<File> {
+    let null = File::options()
+        .write(true)
+        .open("/dev/null")
+        .context("opening /dev/null")?;
+    // SAFETY: dup and dup2 on descriptors this process owns; the duplicate is owned by the
+    // returned File alone.
+    unsafe {
+        let saved = libc::dup(1);
+        if saved < 0 || libc::dup2(null.as_raw_fd(), 1) < 0 {
+            anyhow::bail!(
+                "redirecting stdout failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(File::from_raw_fd(saved))
     }
 }

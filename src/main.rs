@@ -62,6 +62,11 @@ enum Command {
         #[arg(long, default_value_t = 8899)]
         rpc_port: u16,
     },
+    /// Benchmarks on a local node, each printing its figures beside a baseline measured in
+    /// the same run.
+    #[cfg(all(feature = "localnet", feature = "mistralrs"))]
+    #[command(subcommand)]
+    Bench(chainference_cli::bench::Bench),
     /// Node, provider (SmolLM2-135M-Instruct on mistral.rs) and client in one command.
     #[cfg(all(feature = "localnet", feature = "mistralrs"))]
     Demo {
@@ -113,6 +118,8 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::Verify { .. } => Ok(()),
             #[cfg(feature = "localnet")]
             Command::Localnet { .. } => Ok(()),
+            #[cfg(all(feature = "localnet", feature = "mistralrs"))]
+            Command::Bench(bench) => chainference_cli::bench::run(&bench, global.output).await,
             #[cfg(all(feature = "localnet", feature = "mistralrs"))]
             Command::Demo { prompt } => chainference_cli::demo::run(prompt, global.output).await,
         }

@@ -1,5 +1,6 @@
-//! Throughput of the provider's pipeline: text → zstd → XChaCha20-Poly1305 → chunks packed into
-//! filled v0 transactions, in MB of answer text a second. Run: `cargo bench -p chainference-client`.
+//! Throughput of the provider's pipeline: text → brotli or zstd → XChaCha20-Poly1305 → chunks
+//! packed into filled v0 transactions, in MB of answer text a second. Run: `cargo bench -p
+//! chainference-client`.
 
 use anchor_lang::prelude::Pubkey;
 use chainference_client::answer::AnswerSealer;
@@ -89,7 +90,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("compress + encrypt + batch");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(bytes as u64));
-    for compression in [Compression::Zstd, Compression::None] {
+    for compression in [Compression::Brotli, Compression::Zstd, Compression::None] {
         println!(
             "{compression:?}: {} KB of text in {} transactions",
             bytes / 1_024,

@@ -111,6 +111,13 @@ impl TxShape {
             len = len.checked_sub(1)?;
         }
     }
+
+    /// The stream bytes one request's answer fills a transaction of its own with (one
+    /// chunk): what a provider waits for before it posts a filled batch.
+    pub fn answer_room(&self, tree: Pubkey) -> usize {
+        self.room_for_chunk(&[], Some(tree))
+            .map_or(0, |room| room.saturating_sub(SEAL_OVERHEAD))
+    }
 }
 
 fn append_instruction_len(append: &AppendShape) -> usize {

@@ -220,6 +220,19 @@ pub fn create_tree(
     ]
 }
 
+/// The accounts `operator`'s appends to `tree` and its completions name besides the operator,
+/// the request and the client: what the provider's address lookup table holds.
+pub fn provider_lookup_addresses(operator: &Pubkey, tree: &Pubkey) -> [Pubkey; 6] {
+    [
+        TREE_AUTHORITY,
+        COMPRESSION_PROGRAM_ID,
+        NOOP_PROGRAM_ID,
+        *tree,
+        server_address(operator),
+        treasury_address(),
+    ]
+}
+
 /// `append_batch`: `chunks` of `request` (locked by `operator`'s server) with their `root`,
 /// appended to `tree`.
 pub fn append_batch(

@@ -8,6 +8,7 @@ use crate::rpc::{Chain, ChainError};
 use crate::stream::{chunk_batches, program_events};
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AnchorDeserialize, Discriminator};
+use base64::Engine as _;
 use chainference::compression::NOOP_PROGRAM_ID;
 use chainference::events::{ChunkBatch, RequestSettled};
 use chainference::instruction as ix;
@@ -18,7 +19,9 @@ use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
 use solana_rpc_client_api::config::RpcTransactionConfig;
 use solana_signature::Signature;
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
-use solana_transaction_status_client_types::{UiInstruction, UiTransactionEncoding};
+use solana_transaction_status_client_types::{
+    EncodedTransaction, TransactionBinaryEncoding, UiInstruction, UiTransactionEncoding,
+};
 use std::str::FromStr;
 
 /// Signatures fetched per page.
@@ -63,6 +66,10 @@ pub struct RecordedTransaction {
     pub settled: Option<RequestSettled>,
     /// spl-account-compression's change logs (through spl-noop), in the order of its appends.
     pub change_logs: Vec<ChangeLog>,
+    /// The fee it paid, lamports (signatures and any priority fee).
+    pub fee: u64,
+    /// Its serialized size, bytes (at most 1,232).
+    pub bytes: usize,
 }
 
 /// Signatures of the successful transactions that mention `address`, oldest first, as of
@@ -151,6 +158,14 @@ pub async fn read_transaction(
         .find(|settled| settled.request == *address);
     let mut instructions = Vec::new();
     let mut change_logs = Vec::new();
+    let bytes = match &transaction.transaction.transaction {
+        EncodedTransaction::Binary(data, TransactionBinaryEncoding::Base64) => {
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_or(0, |raw| raw.len())
+        }
+        _ => 0,
+    };
     if let Some(decoded) = transaction.transaction.transaction.decode() {
         let mut keys = decoded.message.static_account_keys().to_vec();
         if let OptionSerializer::Some(loaded) = &meta.loaded_addresses {
@@ -193,6 +208,8 @@ pub async fn read_transaction(
         batches,
         settled,
         change_logs,
+        fee: meta.fee,
+        bytes,
     }))
 }
 

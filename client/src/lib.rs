@@ -9,7 +9,8 @@
 //! transactions filled to the byte; [`stream`] checks and orders batches and [`follow`] follows
 //! one answer live over PubSub with gaps filled from the ledger. [`ask`] is a question's whole
 //! life; [`history`] reads a past one back; [`audit`] rebuilds and checks a transcript from the
-//! finalized ledger alone; [`accounts`] lists servers and requests;
+//! finalized ledger alone; [`accounts`] lists servers and requests; [`lookup`] finds or creates
+//! the address lookup table a provider's v0 appends load their fixed accounts from;
 //! [`wallet`] reads keypair files.
 
 pub mod accounts;
@@ -22,6 +23,7 @@ pub mod follow;
 pub mod history;
 pub mod instructions;
 pub mod ledger;
+pub mod lookup;
 pub mod rpc;
 pub mod stream;
 pub mod wallet;

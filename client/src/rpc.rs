@@ -10,11 +10,12 @@ use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::AccountDeserialize;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
+use solana_message::{v0, AddressLookupTableAccount, Message, VersionedMessage};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
 use solana_signature::Signature;
 use solana_signer::Signer;
-use solana_transaction::Transaction;
+use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -62,6 +63,9 @@ pub enum ChainError {
     /// The RPC call failed.
     #[error("RPC error: {0}")]
     Rpc(Box<ClientError>),
+    /// The transaction could not be built or signed.
+    #[error("the transaction could not be built: {0}")]
+    Build(String),
     /// An account is not what it should be.
     #[error("account {address} does not hold a valid {kind}")]
     BadAccount {
@@ -285,29 +289,34 @@ impl Chain {
         payer: &Keypair,
         signers: &[&Keypair],
     ) -> Result<Signature, ChainError> {
-        self.send_watched(instructions, payer, signers, |_| std::future::ready(()))
-            .await
+        self.send_watched(
+            instructions,
+            payer,
+            signers,
+            &[],
+            |_| std::future::ready(()),
+        )
+        .await
     }
 
-    /// [`Chain::send`], awaiting `sent` each time a newly signed transaction has been handed
-    /// to the RPC and before it is confirmed (where a crash leaves it in flight).
+    /// [`Chain::send`], as a v0 transaction that loads accounts from `tables` (a legacy one
+    /// if there are none), awaiting `sent` each time a newly signed transaction has been
+    /// handed to the RPC and before it is confirmed (where a crash leaves it in flight).
     pub async fn send_watched<Sent: std::future::Future<Output = ()>>(
         &self,
         instructions: &[Instruction],
         payer: &Keypair,
         signers: &[&Keypair],
+        tables: &[AddressLookupTableAccount],
         mut sent: impl FnMut(Signature) -> Sent,
     ) -> Result<Signature, ChainError> {
         let mut all: Vec<&Keypair> = vec![payer];
         all.extend_from_slice(signers);
         loop {
             let (blockhash, last_valid) = self.latest_blockhash().await?;
-            let transaction = Transaction::new_signed_with_payer(
-                instructions,
-                Some(&payer.pubkey()),
-                &all,
-                blockhash,
-            );
+            let message = compile(&payer.pubkey(), instructions, tables, blockhash)?;
+            let transaction = VersionedTransaction::try_new(message, all.as_slice())
+                .map_err(|error| ChainError::Build(error.to_string()))?;
             let transaction = &transaction;
             let signature = self
                 .call(|rpc| async move { rpc.send_transaction(transaction).await })
@@ -323,7 +332,7 @@ impl Chain {
     /// Waits until `signature` is confirmed (its result) or its blockhash expired (`None`).
     async fn confirm(
         &self,
-        transaction: &Transaction,
+        transaction: &VersionedTransaction,
         signature: &Signature,
         last_valid: u64,
     ) -> Result<Option<Result<(), ChainError>>, ChainError> {
@@ -356,6 +365,40 @@ impl Chain {
             }
         }
     }
+}
+
+/// The message of `instructions` paid by `payer`: v0, loading what it can from `tables`, or
+/// legacy if there are none.
+fn compile(
+    payer: &Pubkey,
+    instructions: &[Instruction],
+    tables: &[AddressLookupTableAccount],
+    blockhash: solana_hash::Hash,
+) -> Result<VersionedMessage, ChainError> {
+    Ok(if tables.is_empty() {
+        VersionedMessage::Legacy(Message::new_with_blockhash(
+            instructions,
+            Some(payer),
+            &blockhash,
+        ))
+    } else {
+        VersionedMessage::V0(
+            v0::Message::try_compile(payer, instructions, tables, blockhash)
+                .map_err(|error| ChainError::Build(error.to_string()))?,
+        )
+    })
+}
+
+/// The serialized size of the transaction [`Chain::send_watched`] would send for
+/// `instructions` signed by `payer` alone, bytes.
+pub fn transaction_size(
+    payer: &Pubkey,
+    instructions: &[Instruction],
+    tables: &[AddressLookupTableAccount],
+) -> Result<usize, ChainError> {
+    let message = compile(payer, instructions, tables, solana_hash::Hash::default())?;
+    // One signature (its count, then 64 bytes) before the message.
+    Ok(1 + 64 + message.serialize().len())
 }
 
 /// Whether `error` means the RPC could not be reached at all (as opposed to an answer).

@@ -114,6 +114,10 @@ pub struct Settings {
     /// Seconds between full scans for open requests (the subscription is the fast path).
     #[serde(default = "default_scan")]
     pub scan_secs: u64,
+    /// Priority fee of each append, in micro-lamports per compute unit (0: none). Appends
+    /// then ask for `poster::APPEND_COMPUTE_UNITS`, so the fee per append is that times this.
+    #[serde(default)]
+    pub compute_unit_price: u64,
 }
 
 fn default_concurrency() -> u16 {

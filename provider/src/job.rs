@@ -5,7 +5,7 @@
 
 use crate::checkpoint::{pass, Checkpoint, Hold};
 use crate::engine::Engine;
-use crate::poster::post_answer;
+use crate::poster::{post_answer, Posting};
 use crate::resume::{read_posted, wait_until_past};
 use anchor_lang::prelude::Pubkey;
 use chainference::state::{Request, RequestState};
@@ -91,6 +91,8 @@ pub struct Job {
     /// For a request this run did not lock itself: the block height after which no
     /// transaction of an earlier run can land; nothing is posted before.
     pub quiet_after: Option<u64>,
+    /// How appends are sent (lookup table, priority fee).
+    pub posting: Arc<Posting>,
     /// A hook awaited at each [`Checkpoint`] (fault-injection tests).
     pub hold: Option<Hold>,
 }

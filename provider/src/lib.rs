@@ -20,11 +20,13 @@ use anchor_lang::prelude::Pubkey;
 use chainference::state::{Request, RequestState};
 use chainference_client::envelope::server_public_key;
 use chainference_client::instructions::lock_request;
+use chainference_client::lookup::provider_table;
 use chainference_client::rpc::{Chain, ChainError};
 use checkpoint::Hold;
 use config::Settings;
 use engine::Engine;
 use job::{operator_seed, Job, JobEnd};
+use poster::Posting;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::collections::{HashMap, HashSet};
@@ -39,13 +41,15 @@ pub struct Provider {
     settings: Settings,
     engine: Arc<dyn Engine>,
     tree: Pubkey,
+    posting: Arc<Posting>,
     /// No transaction signed before this run started can land after this block height.
     quiet_after: u64,
     hold: Option<Hold>,
 }
 
 impl Provider {
-    /// Registers or updates the server and makes sure it has a tree.
+    /// Registers or updates the server, makes sure it has a tree, and finds or creates the
+    /// lookup table its appends load their fixed accounts from.
     pub async fn start(
         chain: Chain,
         operator: Keypair,
@@ -53,6 +57,10 @@ impl Provider {
         engine: Arc<dyn Engine>,
     ) -> Result<Self, ChainError> {
         let tree = server::prepare(&chain, &operator, &settings).await?;
+        let posting = Arc::new(Posting {
+            table: provider_table(&chain, &operator, &tree).await?,
+            compute_unit_price: settings.compute_unit_price,
+        });
         let (_, quiet_after) = chain.latest_blockhash().await?;
         Ok(Self {
             chain,
@@ -60,6 +68,7 @@ impl Provider {
             settings,
             engine,
             tree,
+            posting,
             quiet_after,
             hold: None,
         })
@@ -127,6 +136,7 @@ impl Provider {
                         engine: self.engine.clone(),
                         request: address,
                         quiet_after,
+                        posting: self.posting.clone(),
                         hold: self.hold.clone(),
                     };
                     let task = jobs.spawn(async move { (address, job.run().await) });

@@ -1,37 +1,130 @@
 //! Posting one answer: text from the engine is compressed and sealed, and batches go out as
-//! `append_batch` transactions, one in flight per request, each confirmed before the next
-//! (so sequence numbers stay exact). The first batch goes as soon as there is text; later ones
-//! when a transaction is full, when the request's latency bound runs out, or at the end. Near
-//! the time limit the answer is cut with reason `deadline`, so it can still be billed.
+//! v0 `append_batch` transactions that load their fixed accounts from the provider's lookup
+//! table, one in flight per request, each confirmed before the next (so sequence numbers stay
+//! exact). With no latency bound every batch fills its transaction to the byte and only the
+//! last may be short; with one, the first batch goes as soon as there is text and later ones
+//! when a transaction is full or the bound runs out. The final batch claims payment in its
+//! own transaction when there is room. Near the time limit the answer is cut with reason
+//! `deadline`, so it can still be billed.
 
 use crate::checkpoint::{pass, Checkpoint};
 use crate::engine::Generated;
 use crate::job::{Job, JobError};
 use crate::resume::Posted;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
-use chainference_client::batcher::{pack, PendingAnswer, TxShape};
+use chainference_client::batcher::{pack, PendingAnswer, TxShape, PACKET_DATA_SIZE};
 use chainference_client::envelope::{EnvelopeError, FinishReason, PromptEnvelope, SessionKey};
-use chainference_client::instructions::append_batch;
+use chainference_client::instructions::{append_batch, complete_request};
+use chainference_client::rpc::transaction_size;
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::batch_root;
+use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_message::AddressLookupTableAccount;
 use solana_signer::Signer;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Append transactions: legacy, no compute-budget instructions (see the cost notes in the
-/// README for the v0 lookup-table shape).
-pub const SHAPE: TxShape = TxShape {
-    versioned: false,
-    compute_unit_limit: false,
-    compute_unit_price: false,
-};
+/// Compute units an append asks for when it pays a priority fee: a filled append is counted
+/// at about 18,000 and a completion beside it at about 8,000
+/// (programs/chainference/COMPUTE.md), so this leaves room to spare.
+pub const APPEND_COMPUTE_UNITS: u32 = 40_000;
 
-/// Text bytes assumed to fill one transaction before compression is known (zstd on prose
-/// shrinks about 2.5×; a flush that turns out short just posts a smaller batch).
-const FILL_TEXT_BYTES: usize = 1_800;
+/// Text bytes compressed between two flushes of the answer's stream when nothing else
+/// flushes it: each flush ends a compressed block, so longer runs compress better, while the bytes
+/// they give are cut into transactions whatever their length.
+const FLUSH_TEXT_BYTES: usize = 4_096;
 /// Seconds before the time limit at which an unfinished answer is cut.
 const DEADLINE_MARGIN_SECS: i64 = 10;
+
+/// How a provider's appends are sent.
+#[derive(Clone, Debug)]
+pub struct Posting {
+    /// The lookup table holding the appends' fixed accounts and the provider's tree.
+    pub table: AddressLookupTableAccount,
+    /// Priority fee in micro-lamports per compute unit (0: none, and no compute-budget
+    /// instructions).
+    pub compute_unit_price: u64,
+}
+
+impl Posting {
+    /// The shape of appends to `tree`: v0 through the table when it holds the tree (an older
+    /// tree's appends go as legacy transactions).
+    fn shape(&self, tree: &Pubkey) -> TxShape {
+        let priced = self.compute_unit_price > 0;
+        TxShape {
+            versioned: self.table.addresses.contains(tree),
+            compute_unit_limit: priced,
+            compute_unit_price: priced,
+        }
+    }
+
+    /// The compute-budget instructions that go before each append.
+    fn budget(&self) -> Vec<Instruction> {
+        if self.compute_unit_price == 0 {
+            return Vec::new();
+        }
+        vec![
+            ComputeBudgetInstruction::set_compute_unit_limit(APPEND_COMPUTE_UNITS),
+            ComputeBudgetInstruction::set_compute_unit_price(self.compute_unit_price),
+        ]
+    }
+}
+
+/// What the answer's pending bytes call for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Due {
+    /// Nothing yet.
+    Nothing,
+    /// Transactions filled to the byte, while the pending bytes fill one.
+    Full,
+    /// Everything pending, the last transaction as short as it comes.
+    All,
+}
+
+/// When an answer's batches go out: filled transactions, or the latency bound.
+#[derive(Clone, Copy, Debug)]
+struct Cadence {
+    /// The longest wait between batches (`None`: fill every transaction).
+    wait: Option<Duration>,
+    /// Stream bytes that fill one transaction.
+    room: usize,
+}
+
+impl Cadence {
+    /// What is due with `pending` sealed-ready bytes and `tokens` tokens not yet posted,
+    /// `since_post` after the last batch (`None` before the first).
+    fn due(
+        &self,
+        finished: bool,
+        pending: usize,
+        tokens: u64,
+        since_post: Option<Duration>,
+    ) -> Due {
+        let bound_ran_out = match (self.wait, since_post) {
+            (Some(_), None) => true,
+            (Some(wait), Some(since)) => since >= wait,
+            (None, _) => false,
+        };
+        if finished || (bound_ran_out && tokens > 0) {
+            Due::All
+        } else if pending >= self.room.max(1) {
+            Due::Full
+        } else {
+            Due::Nothing
+        }
+    }
+
+    /// How long to wait for the engine before looking again.
+    fn patience(&self, tokens: u64, since_post: Option<Duration>) -> Duration {
+        match (self.wait, since_post) {
+            (Some(wait), Some(since)) if tokens > 0 => wait.saturating_sub(since),
+            _ => Duration::from_secs(1),
+        }
+    }
+}
 
 /// Generates and posts the answer to `ready` (an unopenable prompt gets an empty answer),
 /// going on from what is already `posted`: its text is continued, its tokens stay billed, and
@@ -71,9 +164,19 @@ pub async fn post_answer(
         .unwrap_or(0)
         .min(u64::from(chainference::constants::MAX_TIME_LIMIT_SECS));
     let cut_at = Instant::now() + Duration::from_secs(left);
-    let wait = match ready.terms.max_batch_wait_ms {
-        0 => None,
-        ms => Some(Duration::from_millis(u64::from(ms))),
+    let tree = ready.lock.tree;
+    let shape = job.posting.shape(&tree);
+    let tables: &[AddressLookupTableAccount] = if shape.versioned {
+        std::slice::from_ref(&job.posting.table)
+    } else {
+        &[]
+    };
+    let cadence = Cadence {
+        wait: match ready.terms.max_batch_wait_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(u64::from(ms))),
+        },
+        room: shape.answer_room(tree),
     };
     let mut finish: Option<FinishReason> = if steps.is_none() {
         Some(FinishReason::Stop)
@@ -85,22 +188,23 @@ pub async fn post_answer(
     let mut tokens: u32 = posted.cursor.tokens;
     let mut overbilled: u32 = 0;
     let mut unflushed_text = 0usize;
-    let mut posted_any = false;
     let generation = Instant::now();
-    let mut last_post = generation;
+    let mut last_post: Option<Instant> = None;
+    let since_post = |last_post: Option<Instant>| last_post.map(|at| at.elapsed());
+    let due_now = |sealer: &AnswerSealer, finished: bool, last_post: Option<Instant>| {
+        cadence.due(
+            finished,
+            sealer.pending_len(),
+            sealer.pending_tokens(),
+            since_post(last_post),
+        )
+    };
     while !sealer.is_finished() {
-        // Take what the engine has, waiting for more only while there is nothing to post.
+        // Take what the engine has, waiting for more only while nothing is due.
         if let (Some(receiver), None) = (&mut steps, finish) {
-            let must_post = !posted_any && sealer.pending_tokens() > 0
-                || unflushed_text >= FILL_TEXT_BYTES
-                || sealer.pending_len() > 0;
-            let timeout = match wait {
-                _ if must_post => Duration::ZERO,
-                // Text is waiting for the latency bound: no longer than it allows.
-                Some(wait) if posted_any && sealer.pending_tokens() > 0 => {
-                    wait.saturating_sub(last_post.elapsed())
-                }
-                _ => Duration::from_secs(1),
+            let timeout = match due_now(&sealer, false, last_post) {
+                Due::Nothing => cadence.patience(sealer.pending_tokens(), since_post(last_post)),
+                Due::Full | Due::All => Duration::ZERO,
             };
             let first = tokio::time::timeout(timeout, receiver.recv()).await;
             let mut received = match first {
@@ -150,67 +254,49 @@ pub async fn post_answer(
         if finish.is_some() {
             steps = None; // stops the engine
         }
-        let due = finish.is_some()
-            || (!posted_any && sealer.pending_tokens() > 0)
-            || unflushed_text >= FILL_TEXT_BYTES
-            || sealer.pending_len() > 0
-            || wait.is_some_and(|wait| last_post.elapsed() >= wait && sealer.pending_tokens() > 0);
-        if !due {
-            continue;
+        let mut due = due_now(&sealer, finish.is_some(), last_post);
+        // Compressed bytes exist only once the stream is flushed: at a batch that takes all,
+        // or after a run of text long enough to fill transactions.
+        if due == Due::All || unflushed_text >= FLUSH_TEXT_BYTES {
+            sealer
+                .flush()
+                .map_err(|error| JobError::Seal(error.to_string()))?;
+            unflushed_text = 0;
+            due = due_now(&sealer, finish.is_some(), last_post);
         }
-        sealer
-            .flush()
-            .map_err(|error| JobError::Seal(error.to_string()))?;
-        unflushed_text = 0;
-        let mut pending = [PendingAnswer {
-            request: job.request,
-            tree: ready.lock.tree,
-            sealer: &mut sealer,
-            finish,
-        }];
-        let packed =
-            pack(&SHAPE, &mut pending).map_err(|error| JobError::Seal(error.to_string()))?;
-        for append in packed {
-            let root = root_of(&job.request.to_bytes(), &append.chunks)?;
-            let instruction = append_batch(
-                &job.operator.pubkey(),
-                &append.request,
-                &append.tree,
-                root,
-                &append.chunks,
-            );
-            let sent = Instant::now();
-            let first_seq = append.chunks.first().map_or(0, |chunk| chunk.seq);
-            let request = job.request;
-            job.chain
-                .send_watched(&[instruction], &job.operator, &[], |_| {
-                    pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
-                })
-                .await
-                .map_err(|error| match error.refusal_name() {
-                    Some("SequenceMismatch") => JobError::Overtaken,
-                    _ => error.into(),
-                })?;
-            let next_seq = append.chunks.last().map_or(0, |chunk| chunk.seq + 1);
-            pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
-            tracing::debug!(
-                request = %job.request,
-                chunks = append.chunks.len(),
-                confirm_ms = sent.elapsed().as_millis() as u64,
-                "batch confirmed"
-            );
-            if !posted_any {
-                tracing::info!(
-                    request = %job.request,
-                    after_ms = generation.elapsed().as_millis() as u64,
-                    confirm_ms = sent.elapsed().as_millis() as u64,
-                    tokens,
-                    "first batch confirmed"
-                );
+        // Filled transactions while the bytes fill one; everything when all is due.
+        let batch_moment = due == Due::All;
+        while due != Due::Nothing && !sealer.is_finished() {
+            let mut pending = [PendingAnswer {
+                request: job.request,
+                tree,
+                sealer: &mut sealer,
+                finish,
+            }];
+            let packed =
+                pack(&shape, &mut pending).map_err(|error| JobError::Seal(error.to_string()))?;
+            for append in packed {
+                post_append(job, ready, &append.chunks, tree, tables).await?;
+                if last_post.is_none() {
+                    tracing::info!(
+                        request = %job.request,
+                        after_ms = generation.elapsed().as_millis() as u64,
+                        tokens,
+                        "first batch confirmed"
+                    );
+                }
+                last_post = Some(Instant::now());
             }
+            due = match due {
+                Due::All if sealer.pending_len() > 0 || finish.is_some() => Due::All,
+                _ if sealer.pending_len() >= cadence.room.max(1) => Due::Full,
+                _ => Due::Nothing,
+            };
         }
-        posted_any = true;
-        last_post = Instant::now();
+        if batch_moment {
+            // The bound counts from here even if the tokens due carried no bytes.
+            last_post = Some(Instant::now());
+        }
     }
     let seconds = generation.elapsed().as_secs_f64();
     tracing::info!(
@@ -223,8 +309,125 @@ pub async fn post_answer(
     Ok(())
 }
 
+/// Sends one append of `chunks` (with the priority fee's instructions, if any) and waits for
+/// it to be confirmed, passing the job's checkpoints on the way. The final append claims
+/// payment in the same transaction when `complete_request` fits beside it (one signature
+/// fewer a request); the job then finds the request completed.
+async fn post_append(
+    job: &Job,
+    ready: &Request,
+    chunks: &[Chunk],
+    tree: Pubkey,
+    tables: &[AddressLookupTableAccount],
+) -> Result<(), JobError> {
+    let root = root_of(&job.request.to_bytes(), chunks)?;
+    let mut instructions = job.posting.budget();
+    instructions.push(append_batch(
+        &job.operator.pubkey(),
+        &job.request,
+        &tree,
+        root,
+        chunks,
+    ));
+    if chunks.last().is_some_and(|chunk| chunk.is_final) {
+        instructions.push(complete_request(&job.request, ready));
+        let fits = transaction_size(&job.operator.pubkey(), &instructions, tables)
+            .is_ok_and(|size| size <= PACKET_DATA_SIZE);
+        if !fits {
+            instructions.pop();
+        }
+    }
+    let sent = Instant::now();
+    let first_seq = chunks.first().map_or(0, |chunk| chunk.seq);
+    let request = job.request;
+    job.chain
+        .send_watched(&instructions, &job.operator, &[], tables, |_| {
+            pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
+        })
+        .await
+        .map_err(|error| match error.refusal_name() {
+            Some("SequenceMismatch") => JobError::Overtaken,
+            _ => error.into(),
+        })?;
+    let next_seq = chunks.last().map_or(0, |chunk| chunk.seq + 1);
+    pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
+    tracing::debug!(
+        %request,
+        chunks = chunks.len(),
+        confirm_ms = sent.elapsed().as_millis() as u64,
+        "batch confirmed"
+    );
+    Ok(())
+}
+
 /// The batch root the program recomputes from the chunks.
 fn root_of(request: &[u8; 32], chunks: &[Chunk]) -> Result<[u8; 32], JobError> {
     let hashes: Vec<_> = chunks.iter().map(|chunk| chunk.hash(request)).collect();
     batch_root(&hashes).map_err(|error| JobError::Seal(format!("{error:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOM: usize = 850;
+
+    fn filled() -> Cadence {
+        Cadence {
+            wait: None,
+            room: ROOM,
+        }
+    }
+
+    fn bounded(ms: u64) -> Cadence {
+        Cadence {
+            wait: Some(Duration::from_millis(ms)),
+            room: ROOM,
+        }
+    }
+
+    #[test]
+    fn with_no_bound_only_filled_transactions_go_until_the_end() {
+        let cadence = filled();
+        // Text waiting, however long, is not posted until it fills a transaction.
+        assert_eq!(cadence.due(false, 0, 40, None), Due::Nothing);
+        assert_eq!(cadence.due(false, ROOM - 1, 400, None), Due::Nothing);
+        let an_hour = Some(Duration::from_secs(3_600));
+        assert_eq!(cadence.due(false, ROOM - 1, 400, an_hour), Due::Nothing);
+        assert_eq!(cadence.due(false, ROOM, 400, None), Due::Full);
+        assert_eq!(cadence.due(false, 3 * ROOM + 7, 400, an_hour), Due::Full);
+        // The end takes everything, the last transaction short.
+        assert_eq!(cadence.due(true, 10, 2, an_hour), Due::All);
+        assert_eq!(cadence.patience(400, an_hour), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_bound_sends_the_first_text_at_once_and_then_at_most_that_far_apart() {
+        let cadence = bounded(500);
+        assert_eq!(cadence.due(false, 0, 0, None), Due::Nothing);
+        assert_eq!(
+            cadence.due(false, 0, 1, None),
+            Due::All,
+            "first text at once"
+        );
+        let soon = Some(Duration::from_millis(200));
+        let late = Some(Duration::from_millis(500));
+        assert_eq!(cadence.due(false, 100, 5, soon), Due::Nothing);
+        assert_eq!(
+            cadence.due(false, ROOM, 5, soon),
+            Due::Full,
+            "a full one goes"
+        );
+        assert_eq!(cadence.due(false, 100, 5, late), Due::All);
+        assert_eq!(
+            cadence.due(false, 0, 0, late),
+            Due::Nothing,
+            "nothing to send"
+        );
+        assert_eq!(
+            cadence.patience(5, soon),
+            Duration::from_millis(300),
+            "waits no longer than the bound leaves"
+        );
+    }
 }

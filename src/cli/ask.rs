@@ -146,7 +146,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         compression: if args.no_compress {
             Compression::None
         } else {
-            Compression::Zstd
+            Compression::Brotli
         },
     };
     let sealed_len = serde_json::to_vec(&prompt)?.len() + 4;

@@ -7,6 +7,7 @@
 mod audit;
 mod bad_input;
 mod expiry;
+mod filled;
 mod localnet;
 mod long_answer;
 mod lossy;

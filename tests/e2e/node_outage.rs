@@ -51,6 +51,7 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
             })
         })
     };
+    let (started, serving) = tokio::sync::oneshot::channel();
     let providing = {
         let (rpc_url, pubsub_url) = (switch.rpc_url.clone(), switch.pubsub_url.clone());
         let settings = settings(model, 100_000, 300_000, 1);
@@ -63,6 +64,7 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
                 .await
                 .expect("the provider starts")
                 .with_hold(hold);
+            let _ = started.send(());
             provider.run().await;
         })
     };
@@ -76,7 +78,9 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
         "the CLI said it was waiting: {stderr}"
     );
 
-    // The node drops out in the middle of an answer.
+    // Once the provider has registered and its lookup table is finalized, the node drops out
+    // in the middle of an answer.
+    serving.await.expect("the provider started");
     let through_switch = Chain::connect(&switch.rpc_url, &switch.pubsub_url)
         .await
         .unwrap();

@@ -1,0 +1,411 @@
+//! `chainference bench cost`: what an answer costs on chain, read back from the ledger of a
+//! local node. Replay providers (the prose corpus in `fixtures/corpus`) answer real requests
+//! through the real client; every append transaction's fee and size is then read with
+//! `getTransaction`. The marginal cost per answer token is the appends' fees plus the tree's
+//! rent amortized over its capacity; the request's fixed part (create, prompt, lock,
+//! complete) is reported apart; the baseline is the rent of an account holding the same
+//! answer, what writing answers into accounts would cost.
+
+use super::{question, settings, user, Bed};
+use crate::cli::Output;
+use anchor_lang::prelude::Pubkey;
+use anyhow::{Context, Result};
+use chainference::compression::tree_account_len;
+use chainference_client::ask::{ask, Answered, Question};
+use chainference_client::ledger::{history_of, Recorded, RecordedTransaction};
+use chainference_client::rpc::Chain;
+use chainference_provider::engine::replay::ReplayEngine;
+use chainference_provider::poster::APPEND_COMPUTE_UNITS;
+use chainference_provider::server::TREE_BUFFER;
+use clap::Args;
+use std::io::Write;
+use std::sync::Arc;
+
+/// The replay corpus: English prose written for this project.
+const CORPUS: &str = include_str!("../../fixtures/corpus/prose.txt");
+/// The model id the bench's providers serve.
+const MODEL: &str = "bench/replay-prose";
+/// Depth of the bench's trees: the provider's default, so the rent amortizes as it would.
+const TREE_DEPTH: u32 = 24;
+
+/// `chainference bench cost` options.
+#[derive(Args, Clone, Debug)]
+pub struct CostArgs {
+    /// Tokens of each answer.
+    #[arg(long, default_value_t = 4_000)]
+    pub tokens: u32,
+    /// Filled answers measured (as fast as the replay engine goes).
+    #[arg(long, default_value_t = 4)]
+    pub answers: u32,
+    /// Tokens per second of the answers on the latency curve.
+    #[arg(long, default_value_t = 30.0)]
+    pub rate: f64,
+    /// Latency bounds on the curve, seconds (0 = filled transactions).
+    #[arg(long, value_delimiter = ',', default_values_t = [0.4, 1.0, 2.0, 5.0, 0.0])]
+    pub latencies: Vec<f64>,
+    /// The stated priority fee, micro-lamports per compute unit.
+    #[arg(long, default_value_t = 10_000)]
+    pub priority_price: u64,
+}
+
+/// One configuration's answers, as the ledger has them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Figures {
+    /// What was run.
+    pub label: String,
+    /// The request's latency bound, seconds (0: filled transactions).
+    pub latency_secs: f64,
+    /// Tokens per second generated (0: as fast as the engine goes).
+    pub tokens_per_second: f64,
+    /// Priority fee, micro-lamports per compute unit.
+    pub compute_unit_price: u64,
+    /// Answers measured.
+    pub answers: u32,
+    /// Answer tokens, all answers.
+    pub tokens: u64,
+    /// Answer text, bytes.
+    pub text_bytes: u64,
+    /// Ciphertext posted, bytes.
+    pub ciphertext_bytes: u64,
+    /// Append transactions.
+    pub appends: u64,
+    /// Mean serialized size of an append transaction, bytes (of 1,232).
+    pub append_bytes_mean: f64,
+    /// Fees of the appends, lamports.
+    pub append_fees: u64,
+    /// Answers whose completion rode in the final append's transaction.
+    pub completions_shared: u32,
+    /// The marginal fees: every fee of the requests less their fixed part, lamports.
+    pub marginal_fees: u64,
+    /// The tree's rent for the leaves used, amortized over its capacity, lamports.
+    pub tree_rent: f64,
+    /// Marginal cost: the marginal fees and the amortized tree rent per answer token,
+    /// lamports.
+    pub lamports_per_token: f64,
+    /// The fixed part of each request, lamports, mean: the fees of its create, prompt and lock
+    /// transactions and of its completion (a transaction's base fee where the completion rode
+    /// with the final append).
+    pub fixed_lamports: f64,
+    /// The same answers' ciphertext in rent-exempt accounts, per token, lamports (baseline).
+    pub rent_per_token: f64,
+}
+
+/// The whole report.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    /// Tokens of each answer.
+    pub tokens_per_answer: u32,
+    /// Text bytes per token in the corpus (SmolLM2's tokenizer: 4.71).
+    pub corpus_bytes_per_token: f64,
+    /// Rent of the depth-24 tree, lamports, and leaves it holds.
+    pub tree_rent: u64,
+    /// Leaves of the tree.
+    pub tree_capacity: u64,
+    /// Compute units a filled append is counted at (syscalls and hashing, COMPUTE.md).
+    pub filled_append_compute_units: u64,
+    /// Compute units an append with a priority fee asks for.
+    pub priced_append_compute_unit_limit: u32,
+    /// Each configuration.
+    pub runs: Vec<Figures>,
+}
+
+/// A provider the bench runs: its engine's pace and its priority fee.
+struct Lane {
+    operator: Pubkey,
+    rate: f64,
+    price: u64,
+}
+
+/// One answer to measure: which lane, which latency bound.
+struct Plan {
+    label: String,
+    lane: usize,
+    latency_secs: f64,
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
+    anyhow::ensure!(
+        args.tokens > 0 && args.answers > 0 && args.rate > 0.0,
+        "--tokens, --answers and --rate must be above 0"
+    );
+    let bed = Bed::start().await?;
+    let chain = bed.chain.clone();
+    let corpus_engine = ReplayEngine::new(CORPUS, 0.0);
+    let corpus_bytes_per_token = CORPUS.len() as f64 / corpus_engine.corpus_tokens() as f64;
+
+    // Three providers: filled answers as fast as they come, the same with a priority fee,
+    // and answers at a human pace for the latency curve.
+    let paces = [(0.0, 0), (0.0, args.priority_price), (args.rate, 0)];
+    let started = futures_util::future::try_join_all(paces.iter().map(|&(rate, price)| {
+        bed.serve(
+            settings(MODEL, 16, TREE_DEPTH, price),
+            Arc::new(ReplayEngine::new(CORPUS, rate)),
+        )
+    }))
+    .await?;
+    let mut lanes = Vec::new();
+    let mut serving = Vec::new();
+    for ((operator, task), (rate, price)) in started.into_iter().zip(paces) {
+        lanes.push(Lane {
+            operator,
+            rate,
+            price,
+        });
+        serving.push(task);
+    }
+    let mut plans: Vec<Plan> = (0..args.answers)
+        .map(|_| Plan {
+            label: "filled".into(),
+            lane: 0,
+            latency_secs: 0.0,
+        })
+        .collect();
+    plans.push(Plan {
+        label: format!("filled, priority {} µL/CU", args.priority_price),
+        lane: 1,
+        latency_secs: 0.0,
+    });
+    for latency in &args.latencies {
+        plans.push(Plan {
+            label: match latency {
+                0.0 => format!("filled at {} tok/s", args.rate),
+                secs => format!("latency {secs} s at {} tok/s", args.rate),
+            },
+            lane: 2,
+            latency_secs: *latency,
+        });
+    }
+    eprintln!(
+        "Asking {} questions of {} tokens at once (the paced ones take about {:.0} s)…",
+        plans.len(),
+        args.tokens,
+        f64::from(args.tokens) / args.rate
+    );
+    let questions: Vec<Question> = plans
+        .iter()
+        .enumerate()
+        .map(|(index, plan)| {
+            question(
+                MODEL,
+                user(&format!("Bench question {index}.")),
+                args.tokens,
+                plan.latency_secs,
+                lanes[plan.lane].operator,
+            )
+        })
+        .collect();
+    let mut asking = Vec::new();
+    for question in &questions {
+        let wallet = bed.wallet(1_000_000_000)?;
+        let (chain, question) = (chain.clone(), question.clone());
+        asking.push(tokio::spawn(async move {
+            ask(&chain, &wallet, &question, |_| {}).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for asked in asking {
+        answers.push(asked.await?.context("a bench question was not answered")?);
+    }
+    for task in serving {
+        task.abort();
+    }
+
+    let tree_len = tree_account_len(TREE_DEPTH, TREE_BUFFER);
+    let tree_rent = rent(&chain, tree_len).await?;
+    let tree_capacity = 1u64 << TREE_DEPTH;
+    let mut runs: Vec<Figures> = Vec::new();
+    for ((plan, question), answered) in plans.iter().zip(&questions).zip(&answers) {
+        let history = history_of(&chain, &answered.request).await?;
+        let text = corpus_engine.expected_text(&question.prompt, answered.answer_tokens);
+        let mut figures = measure(plan, &lanes[plan.lane], text.len(), answered, &history);
+        figures.tree_rent = figures.appends as f64 * tree_rent as f64 / tree_capacity as f64;
+        figures.rent_per_token =
+            rent(&chain, figures.ciphertext_bytes as usize).await? as f64 / figures.tokens as f64;
+        match runs.iter_mut().find(|run| run.label == figures.label) {
+            Some(run) => merge(run, &figures),
+            None => runs.push(figures),
+        }
+    }
+    for run in &mut runs {
+        run.lamports_per_token = (run.marginal_fees as f64 + run.tree_rent) / run.tokens as f64;
+    }
+    let report = Report {
+        tokens_per_answer: args.tokens,
+        corpus_bytes_per_token,
+        tree_rent,
+        tree_capacity,
+        filled_append_compute_units: append_compute_units(1, filled_ciphertext(&runs)),
+        priced_append_compute_unit_limit: APPEND_COMPUTE_UNITS,
+        runs,
+    };
+    bed.finish(output, &report, print_report).await
+}
+
+/// One answer's figures from its transactions on the ledger.
+fn measure(
+    plan: &Plan,
+    lane: &Lane,
+    text_bytes: usize,
+    answered: &Answered,
+    history: &[RecordedTransaction],
+) -> Figures {
+    let (appends, rest): (Vec<&RecordedTransaction>, Vec<&RecordedTransaction>) = history
+        .iter()
+        .partition(|transaction| !transaction.batches.is_empty());
+    let ciphertext_bytes = appends
+        .iter()
+        .flat_map(|transaction| &transaction.batches)
+        .flat_map(|batch| &batch.chunks)
+        .map(|chunk| chunk.ciphertext.len() as u64)
+        .sum();
+    let shared = appends
+        .iter()
+        .any(|transaction| transaction.settled.is_some());
+    // A one-signature transaction's fee, as the create paid it: what a completion of its own
+    // would have cost.
+    let base_fee = history
+        .iter()
+        .find(|transaction| {
+            transaction
+                .instructions
+                .iter()
+                .any(|instruction| matches!(instruction, Recorded::Create { .. }))
+        })
+        .map_or(0, |transaction| transaction.fee);
+    let append_fees: u64 = appends.iter().map(|transaction| transaction.fee).sum();
+    let completion_in_appends = if shared { base_fee } else { 0 };
+    Figures {
+        label: plan.label.clone(),
+        latency_secs: plan.latency_secs,
+        tokens_per_second: lane.rate,
+        compute_unit_price: lane.price,
+        answers: 1,
+        tokens: u64::from(answered.answer_tokens),
+        text_bytes: text_bytes as u64,
+        ciphertext_bytes,
+        appends: appends.len() as u64,
+        append_bytes_mean: appends.iter().map(|t| t.bytes as f64).sum::<f64>()
+            / appends.len().max(1) as f64,
+        append_fees,
+        completions_shared: u32::from(shared),
+        marginal_fees: append_fees.saturating_sub(completion_in_appends),
+        tree_rent: 0.0,
+        lamports_per_token: 0.0,
+        fixed_lamports: (rest.iter().map(|transaction| transaction.fee).sum::<u64>()
+            + completion_in_appends) as f64,
+        rent_per_token: 0.0,
+    }
+}
+
+/// Adds one more answer's figures to a configuration's.
+fn merge(run: &mut Figures, more: &Figures) {
+    let answers = f64::from(run.answers);
+    run.append_bytes_mean = (run.append_bytes_mean * run.appends as f64
+        + more.append_bytes_mean * more.appends as f64)
+        / (run.appends + more.appends).max(1) as f64;
+    run.fixed_lamports = (run.fixed_lamports * answers + more.fixed_lamports) / (answers + 1.0);
+    run.rent_per_token = (run.rent_per_token * run.tokens as f64
+        + more.rent_per_token * more.tokens as f64)
+        / (run.tokens + more.tokens) as f64;
+    run.answers += 1;
+    run.tokens += more.tokens;
+    run.text_bytes += more.text_bytes;
+    run.ciphertext_bytes += more.ciphertext_bytes;
+    run.appends += more.appends;
+    run.append_fees += more.append_fees;
+    run.completions_shared += more.completions_shared;
+    run.marginal_fees += more.marginal_fees;
+    run.tree_rent += more.tree_rent;
+}
+
+/// The rent-exempt minimum of an account of `len` bytes.
+async fn rent(chain: &Chain, len: usize) -> Result<u64> {
+    Ok(chain
+        .call(|rpc| async move { rpc.get_minimum_balance_for_rent_exemption(len).await })
+        .await?)
+}
+
+/// Ciphertext bytes of a filled append, from the first filled run.
+fn filled_ciphertext(runs: &[Figures]) -> usize {
+    runs.first().map_or(0, |run| {
+        (run.ciphertext_bytes / run.appends.max(1)) as usize
+    })
+}
+
+/// Compute units an `append_batch` of `chunks` chunks carrying `ciphertext` bytes is counted
+/// at on a depth-24 tree, from the syscalls it makes (programs/chainference/COMPUTE.md):
+/// chunk hashes `153 N + C / 2`, `N − 1` node hashes at 117, the leaf 147, the chain 117, the
+/// clock 140, the CPI into spl-account-compression `946 + 210`, its append `24 × 117`, its
+/// CPI into spl-noop `946 + 4`, `sol_log_data` `300 + C + 40 N`; plus 11,000 for Anchor's
+/// account handling and deserialization (the allowance COMPUTE.md takes).
+pub fn append_compute_units(chunks: usize, ciphertext: usize) -> u64 {
+    let (n, c) = (chunks as u64, ciphertext as u64);
+    let hashing = 153 * n + c / 2 + 117 * n.saturating_sub(1) + 147 + 117;
+    let calls = 140 + (946 + 210) + 24 * 117 + (946 + 4) + (300 + c + 40 * n);
+    hashing + calls + 11_000
+}
+
+fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "Cost of answers on chain: {} tokens each, replay engine over the prose corpus \
+         ({:.2} bytes a token; SmolLM2's tokenizer: 4.71)",
+        report.tokens_per_answer, report.corpus_bytes_per_token
+    )?;
+    writeln!(
+        out,
+        "Tree: depth 24, rent {} lamports over {} leaves ({:.6} lamports a leaf)",
+        report.tree_rent,
+        report.tree_capacity,
+        report.tree_rent as f64 / report.tree_capacity as f64
+    )?;
+    writeln!(
+        out,
+        "{:<34} {:>7} {:>7} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
+        "run",
+        "answers",
+        "appends",
+        "tx bytes",
+        "text/ct",
+        "L/token",
+        "fixed L",
+        "rent L/tok",
+        "L/1k bytes"
+    )?;
+    for run in &report.runs {
+        writeln!(
+            out,
+            "{:<34} {:>7} {:>7} {:>8.0} {:>9.2} {:>10.2} {:>9.0} {:>10.1} {:>11.1}",
+            run.label,
+            run.answers,
+            run.appends,
+            run.append_bytes_mean,
+            run.text_bytes as f64 / run.ciphertext_bytes.max(1) as f64,
+            run.lamports_per_token,
+            run.fixed_lamports,
+            run.rent_per_token,
+            (run.marginal_fees as f64 + run.tree_rent) * 1_000.0 / run.text_bytes.max(1) as f64,
+        )?;
+    }
+    writeln!(
+        out,
+        "L/token: the marginal cost, the request's fees less its fixed part, with the tree's \
+         rent, per answer token; fixed L: its create, prompt, lock and complete (a base fee \
+         where the completion rode with the final append: {} of {} answers); rent L/tok: the \
+         same ciphertext kept in rent-exempt accounts (the baseline).",
+        report
+            .runs
+            .iter()
+            .map(|run| run.completions_shared)
+            .sum::<u32>(),
+        report.runs.iter().map(|run| run.answers).sum::<u32>()
+    )?;
+    writeln!(
+        out,
+        "A filled append_batch is counted at {} compute units (one chunk, syscalls and \
+         hashing, COMPUTE.md); appends with a priority fee ask for {}.",
+        report.filled_append_compute_units, report.priced_append_compute_unit_limit
+    )?;
+    Ok(())
+}

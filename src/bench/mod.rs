@@ -1,0 +1,214 @@
+//! `chainference bench`: figures measured on the local node, each printed with the baseline
+//! measured in the same run. `cost` is what an answer costs on chain, `stream` how fast it
+//! reaches a client against mistral.rs alone, `concurrency` one provider serving many
+//! requests against mistral.rs's own batching.
+
+pub mod concurrency;
+pub mod cost;
+pub mod stream;
+
+use crate::cli::Output;
+use crate::localnet::{quiet_stdout, LocalNode};
+use anchor_lang::prelude::Pubkey;
+use anyhow::{Context, Result};
+use chainference::state::{Delivery, Filters, RequestTerms};
+use chainference_client::ask::Question;
+use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::rpc::Chain;
+use chainference_provider::config::{ModelSettings, Settings};
+use chainference_provider::engine::Engine;
+use chainference_provider::Provider;
+use clap::Subcommand;
+use serde::Serialize;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The benchmarks.
+#[derive(Subcommand, Clone, Debug)]
+pub enum Bench {
+    /// Lamports per answer token on chain: filled transactions, the curve against the
+    /// latency bound, priority fees, the fixed part of a request, against rent.
+    Cost(cost::CostArgs),
+    /// Streaming with SmolLM2 on mistral.rs: first token to the client's screen and the
+    /// client's tokens/s, against mistral.rs alone and the node's confirmation latency.
+    Stream(stream::StreamArgs),
+    /// One provider answering many requests at once with SmolLM2, against mistral.rs's own
+    /// batched throughput.
+    Concurrency(concurrency::ConcurrencyArgs),
+}
+
+/// Runs `bench`, printing its report to the terminal.
+pub async fn run(bench: &Bench, output: Output) -> Result<()> {
+    match bench {
+        Bench::Cost(args) => cost::run(args, output).await,
+        Bench::Stream(args) => stream::run(args, output).await,
+        Bench::Concurrency(args) => concurrency::run(args, output).await,
+    }
+}
+
+/// A local node and a connection to it; the terminal's stdout, kept apart from what the
+/// hosted programs print.
+pub struct Bed {
+    /// The node.
+    pub node: LocalNode,
+    /// A client connection.
+    pub chain: Chain,
+    /// Where the report goes.
+    pub terminal: File,
+}
+
+impl Bed {
+    /// Starts a quiet local node.
+    pub async fn start() -> Result<Self> {
+        let terminal = quiet_stdout()?;
+        eprintln!("Starting a local node…");
+        let node = tokio::task::spawn_blocking(|| {
+            agave_logger::setup_with_default("off");
+            LocalNode::start(None)
+        })
+        .await??;
+        let chain = Chain::connect(&node.rpc_url(), &node.pubsub_url()).await?;
+        Ok(Self {
+            node,
+            chain,
+            terminal,
+        })
+    }
+
+    /// A new wallet holding `lamports`.
+    pub fn wallet(&self, lamports: u64) -> Result<Keypair> {
+        let wallet = Keypair::new();
+        self.node.fund(&wallet.pubkey(), lamports)?;
+        Ok(wallet)
+    }
+
+    /// Starts a provider with `settings` and `engine` in the background; its operator and
+    /// its task.
+    pub async fn serve(
+        &self,
+        settings: Settings,
+        engine: Arc<dyn Engine>,
+    ) -> Result<(Pubkey, tokio::task::JoinHandle<()>)> {
+        let operator = self.wallet(5_000_000_000)?;
+        let provider = Provider::start(self.chain.clone(), operator, settings, engine)
+            .await
+            .context("starting a provider")?;
+        Ok((provider.operator(), tokio::spawn(provider.run())))
+    }
+
+    /// Prints `report` as JSON or through `display`, then stops the node.
+    pub async fn finish<R: Serialize>(
+        mut self,
+        output: Output,
+        report: &R,
+        display: impl FnOnce(&mut File, &R) -> std::io::Result<()>,
+    ) -> Result<()> {
+        match output {
+            Output::Json => writeln!(self.terminal, "{}", serde_json::to_string_pretty(report)?)?,
+            Output::Display => display(&mut self.terminal, report)?,
+        }
+        // The validator's own runtimes must be dropped outside ours.
+        let node = self.node;
+        tokio::task::spawn_blocking(move || drop(node)).await?;
+        Ok(())
+    }
+}
+
+/// A provider's settings: `model` at fixed prices, `max_concurrent` at once, a tree of
+/// `tree_depth`, a priority fee of `compute_unit_price`.
+pub fn settings(
+    model: &str,
+    max_concurrent: u16,
+    tree_depth: u32,
+    compute_unit_price: u64,
+) -> Settings {
+    Settings {
+        models: vec![ModelSettings {
+            id: model.into(),
+            revision: "main".into(),
+            quantization: String::new(),
+            path: None,
+            context_length: 8_192,
+            input_price: 100_000,
+            output_price: 400_000,
+            min_stake: 0,
+        }],
+        max_concurrent,
+        endpoint: String::new(),
+        tree_depth,
+        scan_secs: 1,
+        compute_unit_price,
+    }
+}
+
+/// A question to `operator` alone: `messages`, `tokens` long, with `latency_secs` between
+/// batches at most (0: filled transactions).
+pub fn question(
+    model: &str,
+    messages: Vec<Message>,
+    tokens: u32,
+    latency_secs: f64,
+    operator: Pubkey,
+) -> Question {
+    Question {
+        terms: RequestTerms {
+            model: model.into(),
+            max_output_tokens: tokens,
+            max_input_price: 100_000,
+            max_output_price: 400_000,
+            prompt_tokens: 40,
+            allowed_servers: vec![operator],
+            filters: Filters {
+                max_failure_bps: 10_000,
+                ..Filters::default()
+            },
+            time_limit_secs: 60 + tokens / 10,
+            max_batch_wait_ms: (latency_secs * 1_000.0) as u32,
+            delivery: Delivery::Chain,
+            key_version: 1,
+        },
+        stake: 10_000_000,
+        prompt: PromptEnvelope {
+            messages,
+            sampling: Sampling::default(),
+            max_tokens: tokens,
+            compression: Compression::Brotli,
+        },
+    }
+}
+
+/// One user message.
+pub fn user(text: &str) -> Vec<Message> {
+    vec![Message {
+        role: "user".into(),
+        content: text.into(),
+    }]
+}
+
+/// The node's confirmation latency as a client sees it: `count` transfers sent one after
+/// another through [`Chain::send`], each timed from send to `confirmed`; the median, seconds.
+pub async fn confirmation_latency(bed: &Bed, count: usize) -> Result<f64> {
+    let wallet = bed.wallet(100_000_000)?;
+    let mut seconds = Vec::with_capacity(count);
+    for lamports in 1..=count as u64 {
+        let transfer = anchor_lang::solana_program::system_instruction::transfer(
+            &wallet.pubkey(),
+            &Pubkey::new_unique(),
+            1_000_000 + lamports,
+        );
+        let sent = Instant::now();
+        bed.chain.send(&[transfer], &wallet, &[]).await?;
+        seconds.push(sent.elapsed().as_secs_f64());
+    }
+    Ok(median(&mut seconds))
+}
+
+/// The median of `values` (0 if empty).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}

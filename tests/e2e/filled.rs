@@ -1,0 +1,77 @@
+//! With no latency bound the provider fills its transactions: every append but the last is a
+//! v0 transaction (its fixed accounts from the provider's lookup table) filled to within a
+//! few bytes of the 1,232-byte packet, the last one claims payment too, and the answer still
+//! arrives whole, billed to the lamport.
+
+use crate::support::*;
+use chainference_client::ledger::history_of;
+use chainference_prover::core::bill_for;
+use solana_signer::Signer;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_latency_bound_every_append_but_the_last_fills_its_transaction() {
+    let chain = chain().await;
+    let model = "test/replay-filled";
+    let engine = replay(0.0);
+    let provider = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 2),
+        Arc::new(engine.clone()),
+    )
+    .await;
+    let client = funded(&chain, 1_000_000_000).await;
+    let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
+    let max_tokens = 2_000;
+    let mut question = question(model, "Write at length.", max_tokens, 10_000_000);
+    question.terms.max_batch_wait_ms = 0;
+    let (text, answered) = ask_text(&chain, &client, &question).await;
+    assert_eq!(text, engine.expected_text(&question.prompt, max_tokens));
+    let bill = bill_for(20, 100_000, max_tokens, 300_000).unwrap();
+    assert_eq!(answered.bill, bill);
+    before
+        .assert_settled(
+            &chain,
+            &client.pubkey(),
+            &provider.operator,
+            &answered.request,
+            bill,
+        )
+        .await;
+
+    let appends: Vec<_> = history_of(&chain, &answered.request)
+        .await
+        .expect("the ledger answers")
+        .into_iter()
+        .filter(|transaction| !transaction.batches.is_empty())
+        .collect();
+    let sizes: Vec<usize> = appends
+        .iter()
+        .map(|transaction| transaction.bytes)
+        .collect();
+    let (last, filled) = sizes.split_last().expect("appends");
+    assert!(
+        filled.len() >= 2,
+        "a long answer takes several appends: {sizes:?}"
+    );
+    assert!(
+        filled.iter().all(|&bytes| (1_228..=1_232).contains(&bytes)),
+        "filled to the byte: {sizes:?}"
+    );
+    assert!(*last <= 1_232);
+    // v0 through the lookup table: the whole packet left for chunks carries more ciphertext
+    // than a legacy transaction's 765 bytes could.
+    let first_chunks: usize = appends[0].batches[0]
+        .chunks
+        .iter()
+        .map(|chunk| chunk.ciphertext.len())
+        .sum();
+    assert!(first_chunks > 840, "{first_chunks} bytes of ciphertext");
+    let final_append = appends.last().expect("appends");
+    assert!(
+        final_append.settled.is_some(),
+        "the final append's transaction completes the request"
+    );
+    assert_each_chunk_once(&chain, &answered.request).await;
+    provider.task.abort();
+}
