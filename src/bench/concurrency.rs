@@ -4,17 +4,14 @@
 //! tokens/s is every answer token over the time from the first token shown to the last;
 //! starvation shows as the spread of each request's first text and tokens/s.
 
-use super::{median, question, settings, user, Bed};
+use super::{bed_with_smollm2, generate_alone, median, question, settings, user};
 use crate::cli::Output;
 use crate::smollm2;
 use anyhow::{Context, Result};
 use chainference_client::ask::{ask, AskEvent};
 use chainference_client::envelope::{Message, PromptEnvelope};
-use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
-use chainference_provider::engine::{Engine, Generated};
 use clap::Args;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// `chainference bench concurrency` options.
@@ -107,19 +104,7 @@ pub struct Report {
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &ConcurrencyArgs, output: Output) -> Result<()> {
     anyhow::ensure!(args.requests > 0, "--requests must be above 0");
-    let model_path = tokio::task::spawn_blocking(smollm2::model_path).await??;
-    let bed = Bed::start().await?;
-    eprintln!("Loading {} into mistral.rs…", smollm2::MODEL_ID);
-    let engine = Arc::new(
-        MistralEngine::load(
-            &[MistralModel {
-                id: smollm2::MODEL_ID.into(),
-                path: model_path,
-            }],
-            usize::from(args.requests),
-        )
-        .await?,
-    );
+    let (bed, engine) = bed_with_smollm2(usize::from(args.requests)).await?;
     let messages: Vec<Vec<Message>> = (0..args.requests)
         .map(|index| user(&format!("Tell me story number {index} about the sea.")))
         .collect();
@@ -141,13 +126,15 @@ pub async fn run(args: &ConcurrencyArgs, output: Output) -> Result<()> {
     );
     let start = Instant::now();
     for (wallet, messages) in wallets.into_iter().zip(&messages) {
-        let asked = question(
+        let mut asked = question(
             smollm2::MODEL_ID,
             messages.clone(),
             args.tokens,
             args.latency,
             operator,
         );
+        // Many sequences on a CPU are slow: the longest time limit, so none is cut short.
+        asked.terms.time_limit_secs = chainference::constants::MAX_TIME_LIMIT_SECS;
         prompts.push(asked.prompt.clone());
         let chain = bed.chain.clone();
         asking.push(tokio::spawn(async move {
@@ -180,27 +167,14 @@ pub async fn run(args: &ConcurrencyArgs, output: Output) -> Result<()> {
     );
     let start = Instant::now();
     let mut generating = Vec::new();
-    for prompt in &prompts {
-        let mut steps = engine.generate(smollm2::MODEL_ID, prompt, "", args.tokens)?;
+    for prompt in prompts {
+        let (engine, tokens) = (engine.clone(), args.tokens);
         generating.push(tokio::spawn(async move {
-            let (mut tokens, mut first, mut last) = (0u32, None, 0.0);
-            while let Some(step) = steps.recv().await {
-                match step {
-                    Generated::Text { tokens: count, .. } => {
-                        let at = start.elapsed().as_secs_f64();
-                        first.get_or_insert(at);
-                        last = at;
-                        tokens += count;
-                    }
-                    Generated::Failed(error) => anyhow::bail!("mistral.rs failed: {error}"),
-                    Generated::Done(_) => break,
-                    Generated::Resumed { .. } => {}
-                }
-            }
-            Ok(Lane {
-                tokens,
-                first_secs: first.unwrap_or(0.0),
-                last_secs: last,
+            let generated = generate_alone(&engine, &prompt, tokens, start).await?;
+            anyhow::Ok(Lane {
+                tokens: generated.tokens,
+                first_secs: generated.first.unwrap_or(0.0),
+                last_secs: generated.last,
             })
         }));
     }

@@ -16,7 +16,8 @@ use chainference_client::ask::Question;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
 use chainference_client::rpc::Chain;
 use chainference_provider::config::{ModelSettings, Settings};
-use chainference_provider::engine::Engine;
+use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
+use chainference_provider::engine::{Engine, Generated};
 use chainference_provider::Provider;
 use clap::Subcommand;
 use serde::Serialize;
@@ -211,4 +212,60 @@ pub async fn confirmation_latency(bed: &Bed, count: usize) -> Result<f64> {
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// A local node and SmolLM2-135M-Instruct loaded into mistral.rs (fetched on first use) for
+/// `max_concurrent` sequences at once.
+pub async fn bed_with_smollm2(max_concurrent: usize) -> Result<(Bed, Arc<MistralEngine>)> {
+    let model_path = tokio::task::spawn_blocking(crate::smollm2::model_path).await??;
+    let bed = Bed::start().await?;
+    eprintln!("Loading {} into mistral.rs…", crate::smollm2::MODEL_ID);
+    let engine = MistralEngine::load(
+        &[MistralModel {
+            id: crate::smollm2::MODEL_ID.into(),
+            path: model_path,
+        }],
+        max_concurrent,
+    )
+    .await?;
+    Ok((bed, Arc::new(engine)))
+}
+
+/// One generation by mistral.rs alone, seconds from `start`.
+pub struct Generation {
+    /// Tokens generated.
+    pub tokens: u32,
+    /// The first token, if any came.
+    pub first: Option<f64>,
+    /// The last token.
+    pub last: f64,
+}
+
+/// `prompt` answered by `engine` directly (no chain), each token timed from `start`.
+pub async fn generate_alone(
+    engine: &MistralEngine,
+    prompt: &PromptEnvelope,
+    tokens: u32,
+    start: Instant,
+) -> Result<Generation> {
+    let mut steps = engine.generate(crate::smollm2::MODEL_ID, prompt, "", tokens)?;
+    let mut generation = Generation {
+        tokens: 0,
+        first: None,
+        last: 0.0,
+    };
+    while let Some(step) = steps.recv().await {
+        match step {
+            Generated::Text { tokens, .. } => {
+                let at = start.elapsed().as_secs_f64();
+                generation.first.get_or_insert(at);
+                generation.last = at;
+                generation.tokens += tokens;
+            }
+            Generated::Failed(error) => anyhow::bail!("mistral.rs failed: {error}"),
+            Generated::Done(_) => break,
+            Generated::Resumed { .. } => {}
+        }
+    }
+    Ok(generation)
 }

@@ -5,13 +5,13 @@
 //! clock: the first generated token, then the moment the client has it checked and
 //! decrypted.
 
-use super::{confirmation_latency, question, settings, Bed};
+use super::{bed_with_smollm2, confirmation_latency, generate_alone, question, settings};
 use crate::cli::Output;
 use crate::smollm2;
 use anyhow::{Context, Result};
 use chainference_client::ask::{ask, AskEvent};
 use chainference_client::envelope::{Message, PromptEnvelope};
-use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
+use chainference_provider::engine::mistral::MistralEngine;
 use chainference_provider::engine::{Engine, EngineError, Generated};
 use clap::Args;
 use std::io::Write;
@@ -78,6 +78,9 @@ pub struct Report {
     pub batches: u32,
     /// The client's tokens/s over mistral.rs alone's.
     pub ratio: f64,
+    /// The client's tokens/s over the provider's engine's in the same loop: what the chain
+    /// path itself keeps of the model's pace, the CPU it shares with the node aside.
+    pub ratio_to_engine: f64,
 }
 
 /// What [`Timed`] saw, seconds from the bench's clock.
@@ -128,19 +131,7 @@ impl Engine for Timed {
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
-    let model_path = tokio::task::spawn_blocking(smollm2::model_path).await??;
-    let bed = Bed::start().await?;
-    eprintln!("Loading {} into mistral.rs…", smollm2::MODEL_ID);
-    let engine = Arc::new(
-        MistralEngine::load(
-            &[MistralModel {
-                id: smollm2::MODEL_ID.into(),
-                path: model_path,
-            }],
-            1,
-        )
-        .await?,
-    );
+    let (bed, engine) = bed_with_smollm2(1).await?;
     let messages = vec![
         Message {
             role: "system".into(),
@@ -200,7 +191,12 @@ pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
 
     // mistral.rs alone, the same prompt and sampling, the node idle beside it.
     eprintln!("Generating with mistral.rs alone…");
-    let alone = generate_alone(&engine, &asked.prompt, args.tokens).await?;
+    let generated = generate_alone(&engine, &asked.prompt, args.tokens, Instant::now()).await?;
+    let alone = Pace::new(
+        generated.tokens,
+        generated.first.unwrap_or(0.0),
+        generated.last,
+    );
 
     let report = Report {
         model: smollm2::MODEL_ID.into(),
@@ -209,36 +205,12 @@ pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
         first_token_to_display_secs: client.first_token_secs - provider.first_token_secs,
         batches: answered.batches,
         ratio: client.tokens_per_second / alone.tokens_per_second.max(1e-9),
+        ratio_to_engine: client.tokens_per_second / provider.tokens_per_second.max(1e-9),
         alone,
         provider,
         client,
     };
     bed.finish(output, &report, print_report).await
-}
-
-/// `prompt` answered by `engine` directly, timed.
-async fn generate_alone(
-    engine: &MistralEngine,
-    prompt: &PromptEnvelope,
-    tokens: u32,
-) -> Result<Pace> {
-    let start = Instant::now();
-    let mut steps = engine.generate(smollm2::MODEL_ID, prompt, "", tokens)?;
-    let (mut count, mut first, mut last) = (0u32, None, 0.0);
-    while let Some(step) = steps.recv().await {
-        match step {
-            Generated::Text { tokens, .. } => {
-                let at = start.elapsed().as_secs_f64();
-                first.get_or_insert(at);
-                last = at;
-                count += tokens;
-            }
-            Generated::Failed(error) => anyhow::bail!("mistral.rs failed: {error}"),
-            Generated::Done(_) => break,
-            Generated::Resumed { .. } => {}
-        }
-    }
-    Ok(Pace::new(count, first.unwrap_or(0.0), last))
 }
 
 fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()> {
@@ -266,8 +238,8 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     writeln!(
         out,
         "First generated token to the client's screen: {:.2} s ({} batches). Client tokens/s \
-         over mistral.rs alone: {:.2}.",
-        report.first_token_to_display_secs, report.batches, report.ratio
+         over mistral.rs alone: {:.2}; over the provider's engine in the same loop: {:.2}.",
+        report.first_token_to_display_secs, report.batches, report.ratio, report.ratio_to_engine
     )?;
     Ok(())
 }
