@@ -304,7 +304,7 @@ async fn receive(
         request,
         operator: settled.lock.operator,
         prompt_tokens: settled.terms.prompt_tokens,
-        answer_tokens: settled.response.tokens,
+        answer_tokens: settled.settlement.tokens,
         batches: settled.response.leaves,
         finish: opener.finish_reason(),
         bill: settled.settlement.bill,

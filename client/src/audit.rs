@@ -131,7 +131,7 @@ pub fn check_account(bundle: &Bundle, account: &Request) -> Result<(), AuditErro
         ("hash chain", account.response.chain == bundle.chain),
         (
             "answer tokens",
-            account.response.tokens == bundle.settlement.answer_tokens,
+            account.settlement.tokens == bundle.settlement.answer_tokens,
         ),
         ("bill", account.settlement.bill == bundle.settlement.bill),
         ("fee", account.settlement.fee == bundle.settlement.fee),

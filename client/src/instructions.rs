@@ -10,6 +10,7 @@ use chainference::pda::{
 };
 use chainference::state::{ConfigParams, Request, RequestState, RequestTerms, ServerParams};
 use chainference_prover::bundle::Chunk;
+use chainference_prover::core::{Acknowledgement, RootClaim};
 
 /// The compute-budget program.
 pub const COMPUTE_BUDGET_PROGRAM_ID: Pubkey =
@@ -135,8 +136,24 @@ pub fn complete_request(request: &Pubkey, locked: &Request) -> Instruction {
         server: locked.lock.server,
         client: locked.client,
         treasury: treasury_address(),
+        instructions: solana_instructions_sysvar::ID,
     };
     ours(accounts, chainference::instruction::CompleteRequest {})
+}
+
+/// The ed25519 precompile's instruction verifying the client's `signature` of `ack` for
+/// `request`: it goes right before `complete_request` of a direct answer.
+pub fn acknowledgement(
+    request: &Pubkey,
+    client: &Pubkey,
+    ack: &Acknowledgement,
+    signature: &[u8; 64],
+) -> Instruction {
+    solana_ed25519_program::new_ed25519_instruction_with_signature(
+        &ack.message(&request.to_bytes()),
+        signature,
+        &client.to_bytes(),
+    )
 }
 
 /// `flag_response` by the client of the completed `request` (whose account is `completed`).
@@ -222,8 +239,9 @@ pub fn create_tree(
 
 /// The accounts `operator`'s appends to `tree` and its completions name besides the operator,
 /// the request and the client: what the provider's address lookup table holds.
-pub fn provider_lookup_addresses(operator: &Pubkey, tree: &Pubkey) -> [Pubkey; 6] {
+pub fn provider_lookup_addresses(operator: &Pubkey, tree: &Pubkey) -> [Pubkey; 7] {
     [
+        solana_instructions_sysvar::ID,
         TREE_AUTHORITY,
         COMPRESSION_PROGRAM_ID,
         NOOP_PROGRAM_ID,
@@ -242,14 +260,7 @@ pub fn append_batch(
     root: [u8; 32],
     chunks: &[Chunk],
 ) -> Instruction {
-    let accounts = chainference::accounts::AppendBatch {
-        operator: *operator,
-        request: *request,
-        tree: *tree,
-        tree_authority: TREE_AUTHORITY,
-        compression_program: COMPRESSION_PROGRAM_ID,
-        noop_program: NOOP_PROGRAM_ID,
-    };
+    let accounts = append_accounts(operator, request, tree);
     let chunks = chunks
         .iter()
         .map(|chunk| chainference::events::Chunk {
@@ -264,6 +275,42 @@ pub fn append_batch(
         accounts,
         chainference::instruction::AppendBatch { root, chunks },
     )
+}
+
+/// `append_root`: the `claim` of a directly delivered batch of `request` (locked by
+/// `operator`'s server), appended to `tree`.
+pub fn append_root(
+    operator: &Pubkey,
+    request: &Pubkey,
+    tree: &Pubkey,
+    claim: &RootClaim,
+) -> Instruction {
+    ours(
+        append_accounts(operator, request, tree),
+        chainference::instruction::AppendRoot {
+            first_seq: claim.first_seq,
+            count: claim.count,
+            tokens: claim.tokens,
+            finished: claim.finished,
+            root: claim.root,
+        },
+    )
+}
+
+/// The accounts of `append_batch` and `append_root`.
+fn append_accounts(
+    operator: &Pubkey,
+    request: &Pubkey,
+    tree: &Pubkey,
+) -> chainference::accounts::AppendBatch {
+    chainference::accounts::AppendBatch {
+        operator: *operator,
+        request: *request,
+        tree: *tree,
+        tree_authority: TREE_AUTHORITY,
+        compression_program: COMPRESSION_PROGRAM_ID,
+        noop_program: NOOP_PROGRAM_ID,
+    }
 }
 
 /// The compute-budget program's `SetComputeUnitLimit`.

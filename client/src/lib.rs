@@ -7,7 +7,8 @@
 //! bound into every chunk's associated data, one zstd stream per answer, and padded prompts.
 //! [`answer`] turns an answer's text into sealed chunks and back; [`batcher`] packs them into
 //! transactions filled to the byte; [`stream`] checks and orders batches and [`follow`] follows
-//! one answer live over PubSub with gaps filled from the ledger. [`ask`] is a question's whole
+//! one answer live over PubSub with gaps filled from the ledger; [`direct`] receives an answer
+//! from the server's endpoint instead, with only its roots on chain. [`ask`] is a question's whole
 //! life; [`history`] reads a past one back; [`audit`] rebuilds and checks a transcript from the
 //! finalized ledger alone; [`accounts`] lists servers and requests; [`lookup`] finds or creates
 //! the address lookup table a provider's v0 appends load their fixed accounts from;
@@ -18,6 +19,7 @@ pub mod answer;
 pub mod ask;
 pub mod audit;
 pub mod batcher;
+pub mod direct;
 pub mod envelope;
 pub mod follow;
 pub mod history;

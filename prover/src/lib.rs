@@ -17,7 +17,7 @@ pub mod bundle;
 #[cfg(feature = "std")]
 pub mod change_log;
 #[cfg(feature = "std")]
-mod encoding;
+pub mod encoding;
 #[cfg(feature = "std")]
 pub mod tree;
 #[cfg(feature = "std")]

@@ -105,9 +105,14 @@ pub struct Settings {
     /// Most requests served at once.
     #[serde(default = "default_concurrency")]
     pub max_concurrent: u16,
-    /// An optional public endpoint URL.
+    /// The public URL of the direct-delivery endpoint (`ws://` or `wss://`), listed in the
+    /// server account; empty with `listen` set: `ws://` and the bound address.
     #[serde(default)]
     pub endpoint: String,
+    /// The address the direct-delivery endpoint listens on; without it the provider takes
+    /// only requests delivered on chain.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
     /// Depth of the response tree created if the server has none (14, 20 or 24).
     #[serde(default = "default_depth")]
     pub tree_depth: u32,

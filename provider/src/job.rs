@@ -1,14 +1,17 @@
 //! One locked request's life on the provider: wait for the sealed prompt, read it from the
 //! ledger and open it, pick up whatever an earlier run posted ([`crate::resume`]), generate,
-//! post the answer ([`crate::poster`]) and claim payment. A client that never sends its prompt
+//! post the answer ([`crate::poster`], or [`crate::direct`] over the endpoint) and claim
+//! payment. A client that never sends its prompt
 //! is expired at the prompt deadline (the bond comes back, no blame).
 
 use crate::checkpoint::{pass, Checkpoint, Hold};
+use crate::direct::post_direct_answer;
+use crate::endpoint::Feeds;
 use crate::engine::Engine;
 use crate::poster::{post_answer, Posting};
 use crate::resume::{read_posted, wait_until_past};
 use anchor_lang::prelude::Pubkey;
-use chainference::state::{Request, RequestState};
+use chainference::state::{Delivery, Request, RequestState};
 use chainference_client::answer::AnswerError;
 use chainference_client::envelope::{
     open_prompt, prompt_client_key, server_session, EnvelopeError, PromptEnvelope, SessionKey,
@@ -67,12 +70,18 @@ pub enum JobEnd {
     TooLate,
     /// The request was closed by someone else.
     Gone,
+    /// A direct answer the client never acknowledged: nothing can be billed, the client
+    /// expires it.
+    Unacknowledged,
+    /// A direct answer an earlier run started: its chunks were not kept, so it cannot go on;
+    /// the client expires it (stake and bond to the client).
+    DirectLost,
 }
 
 impl JobEnd {
     fn settled(request: &Request) -> Self {
         Self::Completed {
-            tokens: request.response.tokens,
+            tokens: request.settlement.tokens,
             bill: request.settlement.bill,
         }
     }
@@ -93,6 +102,8 @@ pub struct Job {
     pub quiet_after: Option<u64>,
     /// How appends are sent (lookup table, priority fee).
     pub posting: Arc<Posting>,
+    /// The endpoint's answers, when this provider delivers directly.
+    pub feeds: Option<Feeds>,
     /// A hook awaited at each [`Checkpoint`] (fault-injection tests).
     pub hold: Option<Hold>,
 }
@@ -139,6 +150,11 @@ impl Job {
                 tracing::warn!(request = %self.request, "the time limit passed before the answer was complete; the client will expire it");
                 return Ok(JobEnd::TooLate);
             }
+            if account.terms.delivery == Delivery::Direct {
+                return self
+                    .deliver_directly(&account, key, &prompt, max_tokens)
+                    .await;
+            }
             let posted =
                 read_posted(&self.chain, &self.request, &account, key, compression).await?;
             if posted.cursor.next_seq > 0 {
@@ -163,6 +179,31 @@ impl Job {
             return self.complete().await;
         }
         Err(JobError::Overtaken)
+    }
+
+    /// Delivers the answer to `ready` over the endpoint and claims payment on the client's
+    /// acknowledgement.
+    async fn deliver_directly(
+        &self,
+        ready: &Request,
+        key: SessionKey,
+        prompt: &Result<PromptEnvelope, EnvelopeError>,
+        max_tokens: u32,
+    ) -> Result<JobEnd, JobError> {
+        let (Some(feeds), 0) = (&self.feeds, ready.response.next_seq) else {
+            tracing::warn!(request = %self.request, "a direct answer of an earlier run cannot go on (its chunks were not kept); the client will expire it");
+            return Ok(JobEnd::DirectLost);
+        };
+        let feed = feeds.open(self.request, ready.client);
+        let posted = post_direct_answer(self, ready, key, prompt, max_tokens, &feed).await;
+        feeds.close_later(self.request);
+        posted?;
+        let settled = self.account().await?;
+        Ok(match settled {
+            Some(settled) if settled.state == RequestState::Completed => JobEnd::settled(&settled),
+            Some(_) => JobEnd::Unacknowledged,
+            None => JobEnd::Gone,
+        })
     }
 
     /// The request account, if it still exists.

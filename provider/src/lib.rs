@@ -3,27 +3,32 @@
 //! Data flows one way: [`discovery`] finds open requests, the [`Provider`] keeps those it may
 //! and wants to serve and locks them with its per-request key, a [`job`] per lock waits for
 //! the sealed prompt and opens it, an [`engine`] generates, and [`poster`] seals, batches and
-//! posts the answer before the job claims payment. [`server`] keeps the on-chain server account
+//! posts the answer before the job claims payment; a direct answer goes to the client over the
+//! [`endpoint`] instead, with only its roots on chain ([`direct`]). [`server`] keeps the on-chain server account
 //! in step with the [`config`]. Discovery also finds requests this server holds locked with no
 //! job running (after a restart, or a job that failed): [`resume`] picks them up from the chain.
 
 pub mod checkpoint;
 pub mod config;
+pub mod direct;
 pub mod discovery;
+pub mod endpoint;
 pub mod engine;
+pub mod generation;
 pub mod job;
 pub mod poster;
 pub mod resume;
 pub mod server;
 
 use anchor_lang::prelude::Pubkey;
-use chainference::state::{Request, RequestState};
+use chainference::state::{Delivery, Request, RequestState};
 use chainference_client::envelope::server_public_key;
 use chainference_client::instructions::lock_request;
 use chainference_client::lookup::provider_table;
 use chainference_client::rpc::{Chain, ChainError};
 use checkpoint::Hold;
 use config::Settings;
+use endpoint::Feeds;
 use engine::Engine;
 use job::{operator_seed, Job, JobEnd};
 use poster::Posting;
@@ -34,6 +39,22 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::{self, JoinSet};
 
+/// Why a provider could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Talking to the chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The endpoint's address could not be bound.
+    #[error("cannot listen on {address} for direct delivery: {error} (choose another `listen` address in the provider config)")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
 /// A running provider: one operator, one engine, one response tree.
 pub struct Provider {
     chain: Chain,
@@ -42,20 +63,39 @@ pub struct Provider {
     engine: Arc<dyn Engine>,
     tree: Pubkey,
     posting: Arc<Posting>,
+    /// The direct-delivery endpoint's listener (until `run` serves it) and its answers.
+    endpoint: Option<(Option<tokio::net::TcpListener>, Feeds)>,
     /// No transaction signed before this run started can land after this block height.
     quiet_after: u64,
     hold: Option<Hold>,
 }
 
 impl Provider {
-    /// Registers or updates the server, makes sure it has a tree, and finds or creates the
-    /// lookup table its appends load their fixed accounts from.
+    /// Binds the direct-delivery endpoint if the settings `listen` (its URL, when not set,
+    /// becomes `ws://` and the bound address), registers or updates the server, makes sure it
+    /// has a tree, and finds or creates the lookup table its appends load their fixed accounts
+    /// from.
     pub async fn start(
         chain: Chain,
         operator: Keypair,
-        settings: Settings,
+        mut settings: Settings,
         engine: Arc<dyn Engine>,
-    ) -> Result<Self, ChainError> {
+    ) -> Result<Self, StartError> {
+        let endpoint = match settings.listen {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|error| StartError::Listen { address, error })?;
+                if settings.endpoint.is_empty() {
+                    let bound = listener
+                        .local_addr()
+                        .map_err(|error| StartError::Listen { address, error })?;
+                    settings.endpoint = format!("ws://{bound}");
+                }
+                Some((Some(listener), Feeds::default()))
+            }
+            None => None,
+        };
         let tree = server::prepare(&chain, &operator, &settings).await?;
         let posting = Arc::new(Posting {
             table: provider_table(&chain, &operator, &tree).await?,
@@ -69,6 +109,7 @@ impl Provider {
             engine,
             tree,
             posting,
+            endpoint,
             quiet_after,
             hold: None,
         })
@@ -91,11 +132,25 @@ impl Provider {
         self.tree
     }
 
+    /// The URL the server account lists as its endpoint (empty: none).
+    pub fn endpoint(&self) -> &str {
+        &self.settings.endpoint
+    }
+
     /// Serves requests until the task is dropped.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let (found_sender, mut found) = mpsc::unbounded_channel();
-        // Dropped with this future (a stopped provider stops discovering).
+        // Dropped with this future (a stopped provider stops discovering and serving).
         let mut finder = JoinSet::new();
+        let feeds = match &mut self.endpoint {
+            Some((listener, feeds)) => {
+                if let Some(listener) = listener.take() {
+                    finder.spawn(endpoint::serve(listener, feeds.clone()));
+                }
+                Some(feeds.clone())
+            }
+            None => None,
+        };
         finder.spawn(discovery::discover(
             self.chain.clone(),
             self.operator(),
@@ -137,6 +192,7 @@ impl Provider {
                         request: address,
                         quiet_after,
                         posting: self.posting.clone(),
+                        feeds: feeds.clone(),
                         hold: self.hold.clone(),
                     };
                     let task = jobs.spawn(async move { (address, job.run().await) });
@@ -161,7 +217,8 @@ impl Provider {
     }
 
     /// Whether this server may and wants to serve `request`: open, its model served at prices
-    /// within the caps, the server allowed, the stake at the model's minimum.
+    /// within the caps, the server allowed, the stake at the model's minimum, and for direct
+    /// delivery an endpoint to deliver from.
     fn wants(&self, request: &Request) -> bool {
         let terms = &request.terms;
         let Some(model) = self.settings.model(&terms.model) else {
@@ -171,6 +228,7 @@ impl Provider {
             && model.input_price <= terms.max_input_price
             && model.output_price <= terms.max_output_price
             && request.stake >= model.min_stake
+            && (terms.delivery == Delivery::Chain || self.endpoint.is_some())
             && (terms.allowed_servers.is_empty()
                 || terms.allowed_servers.contains(&self.operator()))
     }

@@ -4,11 +4,10 @@
 //! exact). With no latency bound every batch fills its transaction to the byte and only the
 //! last may be short; with one, the first batch goes as soon as there is text and later ones
 //! when a transaction is full or the bound runs out. The final batch claims payment in its
-//! own transaction when there is room. Near the time limit the answer is cut with reason
-//! `deadline`, so it can still be billed.
+//! own transaction when there is room. [`crate::generation`] feeds the sealer from the engine.
 
 use crate::checkpoint::{pass, Checkpoint};
-use crate::engine::Generated;
+use crate::generation::Generation;
 use crate::job::{Job, JobError};
 use crate::resume::Posted;
 use anchor_lang::prelude::Pubkey;
@@ -16,7 +15,7 @@ use anchor_lang::solana_program::instruction::Instruction;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
 use chainference_client::batcher::{pack, PendingAnswer, TxShape, PACKET_DATA_SIZE};
-use chainference_client::envelope::{EnvelopeError, FinishReason, PromptEnvelope, SessionKey};
+use chainference_client::envelope::{EnvelopeError, PromptEnvelope, SessionKey};
 use chainference_client::instructions::{append_batch, complete_request};
 use chainference_client::rpc::transaction_size;
 use chainference_prover::bundle::Chunk;
@@ -35,9 +34,7 @@ pub const APPEND_COMPUTE_UNITS: u32 = 40_000;
 /// Text bytes compressed between two flushes of the answer's stream when nothing else
 /// flushes it: each flush ends a compressed block, so longer runs compress better, while the bytes
 /// they give are cut into transactions whatever their length.
-const FLUSH_TEXT_BYTES: usize = 4_096;
-/// Seconds before the time limit at which an unfinished answer is cut.
-const DEADLINE_MARGIN_SECS: i64 = 10;
+pub(crate) const FLUSH_TEXT_BYTES: usize = 4_096;
 
 /// How a provider's appends are sent.
 #[derive(Clone, Debug)]
@@ -52,7 +49,7 @@ pub struct Posting {
 impl Posting {
     /// The shape of appends to `tree`: v0 through the table when it holds the tree (an older
     /// tree's appends go as legacy transactions).
-    fn shape(&self, tree: &Pubkey) -> TxShape {
+    pub(crate) fn shape(&self, tree: &Pubkey) -> TxShape {
         let priced = self.compute_unit_price > 0;
         TxShape {
             versioned: self.table.addresses.contains(tree),
@@ -61,8 +58,17 @@ impl Posting {
         }
     }
 
+    /// The lookup tables a transaction of `shape` loads.
+    pub(crate) fn tables(&self, shape: &TxShape) -> &[AddressLookupTableAccount] {
+        if shape.versioned {
+            std::slice::from_ref(&self.table)
+        } else {
+            &[]
+        }
+    }
+
     /// The compute-budget instructions that go before each append.
-    fn budget(&self) -> Vec<Instruction> {
+    pub(crate) fn budget(&self) -> Vec<Instruction> {
         if self.compute_unit_price == 0 {
             return Vec::new();
         }
@@ -144,51 +150,15 @@ pub async fn post_answer(
         .unwrap_or_default();
     let mut sealer = AnswerSealer::new(key, context, compression, posted.cursor.next_seq)
         .map_err(|error| JobError::Seal(error.to_string()))?;
-    let model = &ready.terms.model;
-    let mut steps = match prompt {
-        Ok(prompt) => match job.engine.generate(model, prompt, &posted.text, max_tokens) {
-            Ok(steps) => Some(steps),
-            Err(error) => {
-                tracing::error!(request = %job.request, %error, "the engine refused the request");
-                None
-            }
-        },
-        Err(error) => {
-            tracing::warn!(request = %job.request, %error, "the prompt does not open; answering with an empty final chunk");
-            None
-        }
-    };
-    // The chain's clock is read once; the cut is then timed locally.
-    let deadline = ready.deadline().unwrap_or(i64::MAX) - DEADLINE_MARGIN_SECS;
-    let left = u64::try_from(deadline.saturating_sub(job.chain.now().await?))
-        .unwrap_or(0)
-        .min(u64::from(chainference::constants::MAX_TIME_LIMIT_SECS));
-    let cut_at = Instant::now() + Duration::from_secs(left);
+    let mut generation = Generation::start(job, ready, prompt, &posted, max_tokens).await?;
     let tree = ready.lock.tree;
     let shape = job.posting.shape(&tree);
-    let tables: &[AddressLookupTableAccount] = if shape.versioned {
-        std::slice::from_ref(&job.posting.table)
-    } else {
-        &[]
-    };
+    let tables = job.posting.tables(&shape);
     let cadence = Cadence {
-        wait: match ready.terms.max_batch_wait_ms {
-            0 => None,
-            ms => Some(Duration::from_millis(u64::from(ms))),
-        },
+        wait: ready.terms.batch_wait(),
         room: shape.answer_room(tree),
     };
-    let mut finish: Option<FinishReason> = if steps.is_none() {
-        Some(FinishReason::Stop)
-    } else {
-        None
-    };
-    // Tokens billed so far, and tokens billed for text a crash cut off before the client
-    // could decode it (generated again, so not billed again).
-    let mut tokens: u32 = posted.cursor.tokens;
-    let mut overbilled: u32 = 0;
-    let mut unflushed_text = 0usize;
-    let generation = Instant::now();
+    let started = Instant::now();
     let mut last_post: Option<Instant> = None;
     let since_post = |last_post: Option<Instant>| last_post.map(|at| at.elapsed());
     let due_now = |sealer: &AnswerSealer, finished: bool, last_post: Option<Instant>| {
@@ -201,67 +171,17 @@ pub async fn post_answer(
     };
     while !sealer.is_finished() {
         // Take what the engine has, waiting for more only while nothing is due.
-        if let (Some(receiver), None) = (&mut steps, finish) {
-            let timeout = match due_now(&sealer, false, last_post) {
-                Due::Nothing => cadence.patience(sealer.pending_tokens(), since_post(last_post)),
-                Due::Full | Due::All => Duration::ZERO,
-            };
-            let first = tokio::time::timeout(timeout, receiver.recv()).await;
-            let mut received = match first {
-                Ok(step) => vec![step],
-                Err(_) => Vec::new(),
-            };
-            while let Ok(step) = receiver.try_recv() {
-                received.push(Some(step));
-            }
-            for step in received {
-                match step {
-                    Some(Generated::Resumed { tokens: delivered }) => {
-                        overbilled = posted.cursor.tokens.saturating_sub(delivered);
-                    }
-                    Some(Generated::Text {
-                        text,
-                        tokens: count,
-                    }) => {
-                        let credit = count.min(overbilled);
-                        overbilled -= credit;
-                        let count = (count - credit).min(max_tokens.saturating_sub(tokens));
-                        tokens += count;
-                        unflushed_text += text.len();
-                        sealer
-                            .push(&text, count)
-                            .map_err(|error| JobError::Seal(error.to_string()))?;
-                        if tokens >= max_tokens {
-                            finish = Some(FinishReason::Length);
-                        }
-                    }
-                    Some(Generated::Done(reason)) => finish = Some(reason),
-                    Some(Generated::Failed(error)) => {
-                        tracing::error!(request = %job.request, %error, "generation failed; ending the answer here");
-                        finish = Some(FinishReason::Stop);
-                    }
-                    None => finish = finish.or(Some(FinishReason::Stop)),
-                }
-                if finish.is_some() {
-                    break;
-                }
-            }
-            if Instant::now() >= cut_at && finish.is_none() {
-                tracing::warn!(request = %job.request, "the time limit is near; ending the answer");
-                finish = Some(FinishReason::Deadline);
-            }
-        }
-        if finish.is_some() {
-            steps = None; // stops the engine
-        }
+        let timeout = match due_now(&sealer, false, last_post) {
+            Due::Nothing => cadence.patience(sealer.pending_tokens(), since_post(last_post)),
+            Due::Full | Due::All => Duration::ZERO,
+        };
+        generation.take(&job.request, &mut sealer, timeout).await?;
+        let finish = generation.finish();
         let mut due = due_now(&sealer, finish.is_some(), last_post);
         // Compressed bytes exist only once the stream is flushed: at a batch that takes all,
         // or after a run of text long enough to fill transactions.
-        if due == Due::All || unflushed_text >= FLUSH_TEXT_BYTES {
-            sealer
-                .flush()
-                .map_err(|error| JobError::Seal(error.to_string()))?;
-            unflushed_text = 0;
+        if due == Due::All || generation.unflushed_text() >= FLUSH_TEXT_BYTES {
+            generation.flush(&mut sealer)?;
             due = due_now(&sealer, finish.is_some(), last_post);
         }
         // Filled transactions while the bytes fill one; everything when all is due.
@@ -280,8 +200,8 @@ pub async fn post_answer(
                 if last_post.is_none() {
                     tracing::info!(
                         request = %job.request,
-                        after_ms = generation.elapsed().as_millis() as u64,
-                        tokens,
+                        after_ms = started.elapsed().as_millis() as u64,
+                        tokens = generation.tokens(),
                         "first batch confirmed"
                     );
                 }
@@ -298,15 +218,20 @@ pub async fn post_answer(
             last_post = Some(Instant::now());
         }
     }
-    let seconds = generation.elapsed().as_secs_f64();
+    log_posted(&job.request, generation.tokens(), started);
+    Ok(())
+}
+
+/// Logs an answer's pace once it is posted.
+pub(crate) fn log_posted(request: &Pubkey, tokens: u32, started: Instant) {
+    let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
-        request = %job.request,
+        %request,
         tokens,
         seconds,
         tokens_per_second = f64::from(tokens) / seconds.max(1e-9),
         "answer posted"
     );
-    Ok(())
 }
 
 /// Sends one append of `chunks` (with the priority fee's instructions, if any) and waits for

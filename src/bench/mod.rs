@@ -143,6 +143,7 @@ pub fn settings(
         tree_depth,
         scan_secs: 1,
         compute_unit_price,
+        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
     }
 }
 

@@ -120,6 +120,19 @@ pub enum ChainferenceError {
     #[msg("the chunks do not hash to the batch root the server committed to")]
     BatchRootMismatch,
 
+    #[msg("append_batch carries the chunks of on-chain delivery only; a direct request takes append_root")]
+    NotChainDelivery,
+    #[msg("append_root carries the roots of direct delivery only; an on-chain request takes append_batch")]
+    NotDirectDelivery,
+    #[msg("a direct request needs a server with an endpoint to deliver from")]
+    NoEndpoint,
+    #[msg("a direct answer is billed only with the client's acknowledgement: an ed25519 instruction right before complete_request")]
+    AcknowledgementMissing,
+    #[msg("the ed25519 instruction must verify one signature of the request's client over its acknowledgement, inside that instruction")]
+    AcknowledgementInvalid,
+    #[msg("the acknowledgement covers more than was posted, or the whole answer with another hash chain")]
+    AcknowledgementMismatch,
+
     #[msg("no answer chunk was posted")]
     NoChunksPosted,
     #[msg("the answer's final chunk has not been posted")]

@@ -54,6 +54,33 @@ pub struct ChunkBatch {
     pub proof: Vec<[u8; 32]>,
 }
 
+/// Logged by every `append_root` (direct delivery): the batch's claim, where its leaf went and
+/// the request's hash chain after it; its chunks went from the provider to the client.
+#[event]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootBatch {
+    /// The request answered.
+    pub request: Pubkey,
+    /// The response tree the leaf was appended to.
+    pub tree: Pubkey,
+    /// The leaf's index in that tree.
+    pub leaf_index: u64,
+    /// Sequence number of the batch's first chunk.
+    pub first_seq: u32,
+    /// Its chunks.
+    pub count: u32,
+    /// Answer tokens its chunks carry.
+    pub tokens: u32,
+    /// Its last chunk is the answer's final one.
+    pub finished: bool,
+    /// Its root over the chunk hashes.
+    pub root: [u8; 32],
+    /// The request's hash chain after this leaf.
+    pub chain: [u8; 32],
+    /// The leaf's proof against the tree's root right after this append (as in [`ChunkBatch`]).
+    pub proof: Vec<[u8; 32]>,
+}
+
 /// Logged by `complete_request`: the terms, the locked prices and the bill, so an audit needs
 /// only the ledger, however long after the request account is closed.
 #[event]
@@ -81,7 +108,8 @@ pub struct RequestSettled {
     pub output_price: u64,
     /// Locked protocol fee, bps.
     pub fee_bps: u16,
-    /// Answer tokens billed (those posted).
+    /// Answer tokens billed: those posted, or for direct delivery those the client
+    /// acknowledged.
     pub answer_tokens: u32,
     /// Lamports billed.
     pub bill: u64,

@@ -4,10 +4,12 @@
 //! request; an allowed server locks it with a bond and a per-request key, the client seals its
 //! encrypted prompt, and the server appends the encrypted answer in batches whose Merkle roots
 //! become leaves of the server's concurrent Merkle tree (spl-account-compression), then claims
-//! payment. Every path conserves lamports exactly. See `DESIGN.md` §2–§4 and §6.
+//! payment. With direct delivery only the roots go on chain, the chunks go from the server to
+//! the client, and the bill stops at the client's signed acknowledgement. Every path conserves lamports exactly. See `DESIGN.md` §2–§4 and §6.
 
 use anchor_lang::prelude::*;
 
+mod acknowledgement;
 pub mod compression;
 pub mod constants;
 pub mod error;
@@ -99,6 +101,28 @@ pub mod chainference {
         chunks: Vec<events::Chunk>,
     ) -> Result<()> {
         append_batch::handler(ctx, root, chunks)
+    }
+
+    /// Direct delivery: appends one batch's root (its chunks went to the client off chain) as
+    /// a leaf of the server's tree.
+    pub fn append_root(
+        ctx: Context<AppendBatch>,
+        first_seq: u32,
+        count: u32,
+        tokens: u32,
+        finished: bool,
+        root: [u8; 32],
+    ) -> Result<()> {
+        append_root::handler(
+            ctx,
+            chainference_prover::core::RootClaim {
+                first_seq,
+                count,
+                tokens,
+                finished,
+                root,
+            },
+        )
     }
 
     /// Bills the answer, pays the server and the fee, refunds the rest and the bond.

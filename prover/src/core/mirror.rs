@@ -33,6 +33,36 @@ pub struct AppliedBatch {
     pub leaf: Hash,
 }
 
+/// A batch delivered off chain (direct delivery), as its root goes on chain: the program sees
+/// only this, the client checks the chunks themselves with [`ResponseCursor::apply`] and the
+/// claim they give ([`RootClaim::between`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RootClaim {
+    /// The batch's first sequence number.
+    pub first_seq: u32,
+    /// Its chunks.
+    pub count: u32,
+    /// Answer tokens its chunks carry.
+    pub tokens: u32,
+    /// Its last chunk is the answer's final one.
+    pub finished: bool,
+    /// Its root over the chunk hashes.
+    pub root: Hash,
+}
+
+impl RootClaim {
+    /// The claim of the one batch that took the answer from `before` to `after` with `root`.
+    pub fn between(before: &ResponseCursor, after: &ResponseCursor, root: Hash) -> Self {
+        Self {
+            first_seq: before.next_seq,
+            count: after.next_seq.saturating_sub(before.next_seq),
+            tokens: after.tokens.saturating_sub(before.tokens),
+            finished: after.finished,
+            root,
+        }
+    }
+}
+
 /// Why a batch cannot continue an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchRuleError {
@@ -145,13 +175,66 @@ impl ResponseCursor {
             BatchError::TooManyChunks => BatchRuleError::TooManyChunks,
         })?;
         let count = chunks.len() as u32; // ≤ MAX_BATCH_CHUNKS
+        let leaf = self.advance(
+            request,
+            count,
+            tokens,
+            chunks[chunks.len() - 1].is_final,
+            root,
+        );
+        Ok(AppliedBatch { root, leaf })
+    }
+
+    /// Checks a directly delivered batch's `claim` continues the answer within
+    /// `max_output_tokens` (its chunks are not seen here) and, if so, advances the cursor and
+    /// returns the leaf. On error the cursor is unchanged.
+    pub fn apply_root(
+        &mut self,
+        request: &[u8; 32],
+        max_output_tokens: u32,
+        claim: &RootClaim,
+    ) -> Result<Hash, BatchRuleError> {
+        if claim.count == 0 {
+            return Err(BatchRuleError::Empty);
+        }
+        if claim.count as usize > MAX_BATCH_CHUNKS {
+            return Err(BatchRuleError::TooManyChunks);
+        }
+        if self.finished {
+            return Err(BatchRuleError::ChunkAfterFinal);
+        }
+        if claim.first_seq != self.next_seq || self.next_seq.checked_add(claim.count).is_none() {
+            return Err(BatchRuleError::SequenceMismatch {
+                expected: self.next_seq,
+                found: claim.first_seq,
+            });
+        }
+        let tokens = self
+            .tokens
+            .checked_add(claim.tokens)
+            .filter(|total| *total <= max_output_tokens)
+            .ok_or(BatchRuleError::TokensOverLimit {
+                limit: max_output_tokens,
+            })?;
+        Ok(self.advance(request, claim.count, tokens, claim.finished, claim.root))
+    }
+
+    /// Appends the leaf of a checked batch of `count` chunks: sequence, tokens, chain, end.
+    fn advance(
+        &mut self,
+        request: &[u8; 32],
+        count: u32,
+        tokens: u32,
+        finished: bool,
+        root: Hash,
+    ) -> Hash {
         let leaf = batch_leaf(request, self.next_seq, count, &root);
-        self.next_seq += count; // each seq was checked to fit in u32
+        self.next_seq += count; // checked by the caller to fit in u32
         self.tokens = tokens;
         self.leaves = self.leaves.saturating_add(1);
         self.chain = extend_chain(&self.chain, &leaf);
-        self.finished = chunks[chunks.len() - 1].is_final;
-        Ok(AppliedBatch { root, leaf })
+        self.finished = finished;
+        leaf
     }
 }
 
@@ -170,6 +253,46 @@ mod tests {
             nonce: &NONCE,
             ciphertext: b"x",
         }
+    }
+
+    #[test]
+    fn a_root_claim_advances_the_cursor_as_its_chunks_would() {
+        let request = [4u8; 32];
+        let chunks = [chunk(0, false), chunk(1, true)];
+        let mut by_chunks = ResponseCursor::new();
+        let applied = by_chunks.apply(&request, 10, &chunks).unwrap();
+        let claim = RootClaim::between(&ResponseCursor::new(), &by_chunks, applied.root);
+        assert_eq!((claim.count, claim.tokens, claim.finished), (2, 4, true));
+        let mut by_root = ResponseCursor::new();
+        assert_eq!(by_root.apply_root(&request, 10, &claim), Ok(applied.leaf));
+        assert_eq!(by_root, by_chunks);
+        // The same rules: after the final, out of sequence, over the limit, empty.
+        assert_eq!(
+            by_root.apply_root(&request, 10, &claim),
+            Err(BatchRuleError::ChunkAfterFinal)
+        );
+        let mut fresh = ResponseCursor::new();
+        let late = RootClaim {
+            first_seq: 1,
+            ..claim
+        };
+        assert!(matches!(
+            fresh.apply_root(&request, 10, &late),
+            Err(BatchRuleError::SequenceMismatch {
+                expected: 0,
+                found: 1
+            })
+        ));
+        assert_eq!(
+            fresh.apply_root(&request, 3, &claim),
+            Err(BatchRuleError::TokensOverLimit { limit: 3 })
+        );
+        let empty = RootClaim { count: 0, ..claim };
+        assert_eq!(
+            fresh.apply_root(&request, 10, &empty),
+            Err(BatchRuleError::Empty)
+        );
+        assert_eq!(fresh, ResponseCursor::new());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the fields in a fixed, little-endian encoding, so two different kinds of value never share a
 //! pre-image.
 
+mod ack;
 mod batch;
 mod billing;
 mod chain;
@@ -13,13 +14,14 @@ mod leaf;
 mod mirror;
 mod proof;
 
+pub use ack::{Acknowledgement, ACK_MESSAGE_LEN};
 pub use batch::{batch_root, BatchError, MAX_BATCH_CHUNKS};
 pub use billing::{bill_for, fee_for, BPS, PRICE_TOKENS};
 pub use chain::{extend_chain, extend_prompt_hash, EMPTY_CHAIN};
 pub use chunk::{chunk_hash, ChunkRef, NONCE_LEN};
 pub use keccak::{keccak, Keccak256};
 pub use leaf::batch_leaf;
-pub use mirror::{AppliedBatch, BatchRuleError, ResponseCursor, MAX_CHUNK_LEN};
+pub use mirror::{AppliedBatch, BatchRuleError, ResponseCursor, RootClaim, MAX_CHUNK_LEN};
 pub use proof::root_from_proof;
 
 /// A 32-byte keccak256 digest.

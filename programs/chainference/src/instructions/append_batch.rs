@@ -2,10 +2,10 @@ use crate::{
     compression::*, constants::TREE_AUTHORITY, error::ChainferenceError, events::*, state::*,
 };
 use anchor_lang::prelude::*;
-use chainference_prover::core::BatchRuleError;
+use chainference_prover::core::{BatchRuleError, ResponseCursor};
 
-/// Accounts of `append_batch`: only the server's signer, the request, its tree and fixed
-/// accounts, so that a lookup table leaves the most room for chunks.
+/// Accounts of `append_batch` and `append_root`: only the server's signer, the request, its
+/// tree and fixed accounts, so that a lookup table leaves the most room for chunks.
 #[derive(Accounts)]
 pub struct AppendBatch<'info> {
     /// The operator of the server that locked the request.
@@ -31,17 +31,8 @@ pub struct AppendBatch<'info> {
 /// recomputes its root from this instruction's own data, appends its leaf to the tree and logs
 /// the chunks with the leaf's proof against the tree's new root.
 pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) -> Result<()> {
+    let now = appendable(&ctx.accounts.request, Delivery::Chain)?;
     let request = &ctx.accounts.request;
-    require!(
-        request.state == RequestState::Ready,
-        ChainferenceError::RequestNotReady
-    );
-    let now = super::now()?;
-    require!(
-        now <= request.deadline()?,
-        ChainferenceError::TimeLimitPassed
-    );
-
     let request_key = request.key().to_bytes();
     let first_seq = request.response.next_seq;
     let mut cursor = request.response.cursor();
@@ -51,22 +42,8 @@ pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) ->
         .map_err(batch_rule_error)?;
     require!(applied.root == root, ChainferenceError::BatchRootMismatch);
 
-    let (leaf_index, capacity) = tree_fill(&ctx.accounts.tree.try_borrow_data()?)?;
-    require!(leaf_index < capacity, ChainferenceError::TreeFull);
-    TreeAccounts {
-        tree: &ctx.accounts.tree,
-        authority: &ctx.accounts.tree_authority,
-        noop: &ctx.accounts.noop_program,
-        compression: &ctx.accounts.compression_program,
-    }
-    .append(&applied.leaf)?;
-    let proof = rightmost_proof(&ctx.accounts.tree.try_borrow_data()?)?;
-
-    let request = &mut ctx.accounts.request;
-    if request.response.leaves == 0 {
-        request.response.first_chunk_at = now;
-    }
-    request.response.set_cursor(&cursor);
+    let (leaf_index, proof) = ctx.accounts.append_leaf(&applied.leaf, &cursor, now)?;
+    let request = &ctx.accounts.request;
     log_event(&ChunkBatch {
         request: request.key(),
         tree: request.lock.tree,
@@ -79,8 +56,58 @@ pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) ->
     Ok(())
 }
 
+/// Refuses a request that is not ready for batches of `delivery` or past its time limit;
+/// returns the cluster's time.
+pub(super) fn appendable(request: &Request, delivery: Delivery) -> Result<i64> {
+    require!(
+        request.state == RequestState::Ready,
+        ChainferenceError::RequestNotReady
+    );
+    require!(
+        request.terms.delivery == delivery,
+        match delivery {
+            Delivery::Chain => ChainferenceError::NotChainDelivery,
+            Delivery::Direct => ChainferenceError::NotDirectDelivery,
+        }
+    );
+    let now = super::now()?;
+    require!(
+        now <= request.deadline()?,
+        ChainferenceError::TimeLimitPassed
+    );
+    Ok(now)
+}
+
+impl AppendBatch<'_> {
+    /// Appends `leaf` to the request's tree, moves the request to `cursor` (stamping the first
+    /// chunk's time at `now`), and returns the leaf's index and its proof against the new root.
+    pub(super) fn append_leaf(
+        &mut self,
+        leaf: &[u8; 32],
+        cursor: &ResponseCursor,
+        now: i64,
+    ) -> Result<(u64, Vec<[u8; 32]>)> {
+        let (leaf_index, capacity) = tree_fill(&self.tree.try_borrow_data()?)?;
+        require!(leaf_index < capacity, ChainferenceError::TreeFull);
+        TreeAccounts {
+            tree: &self.tree,
+            authority: &self.tree_authority,
+            noop: &self.noop_program,
+            compression: &self.compression_program,
+        }
+        .append(leaf)?;
+        let proof = rightmost_proof(&self.tree.try_borrow_data()?)?;
+        let request = &mut self.request;
+        if request.response.leaves == 0 {
+            request.response.first_chunk_at = now;
+        }
+        request.response.set_cursor(cursor);
+        Ok((leaf_index, proof))
+    }
+}
+
 /// The program's error for a broken batch rule.
-fn batch_rule_error(error: BatchRuleError) -> ChainferenceError {
+pub(super) fn batch_rule_error(error: BatchRuleError) -> ChainferenceError {
     match error {
         BatchRuleError::Empty => ChainferenceError::EmptyBatch,
         BatchRuleError::TooManyChunks => ChainferenceError::BatchTooLarge,

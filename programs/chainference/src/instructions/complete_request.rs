@@ -1,6 +1,8 @@
-use crate::{error::ChainferenceError, events::*, lamports, math, state::*};
+use crate::{
+    acknowledgement::acknowledged, error::ChainferenceError, events::*, lamports, math, state::*,
+};
 use anchor_lang::prelude::*;
-use chainference_prover::core::fee_for;
+use chainference_prover::core::{fee_for, Acknowledgement};
 
 /// Accounts of `complete_request`.
 #[derive(Accounts)]
@@ -20,10 +22,14 @@ pub struct CompleteRequest<'info> {
     /// The fee treasury.
     #[account(mut)]
     pub treasury: Account<'info, Treasury>,
+    /// CHECK: the instructions sysvar, where a direct answer's acknowledgement is read.
+    #[account(address = solana_instructions_sysvar::ID)]
+    pub instructions: UncheckedAccount<'info>,
 }
 
-/// Bills `prompt_tokens × input + posted tokens × output` (per million, rounded up once,
-/// capped by the stake), pays the server its share and the bond, the treasury the fee (rounded
+/// Bills `prompt_tokens × input + answer tokens × output` (per million, rounded up once,
+/// capped by the stake), where the answer's tokens are those posted, or for direct delivery
+/// those the client acknowledged in the ed25519 instruction just before this one; pays the server its share and the bond, the treasury the fee (rounded
 /// down, out of the server's share), and refunds the rest of the stake; logs
 /// [`RequestSettled`] for audits.
 pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
@@ -41,16 +47,25 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
         request.response.leaves > 0,
         ChainferenceError::NoChunksPosted
     );
-    require!(
-        request.response.finished,
-        ChainferenceError::FinalChunkMissing
-    );
+    let tokens = match request.terms.delivery {
+        Delivery::Chain => {
+            require!(
+                request.response.finished,
+                ChainferenceError::FinalChunkMissing
+            );
+            request.response.tokens
+        }
+        Delivery::Direct => acknowledged_tokens(
+            request,
+            &acknowledged(&ctx.accounts.instructions, &request.key(), &request.client)?,
+        )?,
+    };
 
     let lock = request.lock;
     let bill = bill_for(
         request.terms.prompt_tokens,
         lock.input_price,
-        request.response.tokens,
+        tokens,
         lock.output_price,
     )
     .ok_or(ChainferenceError::ArithmeticOverflow)?
@@ -71,6 +86,7 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     let request = &mut ctx.accounts.request;
     request.state = RequestState::Completed;
     request.settlement = Settlement {
+        tokens,
         bill,
         fee,
         completed_at: now,
@@ -80,7 +96,6 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
         .first_chunk_at
         .saturating_sub(lock.locked_at);
     let completion_secs = now.saturating_sub(lock.locked_at);
-    let tokens = request.response.tokens;
     log_event(&RequestSettled {
         request: request.key(),
         client: request.client,
@@ -110,4 +125,20 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     record.first_chunk_secs = math::add(record.first_chunk_secs, first_chunk_secs.unsigned_abs())?;
     record.completion_secs = math::add(record.completion_secs, completion_secs.unsigned_abs())?;
     Ok(())
+}
+
+/// The tokens a direct answer is billed for: the acknowledged ones, which must not exceed what
+/// was posted; an acknowledgement of every posted chunk must also name the posted chain.
+fn acknowledged_tokens(request: &Request, ack: &Acknowledgement) -> Result<u32> {
+    let posted = &request.response;
+    require!(
+        ack.next_seq <= posted.next_seq && ack.tokens <= posted.tokens,
+        ChainferenceError::AcknowledgementMismatch
+    );
+    require!(
+        ack.next_seq < posted.next_seq
+            || (ack.chain == posted.chain && ack.tokens == posted.tokens),
+        ChainferenceError::AcknowledgementMismatch
+    );
+    Ok(ack.tokens)
 }

@@ -38,6 +38,10 @@ pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
     require!(server.active, ChainferenceError::ServerInactive);
     let terms = &request.terms;
     require!(
+        terms.delivery == Delivery::Chain || !server.endpoint.is_empty(),
+        ChainferenceError::NoEndpoint
+    );
+    require!(
         terms.allowed_servers.is_empty() || terms.allowed_servers.contains(&server.operator),
         ChainferenceError::ServerNotAllowed
     );

@@ -10,6 +10,7 @@
 #![allow(ambiguous_glob_reexports)]
 
 pub mod append_batch;
+pub mod append_root;
 pub mod cancel_request;
 pub mod close_request;
 pub mod complete_request;

@@ -168,6 +168,14 @@ pub struct RequestTerms {
 }
 
 impl RequestTerms {
+    /// The longest wait between batches (`None`: fill transactions).
+    pub fn batch_wait(&self) -> Option<core::time::Duration> {
+        match self.max_batch_wait_ms {
+            0 => None,
+            ms => Some(core::time::Duration::from_millis(u64::from(ms))),
+        }
+    }
+
     /// Refuses oversized fields and limits out of range.
     pub fn validate(&self) -> Result<()> {
         require!(
@@ -284,6 +292,9 @@ impl ResponseState {
     AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
 )]
 pub struct Settlement {
+    /// Answer tokens billed: those posted, or for direct delivery those the client
+    /// acknowledged.
+    pub tokens: u32,
     /// Lamports billed (capped by the stake).
     pub bill: u64,
     /// The protocol fee out of the bill.

@@ -12,7 +12,7 @@ use chainference_native::svm::litesvm::types::TransactionMetadata;
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::*;
-use chainference_prover::core::{batch_root, chunk_hash};
+use chainference_prover::core::{batch_root, chunk_hash, RootClaim};
 use spl_concurrent_merkle_tree::concurrent_merkle_tree::ConcurrentMerkleTree;
 
 /// What sending one instruction gave.
@@ -357,19 +357,34 @@ impl World {
     }
 
     pub fn complete(&mut self, operator: &Keypair, request: &Pubkey) -> Sent {
+        self.complete_after(operator, request, vec![])
+    }
+
+    /// `complete_request` of `request` with `before` in front of it in the same transaction
+    /// (a direct answer's acknowledgement).
+    pub fn complete_after(
+        &mut self,
+        operator: &Keypair,
+        request: &Pubkey,
+        mut before: Vec<Instruction>,
+    ) -> Sent {
         let locked = self.request(request);
-        let accounts = accounts::CompleteRequest {
-            operator: operator.pubkey(),
-            request: *request,
-            server: locked.lock.server,
-            client: locked.client,
-            treasury: treasury_address(),
-        };
-        self.h.send(
-            &[ix(accounts, instruction::CompleteRequest {})],
-            operator,
-            &[],
-        )
+        let mut complete = chainference_client::instructions::complete_request(request, &locked);
+        complete.accounts[0].pubkey = operator.pubkey();
+        before.push(complete);
+        self.h.send(&before, operator, &[])
+    }
+
+    /// `append_root` of a directly delivered batch's `claim`.
+    pub fn append_root(&mut self, operator: &Keypair, request: &Pubkey, claim: &RootClaim) -> Sent {
+        let tree = self.request(request).lock.tree;
+        let append = chainference_client::instructions::append_root(
+            &operator.pubkey(),
+            request,
+            &tree,
+            claim,
+        );
+        self.h.send(&[append], operator, &[])
     }
 
     /// Expires `request`, sent by `sender`, naming its server and operator when it has one.

@@ -1,10 +1,12 @@
 //! The program on a real Solana runtime (LiteSVM with Chainference, spl-account-compression and
 //! spl-noop as builtins, CPIs executed for real): the whole lifecycle to the lamport, every
 //! refusal by name, lamport conservation over random instruction sequences, and an answer
-//! sealed, packed, appended, streamed back from the logs out of order and audited.
+//! sealed, packed, appended, streamed back from the logs out of order and audited; direct
+//! delivery's roots and the acknowledgement its bill stops at.
 
 mod common;
 mod conservation;
+mod direct;
 mod lifecycle;
 mod refusals;
 mod stream;

@@ -1,0 +1,365 @@
+//! Direct delivery (design §9), the client's side. Only batch roots go on chain; the sealed
+//! chunks come over a WebSocket from the locking server's endpoint. Each batch is checked by
+//! the prover core's rules as it arrives and acknowledged at once with a wallet signature over
+//! `(request, next_seq, tokens, chain)`, which commits to exactly those chunks, so the
+//! acknowledgement is safe to give before the root lands. A batch is handed on (decrypted,
+//! shown) only once the request account's state (sequence, tokens, hash chain over the leaves)
+//! has reached that batch's boundary with the same values: its root is then on chain. The
+//! chunks are kept in a [`SavedAnswer`], which is the only copy of the answer and what an audit
+//! pairs with the roots on the ledger.
+
+use crate::rpc::{Chain, ChainError};
+use anchor_lang::prelude::Pubkey;
+use chainference::state::Request;
+use chainference_prover::bundle::Chunk;
+use chainference_prover::core::{Acknowledgement, BatchRuleError, ResponseCursor};
+use chainference_prover::encoding::{base58_32, hex_array};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The path under a server's endpoint where one request's answer is served.
+pub const ANSWER_PATH: &str = "/v1/answers/";
+/// The `format` field of a saved answer.
+pub const SAVED_FORMAT: &str = "chainference-direct-answer";
+/// How often the request account is read for the roots that landed.
+const POLL: Duration = Duration::from_millis(200);
+/// How long to wait before connecting again to an endpoint that refused or dropped us.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// What a provider sends over the answer socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToClient {
+    /// One batch's chunks, sent before its root goes on chain.
+    Batch(DirectBatch),
+    /// The provider does not serve this request's answer here.
+    Refused(String),
+}
+
+/// What a client sends back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToProvider {
+    /// Everything before `next_seq` was received.
+    Ack(SignedAck),
+}
+
+/// One directly delivered batch: the chunks one root commits to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectBatch {
+    /// Sequence number of its first chunk.
+    pub first_seq: u32,
+    /// Its chunks, in order.
+    pub chunks: Vec<Chunk>,
+}
+
+/// An acknowledgement with the client's wallet signature of its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAck {
+    /// The sequence number after the last chunk received.
+    pub next_seq: u32,
+    /// Answer tokens received.
+    pub tokens: u32,
+    /// The hash chain over the received batches' leaves.
+    #[serde(with = "hex_array")]
+    pub chain: [u8; 32],
+    /// The wallet's ed25519 signature of [`Acknowledgement::message`].
+    #[serde(with = "hex_array")]
+    pub signature: [u8; 64],
+}
+
+impl SignedAck {
+    /// `wallet`'s acknowledgement of the answer of `request` up to `cursor`.
+    pub fn sign(wallet: &Keypair, request: &Pubkey, cursor: &ResponseCursor) -> Self {
+        let ack = Acknowledgement {
+            next_seq: cursor.next_seq,
+            tokens: cursor.tokens,
+            chain: cursor.chain,
+        };
+        let signature = wallet.sign_message(&ack.message(&request.to_bytes()));
+        Self {
+            next_seq: ack.next_seq,
+            tokens: ack.tokens,
+            chain: ack.chain,
+            signature: signature.into(),
+        }
+    }
+
+    /// What it acknowledges.
+    pub fn ack(&self) -> Acknowledgement {
+        Acknowledgement {
+            next_seq: self.next_seq,
+            tokens: self.tokens,
+            chain: self.chain,
+        }
+    }
+
+    /// Whether `client` signed it for `request`.
+    pub fn is_signed_by(&self, client: &Pubkey, request: &Pubkey) -> bool {
+        solana_signature::Signature::from(self.signature)
+            .verify(&client.to_bytes(), &self.ack().message(&request.to_bytes()))
+    }
+}
+
+/// The chunks of a directly delivered answer as the client received and checked them: the
+/// answer's only copy, read back by `history` and paired with the ledger's roots by `audit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAnswer {
+    /// Always [`SAVED_FORMAT`].
+    pub format: String,
+    /// The request.
+    #[serde(with = "base58_32")]
+    pub request: [u8; 32],
+    /// The batches whose roots were seen on chain, in order.
+    pub batches: Vec<DirectBatch>,
+}
+
+impl SavedAnswer {
+    /// An empty answer of `request`.
+    pub fn new(request: &Pubkey) -> Self {
+        Self {
+            format: SAVED_FORMAT.into(),
+            request: request.to_bytes(),
+            batches: Vec::new(),
+        }
+    }
+
+    /// The saved answer as JSON.
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a saved answer, refusing another format.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        let saved: Self = serde_json::from_str(json)?;
+        if saved.format != SAVED_FORMAT {
+            return Err(serde::de::Error::custom(format!(
+                "not a {SAVED_FORMAT} file (found {})",
+                saved.format
+            )));
+        }
+        Ok(saved)
+    }
+
+    /// The saved batch starting at `first_seq`.
+    pub fn batch_at(&self, first_seq: u32) -> Option<&DirectBatch> {
+        self.batches
+            .iter()
+            .find(|batch| batch.first_seq == first_seq)
+    }
+}
+
+/// Why a direct answer could not be received.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectError {
+    /// Reading the chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The server's endpoint refused the request.
+    #[error("the server's endpoint refused the answer: {0}")]
+    Refused(String),
+    /// A batch broke the answer's rules.
+    #[error("the server sent a batch that breaks the answer's rules: {0}")]
+    Rule(BatchRuleError),
+    /// The server sent something that is not a batch.
+    #[error("the server sent a message that is not a batch: {0}")]
+    Garbled(String),
+    /// The roots on chain do not commit to the chunks received.
+    #[error("the roots on chain do not match the chunks the server sent (at chunk {0}): refusing the answer")]
+    RootMismatch(u32),
+    /// The request was closed before its answer was complete.
+    #[error("request {0} closed before its answer was complete")]
+    Closed(Pubkey),
+    /// The consumer of the batches gave up.
+    #[error("{0}")]
+    Consumer(String),
+}
+
+/// The URL of `request`'s answer under `endpoint`, from chunk `from_seq`.
+pub fn answer_url(endpoint: &str, request: &Pubkey, from_seq: u32) -> String {
+    format!(
+        "{}{ANSWER_PATH}{request}?from={from_seq}",
+        endpoint.trim_end_matches('/')
+    )
+}
+
+/// Receives `request`'s answer from `endpoint`, acknowledging each batch as `wallet`, handing
+/// each batch to `deliver` once its root is on chain and saving it in `saved`. Returns the
+/// cursor of what was delivered when the answer is finished, or when the server completed
+/// the request on an acknowledgement of less.
+pub async fn receive_direct(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+    endpoint: &str,
+    max_output_tokens: u32,
+    saved: &mut SavedAnswer,
+    mut deliver: impl FnMut(&DirectBatch) -> Result<(), String>,
+) -> Result<ResponseCursor, DirectError> {
+    let mut receiver = Receiver {
+        request: *request,
+        max_output_tokens,
+        received: ResponseCursor::new(),
+        unconfirmed: VecDeque::new(),
+        delivered: ResponseCursor::new(),
+    };
+    loop {
+        let url = answer_url(endpoint, request, receiver.received.next_seq);
+        let socket = match tokio_tungstenite::connect_async(url.as_str()).await {
+            Ok((socket, _)) => socket,
+            Err(error) => {
+                tracing::warn!(%url, %error, "cannot reach the server's endpoint; retrying");
+                if let Some(done) = receiver.confirm(chain, saved, &mut deliver).await? {
+                    return Ok(done);
+                }
+                tokio::time::sleep(RECONNECT).await;
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = socket.split();
+        if receiver.received.next_seq > 0 {
+            // The last acknowledgement may not have reached the server before the cut.
+            let ack = SignedAck::sign(wallet, request, &receiver.received);
+            let _ = sink.send(ack_message(&ack)).await;
+        }
+        let mut poll = tokio::time::interval(POLL);
+        loop {
+            tokio::select! {
+                message = stream.next() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        let received = receiver.receive(&text)?;
+                        let ack = SignedAck::sign(wallet, request, &received);
+                        if sink.send(ack_message(&ack)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        tracing::warn!(%request, "the answer socket closed; reconnecting");
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                },
+                _ = poll.tick() => {
+                    if let Some(done) = receiver.confirm(chain, saved, &mut deliver).await? {
+                        return Ok(done);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(RECONNECT).await;
+    }
+}
+
+fn ack_message(ack: &SignedAck) -> Message {
+    Message::text(serde_json::to_string(&ToProvider::Ack(*ack)).unwrap_or_default())
+}
+
+/// The received, not yet confirmed batches of one answer.
+struct Receiver {
+    request: Pubkey,
+    max_output_tokens: u32,
+    /// Everything received.
+    received: ResponseCursor,
+    /// Received batches with the cursor after each, waiting for their roots.
+    unconfirmed: VecDeque<(DirectBatch, ResponseCursor)>,
+    /// Everything handed on.
+    delivered: ResponseCursor,
+}
+
+impl Receiver {
+    /// Checks one message's batch continues the answer; returns the cursor after it.
+    fn receive(&mut self, text: &str) -> Result<ResponseCursor, DirectError> {
+        let batch = match serde_json::from_str::<ToClient>(text) {
+            Ok(ToClient::Batch(batch)) => batch,
+            Ok(ToClient::Refused(reason)) => return Err(DirectError::Refused(reason)),
+            Err(error) => return Err(DirectError::Garbled(error.to_string())),
+        };
+        let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
+        self.received
+            .apply(&self.request.to_bytes(), self.max_output_tokens, &views)
+            .map_err(DirectError::Rule)?;
+        self.unconfirmed.push_back((batch, self.received));
+        Ok(self.received)
+    }
+
+    /// Reads the request account and hands on every batch whose root has landed; the final
+    /// cursor once the answer is finished or the request is completed.
+    async fn confirm(
+        &mut self,
+        chain: &Chain,
+        saved: &mut SavedAnswer,
+        deliver: &mut impl FnMut(&DirectBatch) -> Result<(), String>,
+    ) -> Result<Option<ResponseCursor>, DirectError> {
+        let account: Option<Request> = chain.account(&self.request, "Request").await?;
+        let Some(account) = account else {
+            return Err(DirectError::Closed(self.request));
+        };
+        let posted = account.response.cursor();
+        if posted.next_seq > self.delivered.next_seq {
+            let boundary = self
+                .unconfirmed
+                .iter()
+                .position(|(_, after)| after.next_seq == posted.next_seq);
+            match boundary {
+                Some(index) if self.unconfirmed[index].1 == posted => {
+                    for (batch, after) in self.unconfirmed.drain(..=index) {
+                        deliver(&batch).map_err(DirectError::Consumer)?;
+                        saved.batches.push(batch);
+                        self.delivered = after;
+                    }
+                }
+                Some(_) => return Err(DirectError::RootMismatch(posted.next_seq)),
+                // Roots past what was received: the chunks are on their way.
+                None if posted.next_seq > self.received.next_seq => {}
+                None => return Err(DirectError::RootMismatch(posted.next_seq)),
+            }
+        }
+        let completed = account.state == chainference::state::RequestState::Completed;
+        let settled = completed && self.delivered.next_seq == posted.next_seq;
+        Ok((self.delivered.finished || settled).then_some(self.delivered))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_ack_verifies_only_for_its_client_and_request() {
+        let wallet = Keypair::new();
+        let request = Pubkey::new_unique();
+        let cursor = ResponseCursor {
+            next_seq: 4,
+            tokens: 90,
+            leaves: 2,
+            chain: [5; 32],
+            finished: false,
+        };
+        let ack = SignedAck::sign(&wallet, &request, &cursor);
+        assert!(ack.is_signed_by(&wallet.pubkey(), &request));
+        assert!(!ack.is_signed_by(&Pubkey::new_unique(), &request));
+        assert!(!ack.is_signed_by(&wallet.pubkey(), &Pubkey::new_unique()));
+        let inflated = SignedAck { tokens: 91, ..ack };
+        assert!(!inflated.is_signed_by(&wallet.pubkey(), &request));
+        let json = serde_json::to_string(&ToProvider::Ack(ack)).expect("json");
+        assert_eq!(
+            serde_json::from_str::<ToProvider>(&json).expect("parses"),
+            ToProvider::Ack(ack)
+        );
+    }
+
+    #[test]
+    fn the_answer_url_sits_under_the_endpoint() {
+        let request = Pubkey::new_unique();
+        assert_eq!(
+            answer_url("ws://127.0.0.1:7450/", &request, 3),
+            format!("ws://127.0.0.1:7450/v1/answers/{request}?from=3")
+        );
+    }
+}

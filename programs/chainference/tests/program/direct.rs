@@ -1,0 +1,207 @@
+//! Direct delivery on the runtime: roots only on chain, each checked against the answer's
+//! rules, and a bill that stops at the client's acknowledgement, verified by the ed25519
+//! precompile and found by the program in the instructions sysvar.
+
+use crate::common::*;
+use chainference::error::ChainferenceError;
+use chainference::state::{Delivery, RequestState};
+use chainference_client::instructions::acknowledgement;
+use chainference_native::svm::solana_keypair::Keypair;
+use chainference_native::svm::solana_signer::Signer;
+use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim};
+
+/// The claim of `chunks` continuing `cursor`, which it advances.
+fn claim(
+    request: &Pubkey,
+    cursor: &mut ResponseCursor,
+    chunks: &[chainference::events::Chunk],
+) -> RootClaim {
+    let before = *cursor;
+    let views: Vec<_> = chunks.iter().map(|chunk| chunk.as_ref()).collect();
+    let applied = cursor
+        .apply(&request.to_bytes(), 1_000, &views)
+        .expect("the chunks continue the answer");
+    RootClaim::between(&before, cursor, applied.root)
+}
+
+/// `signer`'s acknowledgement of `ack` for `request`, as the precompile's instruction.
+fn signed(request: &Pubkey, signer: &Keypair, ack: &Acknowledgement) -> Instruction {
+    let signature = signer.sign_message(&ack.message(&request.to_bytes()));
+    let bytes: [u8; 64] = signature.as_ref().try_into().expect("64 bytes");
+    acknowledgement(request, &signer.pubkey(), ack, &bytes)
+}
+
+/// Lists an endpoint for `operator`'s server, which direct requests need.
+fn give_endpoint(w: &mut World, operator: &Keypair) {
+    let mut params = server_params(vec![offer(1_000_000, 2_000_000)], 2);
+    params.endpoint = "wss://provider.example/chainference".into();
+    assert_ok(w.update_server(operator, &operator.pubkey(), params));
+}
+
+fn ack_of(cursor: &ResponseCursor) -> Acknowledgement {
+    Acknowledgement {
+        next_seq: cursor.next_seq,
+        tokens: cursor.tokens,
+        chain: cursor.chain,
+    }
+}
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::instruction::Instruction;
+
+#[test]
+fn roots_go_on_chain_and_the_bill_stops_at_the_acknowledgement() {
+    let mut w = World::new(0);
+    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
+    let client = w.wallet();
+    let mut direct = terms();
+    direct.delivery = Delivery::Direct;
+    let stake = 10_000_000;
+    let request = w.create_request(&client, stake, direct).expect("create");
+    assert_refused(
+        w.lock(&operator, &request, &tree),
+        ChainferenceError::NoEndpoint,
+    );
+    give_endpoint(&mut w, &operator);
+    w.ready(&client, &operator, &tree, &request);
+
+    // Chunks themselves are refused; roots of the answer's batches are taken.
+    assert_refused(
+        w.append(&operator, &request, chunks(0, 1, 10, false)),
+        ChainferenceError::NotChainDelivery,
+    );
+    let mut cursor = ResponseCursor::new();
+    let first = claim(&request, &mut cursor, &chunks(0, 3, 10, false));
+    let after_first = cursor;
+    let (_, leaves_before) = w.tree_state(&tree);
+    assert_ok(w.append_root(&operator, &request, &first));
+    assert_eq!(
+        w.tree_state(&tree).1,
+        leaves_before + 1,
+        "the leaf went into the tree"
+    );
+    // The same batch again is out of sequence.
+    assert_refused(
+        w.append_root(&operator, &request, &first),
+        ChainferenceError::SequenceMismatch,
+    );
+    let second = claim(&request, &mut cursor, &chunks(3, 2, 10, true));
+    assert_ok(w.append_root(&operator, &request, &second));
+    let posted = w.request(&request).response;
+    assert_eq!(
+        posted.cursor(),
+        cursor,
+        "the program's state is the client's own"
+    );
+
+    // No acknowledgement, another signer's, more than posted, the whole answer on another
+    // chain: each refused by name.
+    assert_refused(
+        w.complete(&operator, &request),
+        ChainferenceError::AcknowledgementMissing,
+    );
+    let full = ack_of(&cursor);
+    let stranger = w.wallet();
+    assert_refused(
+        w.complete_after(
+            &operator,
+            &request,
+            vec![signed(&request, &stranger, &full)],
+        ),
+        ChainferenceError::AcknowledgementInvalid,
+    );
+    let inflated = Acknowledgement {
+        tokens: full.tokens + 1,
+        ..full
+    };
+    assert_refused(
+        w.complete_after(
+            &operator,
+            &request,
+            vec![signed(&request, &client, &inflated)],
+        ),
+        ChainferenceError::AcknowledgementMismatch,
+    );
+    let forked = Acknowledgement {
+        chain: [3; 32],
+        ..full
+    };
+    assert_refused(
+        w.complete_after(
+            &operator,
+            &request,
+            vec![signed(&request, &client, &forked)],
+        ),
+        ChainferenceError::AcknowledgementMismatch,
+    );
+    // A signature that does not verify never reaches the program.
+    let mut forged = signed(&request, &client, &full);
+    let signature_at = 16 + 32;
+    forged.data[signature_at] ^= 1;
+    let sent = w.complete_after(&operator, &request, vec![forged]);
+    assert!(sent.is_err(), "a forged acknowledgement was accepted");
+    assert_eq!(w.request(&request).state, RequestState::Ready);
+
+    // The client acknowledged only the first batch: 30 of the 50 posted tokens are billed.
+    let client_before = w.h.lamports(&client.pubkey());
+    let operator_before = w.h.lamports(&operator.pubkey());
+    let bond = w.request(&request).lock.bond;
+    let partial = ack_of(&after_first);
+    assert_ok(w.complete_after(
+        &operator,
+        &request,
+        vec![signed(&request, &client, &partial)],
+    ));
+    let settled = w.request(&request);
+    assert_eq!(settled.state, RequestState::Completed);
+    assert_eq!(settled.settlement.tokens, 30);
+    let bill = (100 * 1_000_000 + 30 * 2_000_000) / 1_000_000;
+    assert_eq!(settled.settlement.bill, bill);
+    assert_eq!(w.h.lamports(&client.pubkey()), client_before + stake - bill);
+    // The operator paid this transaction's fee: its own signature and the precompile's.
+    assert_eq!(
+        w.h.lamports(&operator.pubkey()),
+        operator_before + bill + bond - 2 * 5_000
+    );
+    assert_eq!(w.server_of(&operator.pubkey()).reputation.tokens_served, 30);
+}
+
+#[test]
+fn a_whole_acknowledgement_bills_every_posted_token_and_chain_requests_take_no_roots() {
+    let mut w = World::new(0);
+    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
+    give_endpoint(&mut w, &operator);
+    let client = w.wallet();
+    let mut direct = terms();
+    direct.delivery = Delivery::Direct;
+    let request = w
+        .create_request(&client, 10_000_000, direct)
+        .expect("create");
+    w.ready(&client, &operator, &tree, &request);
+    let mut cursor = ResponseCursor::new();
+    let only = claim(&request, &mut cursor, &chunks(0, 4, 25, true));
+    // The last root and the completion share one transaction.
+    let append =
+        chainference_client::instructions::append_root(&operator.pubkey(), &request, &tree, &only);
+    assert_ok(w.complete_after(
+        &operator,
+        &request,
+        vec![append, signed(&request, &client, &ack_of(&cursor))],
+    ));
+    let settled = w.request(&request);
+    assert_eq!(
+        (settled.settlement.tokens, settled.settlement.bill),
+        (100, 300)
+    );
+
+    let on_chain = w
+        .create_request(&client, 10_000_000, terms())
+        .expect("create");
+    w.ready(&client, &operator, &tree, &on_chain);
+    let mut cursor = ResponseCursor::new();
+    let root = claim(&on_chain, &mut cursor, &chunks(0, 1, 10, true));
+    assert_refused(
+        w.append_root(&operator, &on_chain, &root),
+        ChainferenceError::NotDirectDelivery,
+    );
+}

@@ -1,0 +1,211 @@
+//! Posting one answer by direct delivery (design §9): the sealed chunks go to the client over
+//! the [`crate::endpoint`], and only each batch's root goes on chain, one `append_root` in
+//! flight per request. A batch closes when the request's latency bound runs out (the first as
+//! soon as there is text), or with no bound every [`DIRECT_BATCH_TOKENS`] tokens, and at the
+//! end. A batch is published before its root is posted, and the next one only once the client
+//! has acknowledged everything before the previous one, so a client that stops acknowledging
+//! gets at most two batches it does not pay for. The final root, the client's latest
+//! acknowledgement (through the ed25519 precompile) and `complete_request` go in one
+//! transaction: the bill stops at what the client acknowledged.
+
+use crate::checkpoint::{pass, Checkpoint};
+use crate::endpoint::Feed;
+use crate::generation::Generation;
+use crate::job::{Job, JobError};
+use crate::poster::{log_posted, FLUSH_TEXT_BYTES};
+use crate::resume::Posted;
+use chainference::state::Request;
+use chainference_client::answer::{AnswerSealer, MAX_CHUNK_PLAINTEXT};
+use chainference_client::direct::{DirectBatch, SignedAck};
+use chainference_client::envelope::{EnvelopeError, FinishReason, PromptEnvelope, SessionKey};
+use chainference_client::instructions::{acknowledgement, append_root, complete_request};
+use chainference_prover::bundle::Chunk;
+use chainference_prover::core::{ResponseCursor, RootClaim};
+use solana_message::AddressLookupTableAccount;
+use solana_signer::Signer;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Tokens a batch closes at when the request sets no latency bound: the most a client that
+/// stops acknowledging can get unpaid is two such batches.
+pub const DIRECT_BATCH_TOKENS: u64 = 8_192;
+/// Sealed bytes that close a batch whatever its tokens (a batch holds at most 64 chunks of at
+/// most 1 KiB).
+const DIRECT_BATCH_BYTES: usize = 48 * 1_024;
+/// How long the client may take to acknowledge a batch before the answer stops there.
+const ACK_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Generates the answer to `ready`, publishes its batches on `feed` and posts their roots;
+/// the final root claims payment on the client's latest acknowledgement (without one the
+/// request is left to expire).
+pub async fn post_direct_answer(
+    job: &Job,
+    ready: &Request,
+    key: SessionKey,
+    prompt: &Result<PromptEnvelope, EnvelopeError>,
+    max_tokens: u32,
+    feed: &Feed,
+) -> Result<(), JobError> {
+    let context = job.chain.key_context(&job.request);
+    let compression = prompt
+        .as_ref()
+        .map(|prompt| prompt.compression)
+        .unwrap_or_default();
+    let mut sealer = AnswerSealer::new(key, context, compression, 0)
+        .map_err(|error| JobError::Seal(error.to_string()))?;
+    let mut generation =
+        Generation::start(job, ready, prompt, &Posted::default(), max_tokens).await?;
+    let shape = job.posting.shape(&ready.lock.tree);
+    let tables = job.posting.tables(&shape);
+    let wait = ready.terms.batch_wait();
+    let started = Instant::now();
+    let mut cursor = ResponseCursor::new();
+    let mut last_batch: Option<Instant> = None;
+    let mut previous_start = 0u32;
+    loop {
+        let patience = match (wait, last_batch) {
+            (Some(wait), Some(at)) => wait.saturating_sub(at.elapsed()),
+            _ => Duration::from_secs(1),
+        };
+        generation.take(&job.request, &mut sealer, patience).await?;
+        if generation.unflushed_text() >= FLUSH_TEXT_BYTES {
+            generation.flush(&mut sealer)?;
+        }
+        let finish = generation.finish();
+        let pending = sealer.pending_tokens();
+        let due = finish.is_some()
+            || sealer.pending_len() >= DIRECT_BATCH_BYTES
+            || match wait {
+                Some(wait) => pending > 0 && last_batch.is_none_or(|at| at.elapsed() >= wait),
+                None => pending >= DIRECT_BATCH_TOKENS,
+            };
+        if !due {
+            continue;
+        }
+        generation.flush(&mut sealer)?;
+        let chunks = seal_batch(&mut sealer, finish)?;
+        if chunks.is_empty() {
+            last_batch = Some(Instant::now());
+            continue;
+        }
+        let before = cursor;
+        let views: Vec<_> = chunks.iter().map(Chunk::as_ref).collect();
+        let applied = cursor
+            .apply(
+                &job.request.to_bytes(),
+                ready.terms.max_output_tokens,
+                &views,
+            )
+            .map_err(|rule| JobError::Seal(rule.to_string()))?;
+        let claim = RootClaim::between(&before, &cursor, applied.root);
+        if before.next_seq > 0 {
+            let acked = feed.ack_reaching(previous_start, ACK_PATIENCE).await;
+            if acked.is_none_or(|ack| ack.next_seq < previous_start) {
+                tracing::warn!(request = %job.request, "the client stopped acknowledging; ending the answer at what it acknowledged");
+                return claim_payment(job, ready, acked, tables).await;
+            }
+        }
+        feed.publish(DirectBatch {
+            first_seq: claim.first_seq,
+            chunks,
+        });
+        if claim.finished {
+            let ack = feed.ack_reaching(cursor.next_seq, ACK_PATIENCE).await;
+            post_root(job, ready, &claim, ack, tables).await?;
+            log_posted(&job.request, generation.tokens(), started);
+            return Ok(());
+        }
+        post_root(job, ready, &claim, None, tables).await?;
+        last_batch = Some(Instant::now());
+        previous_start = claim.first_seq;
+    }
+}
+
+/// Seals everything pending as one batch: with `finish`, the stream's end and the final chunk.
+fn seal_batch(
+    sealer: &mut AnswerSealer,
+    finish: Option<FinishReason>,
+) -> Result<Vec<Chunk>, JobError> {
+    let mut chunks = Vec::new();
+    match finish {
+        Some(reason) => {
+            sealer
+                .end_stream()
+                .map_err(|error| JobError::Seal(error.to_string()))?;
+            while !sealer.final_fits(MAX_CHUNK_PLAINTEXT) {
+                chunks.push(sealer.seal_chunk(MAX_CHUNK_PLAINTEXT));
+            }
+            chunks.push(sealer.seal_final(reason));
+        }
+        None => {
+            while sealer.pending_len() > 0 {
+                chunks.push(sealer.seal_chunk(MAX_CHUNK_PLAINTEXT));
+            }
+        }
+    }
+    Ok(chunks)
+}
+
+/// Completes the request on `ack` alone (the answer stopped early); without one nothing can be
+/// billed and the request is left to expire.
+async fn claim_payment(
+    job: &Job,
+    ready: &Request,
+    ack: Option<SignedAck>,
+    tables: &[AddressLookupTableAccount],
+) -> Result<(), JobError> {
+    let Some(ack) = ack else {
+        return Ok(());
+    };
+    let instructions = [
+        acknowledgement(&job.request, &ready.client, &ack.ack(), &ack.signature),
+        complete_request(&job.request, ready),
+    ];
+    job.chain
+        .send_watched(&instructions, &job.operator, &[], tables, |_| async {})
+        .await?;
+    Ok(())
+}
+
+/// Sends one root (with `ack` and the completion after it, for the final one) and waits for
+/// it to be confirmed, passing the job's checkpoints on the way.
+async fn post_root(
+    job: &Job,
+    ready: &Request,
+    claim: &RootClaim,
+    ack: Option<SignedAck>,
+    tables: &[AddressLookupTableAccount],
+) -> Result<(), JobError> {
+    let mut instructions = job.posting.budget();
+    instructions.push(append_root(
+        &job.operator.pubkey(),
+        &job.request,
+        &ready.lock.tree,
+        claim,
+    ));
+    match ack {
+        Some(ack) => {
+            instructions.push(acknowledgement(
+                &job.request,
+                &ready.client,
+                &ack.ack(),
+                &ack.signature,
+            ));
+            instructions.push(complete_request(&job.request, ready));
+        }
+        None if claim.finished => {
+            tracing::warn!(request = %job.request, "the client acknowledged nothing; the request will expire unpaid");
+        }
+        None => {}
+    }
+    let request = job.request;
+    let first_seq = claim.first_seq;
+    job.chain
+        .send_watched(&instructions, &job.operator, &[], tables, |_| {
+            pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
+        })
+        .await?;
+    let next_seq = claim.first_seq + claim.count;
+    pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
+    Ok(())
+}

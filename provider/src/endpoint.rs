@@ -1,0 +1,236 @@
+//! The provider's endpoint for direct delivery: a WebSocket server where each client reads
+//! its request's answer (`/v1/answers/<request>?from=<seq>`, batches as JSON text frames, from
+//! the batch starting at `seq`) and sends back its signed acknowledgements, which are checked
+//! against the request's client before the job may bill on them. Chunks are sealed to the
+//! client, so serving them to anyone who asks reveals nothing the chain would not.
+
+use anchor_lang::prelude::Pubkey;
+use chainference_client::direct::{DirectBatch, SignedAck, ToClient, ToProvider, ANSWER_PATH};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::server::{
+    Callback, ErrorResponse, Request, Response,
+};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a connection waits for its request's answer to appear (the job starts at lock).
+const FEED_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a finished answer stays readable, for a client that reconnects after the end.
+const KEEP_FINISHED: Duration = Duration::from_secs(120);
+
+/// One request's answer as the job publishes it.
+pub struct Feed {
+    client: Pubkey,
+    batches: watch::Sender<Vec<Arc<DirectBatch>>>,
+    ack: watch::Sender<Option<SignedAck>>,
+}
+
+impl Feed {
+    /// Publishes a batch to every connected (and later) reader.
+    pub fn publish(&self, batch: DirectBatch) {
+        self.batches
+            .send_modify(|batches| batches.push(Arc::new(batch)));
+    }
+
+    /// The furthest acknowledgement the client signed so far.
+    pub fn latest_ack(&self) -> Option<SignedAck> {
+        *self.ack.borrow()
+    }
+
+    /// Waits until the client has acknowledged everything before `next_seq`, or `patience`
+    /// passes; returns the furthest acknowledgement then.
+    pub async fn ack_reaching(&self, next_seq: u32, patience: Duration) -> Option<SignedAck> {
+        let mut acks = self.ack.subscribe();
+        let reached = acks.wait_for(|ack| ack.is_some_and(|ack| ack.next_seq >= next_seq));
+        let _ = tokio::time::timeout(patience, reached).await;
+        self.latest_ack()
+    }
+
+    /// Takes `ack` if `client` signed it for `request` and it goes further than the last.
+    fn offer_ack(&self, request: &Pubkey, ack: SignedAck) -> bool {
+        if !ack.is_signed_by(&self.client, request) {
+            return false;
+        }
+        self.ack.send_if_modified(|latest| {
+            let further = latest.is_none_or(|latest| ack.next_seq > latest.next_seq);
+            if further {
+                *latest = Some(ack);
+            }
+            further
+        })
+    }
+}
+
+/// The answers this provider is delivering directly, by request.
+#[derive(Clone, Default)]
+pub struct Feeds {
+    open: Arc<Mutex<HashMap<Pubkey, Arc<Feed>>>>,
+    opened: Arc<tokio::sync::Notify>,
+}
+
+impl Feeds {
+    /// Opens the feed of `request`, whose acknowledgements `client` signs.
+    pub fn open(&self, request: Pubkey, client: Pubkey) -> Arc<Feed> {
+        let feed = Arc::new(Feed {
+            client,
+            batches: watch::channel(Vec::new()).0,
+            ack: watch::channel(None).0,
+        });
+        self.lock().insert(request, feed.clone());
+        self.opened.notify_waiters();
+        feed
+    }
+
+    /// Closes the feed of `request` after a grace period for late readers.
+    pub fn close_later(&self, request: Pubkey) {
+        let feeds = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(KEEP_FINISHED).await;
+            feeds.lock().remove(&request);
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pubkey, Arc<Feed>>> {
+        // A reader that panicked holding the map leaves it consistent (single inserts and
+        // removals), so a poisoned lock is still usable.
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn wait_for(&self, request: &Pubkey) -> Option<Arc<Feed>> {
+        let wait = async {
+            loop {
+                let opened = self.opened.notified();
+                if let Some(feed) = self.lock().get(request).cloned() {
+                    return feed;
+                }
+                opened.await;
+            }
+        };
+        tokio::time::timeout(FEED_PATIENCE, wait).await.ok()
+    }
+}
+
+/// Serves `feeds` on `listener` until dropped.
+pub async fn serve(listener: TcpListener, feeds: Feeds) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let feeds = feeds.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = connection(stream, feeds).await {
+                        tracing::debug!(%peer, %error, "answer socket ended");
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accepting an answer socket failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Keeps the path the client's handshake asks for.
+struct PathOf<'a>(&'a mut String);
+
+impl Callback for PathOf<'_> {
+    fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+        *self.0 = request.uri().to_string();
+        Ok(response)
+    }
+}
+
+/// The request and first sequence number a path names.
+fn parse_path(path: &str) -> Option<(Pubkey, u32)> {
+    let rest = path.strip_prefix(ANSWER_PATH)?;
+    let (request, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let from = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("from="))
+        .map_or(Ok(0), u32::from_str)
+        .ok()?;
+    Some((Pubkey::from_str(request).ok()?, from))
+}
+
+async fn connection(
+    stream: TcpStream,
+    feeds: Feeds,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let mut path = String::new();
+    let socket = tokio_tungstenite::accept_hdr_async(stream, PathOf(&mut path)).await?;
+    let (mut sink, mut incoming) = socket.split();
+    let refuse = |reason: String| {
+        Message::text(serde_json::to_string(&ToClient::Refused(reason)).unwrap_or_default())
+    };
+    let Some((request, from)) = parse_path(&path) else {
+        sink.send(refuse(format!(
+            "{path} is not {ANSWER_PATH}<request>?from=<seq>"
+        )))
+        .await?;
+        return Ok(());
+    };
+    let Some(feed) = feeds.wait_for(&request).await else {
+        sink.send(refuse(format!(
+            "this server is not delivering request {request}"
+        )))
+        .await?;
+        return Ok(());
+    };
+    let mut batches = feed.batches.subscribe();
+    let mut sent = 0usize;
+    loop {
+        let ready: Vec<Arc<DirectBatch>> = batches.borrow_and_update().clone();
+        for batch in ready.iter().skip(sent) {
+            if batch.first_seq >= from {
+                let text =
+                    serde_json::to_string(&ToClient::Batch((**batch).clone())).unwrap_or_default();
+                sink.send(Message::text(text)).await?;
+            }
+        }
+        sent = ready.len();
+        tokio::select! {
+            changed = batches.changed() => if changed.is_err() { return Ok(()) },
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ToProvider>(&text) {
+                    Ok(ToProvider::Ack(ack)) => {
+                        if !feed.offer_ack(&request, ack) {
+                            tracing::debug!(%request, next_seq = ack.next_seq, "acknowledgement ignored (not the client's, or not further)");
+                        }
+                    }
+                    Err(error) => tracing::debug!(%request, %error, "unreadable message ignored"),
+                },
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_a_request_and_where_to_start() {
+        let request = Pubkey::new_unique();
+        assert_eq!(
+            parse_path(&format!("{ANSWER_PATH}{request}?from=12")),
+            Some((request, 12))
+        );
+        assert_eq!(
+            parse_path(&format!("{ANSWER_PATH}{request}")),
+            Some((request, 0))
+        );
+        assert_eq!(parse_path("/other"), None);
+        assert_eq!(parse_path(&format!("{ANSWER_PATH}{request}?from=x")), None);
+        assert_eq!(parse_path(&format!("{ANSWER_PATH}not-a-key")), None);
+    }
+}
