@@ -81,6 +81,7 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         keypair: "(demo wallet)".into(),
         output,
         wait_for_node: 0,
+        answers_dir: std::env::temp_dir().join("chainference-demo-answers"),
     };
     let args = AskArgs {
         model: Some(smollm2::MODEL_ID.into()),

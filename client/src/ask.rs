@@ -1,9 +1,11 @@
 //! One question's whole life on the client's side: create the request with its stake, wait for
 //! a server's lock, seal the prompt to that server's per-request key, follow the answer live
-//! (checked, then decrypted batch by batch) and read the bill. An unlocked request is expired
+//! (checked, then decrypted batch by batch; a direct answer from the server's endpoint, each
+//! batch once its root is on chain) and read the bill. An unlocked request is expired
 //! at its lock deadline, so the stake comes back.
 
 use crate::answer::{AnswerError, AnswerOpener};
+use crate::direct::{receive_direct, DirectError, SavedAnswer};
 use crate::envelope::{
     client_session, key_message, open_prompt, seal_prompt, ClientSignature, Compression,
     EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
@@ -15,9 +17,11 @@ use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
 use anchor_lang::prelude::Pubkey;
 use chainference::pda::{client_address, request_address};
-use chainference::state::{Client, Request, RequestState, RequestTerms};
+use chainference::state::{Client, Delivery, Request, RequestState, RequestTerms, Server};
+use chainference_prover::bundle::Chunk;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use x25519_dalek::PublicKey;
 
@@ -53,6 +57,22 @@ pub enum AskError {
     /// The request vanished or changed in an unexpected way.
     #[error("request {0} was closed before it was answered")]
     Closed(Pubkey),
+    /// Receiving a direct answer failed.
+    #[error(transparent)]
+    Direct(#[from] DirectError),
+    /// A direct answer could not be saved.
+    #[error(
+        "cannot save the direct answer to {path}: {reason} (pick a writable answers directory)"
+    )]
+    Save {
+        /// The file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server locked a direct request but lists no endpoint.
+    #[error("server {0} lists no endpoint to deliver a direct answer from; the request expires at its time limit, with the stake and the bond back")]
+    NoEndpoint(Pubkey),
     /// The server did not finish by the time limit; the request was expired and the stake and
     /// the server's bond came back to the client.
     #[error("the server did not finish request {request} in time: it was expired, and the stake plus the server's bond of {bond} lamports came back")]
@@ -73,6 +93,9 @@ pub struct Question {
     pub stake: u64,
     /// The conversation, sampling and limits, sealed to the locking server.
     pub prompt: PromptEnvelope,
+    /// Where a directly delivered answer's chunks are saved (`<dir>/<request>.json`), its
+    /// only copy; `None`: not kept.
+    pub answers_dir: Option<PathBuf>,
 }
 
 /// Progress of a question, in order.
@@ -192,7 +215,9 @@ pub async fn ask(
         key,
         compression: question.prompt.compression,
         deadline: locked.lock.locked_at + i64::from(locked.terms.time_limit_secs),
+        server: locked.lock.server,
         terms: locked.terms,
+        answers_dir: question.answers_dir.clone(),
     };
     receive(chain, wallet, &answer, start, timings, on_event).await
 }
@@ -205,6 +230,10 @@ struct Session {
     terms: RequestTerms,
     /// Unix time after which the request may be expired.
     deadline: i64,
+    /// The locking server's account.
+    server: Pubkey,
+    /// Where a direct answer is saved.
+    answers_dir: Option<PathBuf>,
 }
 
 /// Reattaches to `request` (asked by `wallet`, in flight or answered): its answer is handed
@@ -213,6 +242,7 @@ pub async fn resume(
     chain: &Chain,
     wallet: &Keypair,
     request: &Pubkey,
+    answers_dir: Option<&Path>,
     on_event: impl FnMut(AskEvent),
 ) -> Result<Answered, AskError> {
     let start = Instant::now();
@@ -237,7 +267,9 @@ pub async fn resume(
         key,
         compression: prompt.compression,
         deadline: account.lock.locked_at + i64::from(account.terms.time_limit_secs),
+        server: account.lock.server,
         terms: account.terms,
+        answers_dir: answers_dir.map(Path::to_path_buf),
     };
     receive(chain, wallet, &session, start, Timings::default(), on_event).await
 }
@@ -271,24 +303,34 @@ async fn receive(
     let context = chain.key_context(&request);
     let mut opener = AnswerOpener::new(session.key, context, session.compression)?;
     let mut failure = None;
-    let answer = async {
-        follow_answer(chain, &request, session.terms.max_output_tokens, |batch| {
-            for chunk in chunks_of(&batch) {
-                let text = opener.open(&chunk).map_err(|error| {
-                    let message = error.to_string();
-                    failure = Some(error);
-                    message
-                })?;
-                if timings.first_text.is_zero() {
-                    timings.first_text = start.elapsed();
-                }
-                if !text.is_empty() {
-                    on_event(AskEvent::Text(text));
-                }
+    let mut show = |chunks: &[Chunk]| -> Result<(), String> {
+        for chunk in chunks {
+            let text = opener.open(chunk).map_err(|error| {
+                let message = error.to_string();
+                failure = Some(error);
+                message
+            })?;
+            if timings.first_text.is_zero() {
+                timings.first_text = start.elapsed();
             }
-            Ok(())
-        })
-        .await?;
+            if !text.is_empty() {
+                on_event(AskEvent::Text(text));
+            }
+        }
+        Ok(())
+    };
+    let answer = async {
+        match session.terms.delivery {
+            Delivery::Chain => {
+                follow_answer(chain, &request, session.terms.max_output_tokens, |batch| {
+                    show(&chunks_of(&batch))
+                })
+                .await?;
+            }
+            Delivery::Direct => {
+                receive_directly(chain, wallet, session, &mut show).await?;
+            }
+        }
         timings.answered = start.elapsed();
         wait_for_settlement(chain, &request).await
     };
@@ -312,6 +354,54 @@ async fn receive(
         refund: settled.stake.saturating_sub(settled.settlement.bill),
         timings,
     })
+}
+
+/// Receives a direct answer from the locking server's endpoint, showing each batch once its
+/// root is on chain and saving it in the session's answers directory.
+async fn receive_directly(
+    chain: &Chain,
+    wallet: &Keypair,
+    session: &Session,
+    show: &mut impl FnMut(&[Chunk]) -> Result<(), String>,
+) -> Result<(), AskError> {
+    let server: Option<Server> = chain.account(&session.server, "Server").await?;
+    let endpoint = server
+        .map(|server| server.endpoint)
+        .filter(|endpoint| !endpoint.is_empty())
+        .ok_or(AskError::NoEndpoint(session.server))?;
+    let path = session
+        .answers_dir
+        .as_deref()
+        .map(|dir| SavedAnswer::path_in(dir, &session.request));
+    let mut saved = SavedAnswer::new(&session.request);
+    let mut save_failure = None;
+    let received = receive_direct(
+        chain,
+        wallet,
+        &session.request,
+        &endpoint,
+        session.terms.max_output_tokens,
+        |batch| {
+            show(&batch.chunks)?;
+            saved.batches.push(batch);
+            if let Some(path) = &path {
+                saved.write(path).map_err(|error| {
+                    let reason = error.to_string();
+                    save_failure = Some(AskError::Save {
+                        path: path.display().to_string(),
+                        reason: reason.clone(),
+                    });
+                    reason
+                })?;
+            }
+            Ok(())
+        },
+    )
+    .await;
+    match (received, save_failure) {
+        (Err(_), Some(failure)) => Err(failure),
+        (received, _) => received.map(|_| ()).map_err(AskError::from),
+    }
 }
 
 /// Waits until `request` is locked; past its lock deadline, expires it (the stake comes back)

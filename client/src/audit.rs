@@ -1,10 +1,14 @@
 //! Auditing one answer from the ledger alone (design §7): the request's transactions at
 //! `finalized`, each batch's leaf proven against the root in its own append's change-log
 //! event, the sequence, hash chain and bill checked ([`chainference_prover::verify`]), the
-//! result kept as a transcript bundle anyone can check offline. No provider is asked anything.
+//! result kept as a transcript bundle anyone can check offline. No provider is asked anything:
+//! a directly delivered answer's chunks come from the client's saved answer, each batch then
+//! proven against the root its `append_root` put on chain, and its bill against the client's
+//! acknowledgement in the completing transaction.
 
 use crate::answer::{AnswerError, AnswerOpener};
 use crate::ask::open_sealed_prompt;
+use crate::direct::SavedAnswer;
 use crate::envelope::EnvelopeError;
 use crate::ledger::{history_at, prompt_pieces, Recorded, RecordedTransaction};
 use crate::rpc::{Chain, ChainError};
@@ -30,6 +34,9 @@ pub enum AuditError {
     /// An append's change-log event is missing, so its leaf has no root to be proven against.
     #[error("append {0} carries no change-log event for its leaf")]
     MissingChangeLog(String),
+    /// A direct answer's chunks are not in the saved answer given.
+    #[error("the ledger holds only the roots of this direct answer, and the saved answer lacks the batch from chunk {0}: pass the client's saved answer (--answers-dir, <request>.json)")]
+    ChunksMissing(u32),
     /// The Request account disagrees with the ledger.
     #[error("the request account's {0} differs from the ledger's")]
     AccountMismatch(&'static str),
@@ -53,36 +60,59 @@ pub struct Transcript {
     pub history: Vec<RecordedTransaction>,
 }
 
-/// Reads `request`'s transcript from the ledger at `finalized`.
-pub async fn transcript(chain: &Chain, request: &Pubkey) -> Result<Transcript, AuditError> {
+/// Reads `request`'s transcript from the ledger at `finalized`; a directly delivered answer's
+/// chunks come from the client's `saved` answer, paired with the roots on the ledger.
+pub async fn transcript(
+    chain: &Chain,
+    request: &Pubkey,
+    saved: Option<&SavedAnswer>,
+) -> Result<Transcript, AuditError> {
     let history = history_at(chain, request, CommitmentConfig::finalized()).await?;
     let mut batches = Vec::new();
     for transaction in &history {
-        for batch in &transaction.batches {
+        let evidence = |tree: &Pubkey, leaf_index: u64, proof: &[[u8; 32]], chunks| {
             let change_log = transaction
                 .change_logs
                 .iter()
-                .find(|log| {
-                    log.tree == batch.tree.to_bytes()
-                        && u64::from(log.leaf_index) == batch.leaf_index
-                })
+                .find(|log| log.tree == tree.to_bytes() && u64::from(log.leaf_index) == leaf_index)
                 .and_then(|log| log.root())
                 .ok_or_else(|| AuditError::MissingChangeLog(transaction.signature.to_string()))?;
-            batches.push(BundleBatch {
+            Ok::<_, AuditError>(BundleBatch {
                 signature: transaction.signature.to_string(),
                 slot: transaction.slot,
-                leaf_index: u32::try_from(batch.leaf_index).unwrap_or(u32::MAX),
+                leaf_index: u32::try_from(leaf_index).unwrap_or(u32::MAX),
                 root: *change_log,
-                proof: batch.proof.clone(),
-                chunks: chunks_of(batch),
-            });
+                proof: proof.to_vec(),
+                chunks,
+            })
+        };
+        for batch in &transaction.batches {
+            batches.push(evidence(
+                &batch.tree,
+                batch.leaf_index,
+                &batch.proof,
+                chunks_of(batch),
+            )?);
+        }
+        for root in &transaction.roots {
+            let chunks = saved
+                .and_then(|saved| saved.batch_at(root.first_seq))
+                .ok_or(AuditError::ChunksMissing(root.first_seq))?
+                .chunks
+                .clone();
+            batches.push(evidence(&root.tree, root.leaf_index, &root.proof, chunks)?);
         }
     }
-    let settled = history
+    let completion = history
         .iter()
-        .find_map(|transaction| transaction.settled.clone())
+        .find(|transaction| transaction.settled.is_some())
         .ok_or(AuditError::NotSettled(*request))?;
-    let bundle = bundle_of(chain, request, &settled, batches);
+    let settled = completion
+        .settled
+        .clone()
+        .ok_or(AuditError::NotSettled(*request))?;
+    let mut bundle = bundle_of(chain, request, &settled, batches);
+    bundle.acknowledgement = completion.acknowledgement;
     Ok(Transcript { bundle, history })
 }
 
@@ -117,6 +147,7 @@ fn bundle_of(
             bill: settled.bill,
             fee: settled.fee,
         },
+        acknowledgement: None,
     }
 }
 

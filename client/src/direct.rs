@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -147,12 +148,49 @@ impl SavedAnswer {
         Ok(saved)
     }
 
+    /// Where the answer of `request` is saved under `dir`.
+    pub fn path_in(dir: &Path, request: &Pubkey) -> PathBuf {
+        dir.join(format!("{request}.json"))
+    }
+
+    /// Writes the answer to `path` whole or not at all (a temporary file, then a rename).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let partial = path.with_extension("json.partial");
+        std::fs::write(&partial, self.to_json())?;
+        std::fs::rename(&partial, path)
+    }
+
+    /// Reads the answer saved at `path`.
+    pub fn read(path: &Path) -> Result<Self, SavedAnswerError> {
+        let json = std::fs::read_to_string(path).map_err(|error| SavedAnswerError {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        Self::from_json(&json).map_err(|error| SavedAnswerError {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })
+    }
+
     /// The saved batch starting at `first_seq`.
     pub fn batch_at(&self, first_seq: u32) -> Option<&DirectBatch> {
         self.batches
             .iter()
             .find(|batch| batch.first_seq == first_seq)
     }
+}
+
+/// A saved answer that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the saved direct answer {}: {reason}", path.display())]
+pub struct SavedAnswerError {
+    /// The file.
+    pub path: PathBuf,
+    /// What failed.
+    pub reason: String,
 }
 
 /// Why a direct answer could not be received.
@@ -189,18 +227,17 @@ pub fn answer_url(endpoint: &str, request: &Pubkey, from_seq: u32) -> String {
     )
 }
 
-/// Receives `request`'s answer from `endpoint`, acknowledging each batch as `wallet`, handing
-/// each batch to `deliver` once its root is on chain and saving it in `saved`. Returns the
-/// cursor of what was delivered when the answer is finished, or when the server completed
-/// the request on an acknowledgement of less.
+/// Receives `request`'s answer from `endpoint`, acknowledging each batch as `wallet` and
+/// handing each to `deliver` once its root is on chain (the caller keeps them: they are the
+/// answer's only copy). Returns the cursor of what was delivered when the answer is finished,
+/// or when the server completed the request on an acknowledgement of less.
 pub async fn receive_direct(
     chain: &Chain,
     wallet: &Keypair,
     request: &Pubkey,
     endpoint: &str,
     max_output_tokens: u32,
-    saved: &mut SavedAnswer,
-    mut deliver: impl FnMut(&DirectBatch) -> Result<(), String>,
+    mut deliver: impl FnMut(DirectBatch) -> Result<(), String>,
 ) -> Result<ResponseCursor, DirectError> {
     let mut receiver = Receiver {
         request: *request,
@@ -215,7 +252,7 @@ pub async fn receive_direct(
             Ok((socket, _)) => socket,
             Err(error) => {
                 tracing::warn!(%url, %error, "cannot reach the server's endpoint; retrying");
-                if let Some(done) = receiver.confirm(chain, saved, &mut deliver).await? {
+                if let Some(done) = receiver.confirm(chain, &mut deliver).await? {
                     return Ok(done);
                 }
                 tokio::time::sleep(RECONNECT).await;
@@ -246,7 +283,7 @@ pub async fn receive_direct(
                     Some(Ok(_)) => {}
                 },
                 _ = poll.tick() => {
-                    if let Some(done) = receiver.confirm(chain, saved, &mut deliver).await? {
+                    if let Some(done) = receiver.confirm(chain, &mut deliver).await? {
                         return Ok(done);
                     }
                 }
@@ -293,8 +330,7 @@ impl Receiver {
     async fn confirm(
         &mut self,
         chain: &Chain,
-        saved: &mut SavedAnswer,
-        deliver: &mut impl FnMut(&DirectBatch) -> Result<(), String>,
+        deliver: &mut impl FnMut(DirectBatch) -> Result<(), String>,
     ) -> Result<Option<ResponseCursor>, DirectError> {
         let account: Option<Request> = chain.account(&self.request, "Request").await?;
         let Some(account) = account else {
@@ -309,8 +345,7 @@ impl Receiver {
             match boundary {
                 Some(index) if self.unconfirmed[index].1 == posted => {
                     for (batch, after) in self.unconfirmed.drain(..=index) {
-                        deliver(&batch).map_err(DirectError::Consumer)?;
-                        saved.batches.push(batch);
+                        deliver(batch).map_err(DirectError::Consumer)?;
                         self.delivered = after;
                     }
                 }

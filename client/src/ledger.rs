@@ -1,6 +1,7 @@
 //! A request's history from the ledger alone: its successful transactions in order
 //! (`getSignaturesForAddress`, paginated, failed ones skipped, then `getTransaction`), with our
-//! program's instructions decoded from their data and the `ChunkBatch` events from their logs.
+//! program's instructions decoded from their data, the `ChunkBatch` and `RootBatch` events from
+//! their logs, and a direct answer's acknowledgement from its ed25519 instruction.
 //! This is what backfills a stream, what a restarted provider reads the prompt from, and what
 //! `history` decrypts after the account is closed.
 
@@ -10,10 +11,12 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::{AnchorDeserialize, Discriminator};
 use base64::Engine as _;
 use chainference::compression::NOOP_PROGRAM_ID;
-use chainference::events::{ChunkBatch, RequestSettled};
+use chainference::events::{ChunkBatch, RequestSettled, RootBatch};
 use chainference::instruction as ix;
 use chainference::state::RequestTerms;
+use chainference_prover::bundle::BundleAck;
 use chainference_prover::change_log::{parse_change_log, ChangeLog};
+use chainference_prover::core::{precompile_parts, Acknowledgement};
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
 use solana_rpc_client_api::config::RpcTransactionConfig;
@@ -62,6 +65,11 @@ pub struct RecordedTransaction {
     pub instructions: Vec<Recorded>,
     /// The `ChunkBatch` events in its log.
     pub batches: Vec<ChunkBatch>,
+    /// The `RootBatch` events in its log (direct delivery).
+    pub roots: Vec<RootBatch>,
+    /// The client's acknowledgement of the request an ed25519 instruction in it verified
+    /// (the one a direct answer's completion bills on).
+    pub acknowledgement: Option<BundleAck>,
     /// The `RequestSettled` event in its log, if it completed the request.
     pub settled: Option<RequestSettled>,
     /// spl-account-compression's change logs (through spl-noop), in the order of its appends.
@@ -153,6 +161,11 @@ pub async fn read_transaction(
         .into_iter()
         .filter(|batch| batch.request == *address)
         .collect();
+    let roots = program_events::<RootBatch>(&logs, &chainference::ID, chain.log_form())
+        .into_iter()
+        .filter(|root| root.request == *address)
+        .collect();
+    let mut acknowledgement = None;
     let settled = program_events::<RequestSettled>(&logs, &chainference::ID, chain.log_form())
         .into_iter()
         .find(|settled| settled.request == *address);
@@ -199,6 +212,10 @@ pub async fn read_transaction(
             if program == Some(&chainference::ID) && names_address {
                 instructions.push(decode_instruction(&instruction.data));
             }
+            if program == Some(&solana_sdk_ids::ed25519_program::ID) {
+                acknowledgement =
+                    acknowledgement.or_else(|| acknowledgement_in(&instruction.data, address));
+            }
         }
     }
     Ok(Some(RecordedTransaction {
@@ -206,6 +223,8 @@ pub async fn read_transaction(
         slot: transaction.slot,
         instructions,
         batches,
+        roots,
+        acknowledgement,
         settled,
         change_logs,
         fee: meta.fee,
@@ -252,6 +271,18 @@ pub fn prompt_pieces(history: &[RecordedTransaction]) -> Vec<&[u8]> {
             _ => None,
         })
         .collect()
+}
+
+/// The acknowledgement of `request` that an ed25519 precompile instruction's `data` verifies.
+fn acknowledgement_in(data: &[u8], request: &Pubkey) -> Option<BundleAck> {
+    let signed = precompile_parts(data)?;
+    let ack = Acknowledgement::parse(&request.to_bytes(), signed.message)?;
+    Some(BundleAck {
+        next_seq: ack.next_seq,
+        tokens: ack.tokens,
+        chain: ack.chain,
+        signature: signed.signature.try_into().ok()?,
+    })
 }
 
 fn decode_instruction(data: &[u8]) -> Recorded {

@@ -281,6 +281,7 @@ fn bundle_of(batches: &[Vec<Chunk>]) -> Bundle {
             bill,
             fee: fee_for(bill, 100),
         },
+        acknowledgement: None,
     };
     verify(&Bundle::from_json(&bundle.to_json()).unwrap()).expect("the bundle verifies");
     bundle

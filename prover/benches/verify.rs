@@ -73,6 +73,7 @@ fn bundle_of(tokens: u32, chunk_len: usize, bytes_per_token: f64) -> Bundle {
             bill,
             fee: fee_for(bill, 100),
         },
+        acknowledgement: None,
     }
 }
 

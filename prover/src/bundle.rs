@@ -1,7 +1,7 @@
 //! The transcript bundle: a self-describing JSON file with everything needed to check one
 //! answer's delivery and bill offline.
 
-use crate::core::{chunk_hash, ChunkRef, Hash, NONCE_LEN};
+use crate::core::{chunk_hash, Acknowledgement, ChunkRef, Hash, NONCE_LEN};
 use crate::encoding::{base58_32, base64_bytes, hex_array, hex_list};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,36 @@ pub struct Bundle {
     pub chain: Hash,
     /// The bill as settled on chain.
     pub settlement: BundleSettlement,
+    /// A directly delivered answer's acknowledgement, which its bill stops at, as the
+    /// completing transaction's ed25519 instruction carried it (none: delivered on chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledgement: Option<BundleAck>,
+}
+
+/// The client's signed acknowledgement of a directly delivered answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleAck {
+    /// The sequence number after the last chunk acknowledged.
+    pub next_seq: u32,
+    /// Answer tokens acknowledged.
+    pub tokens: u32,
+    /// The hash chain over the acknowledged batches' leaves.
+    #[serde(with = "hex_array")]
+    pub chain: Hash,
+    /// The client's ed25519 signature of the acknowledgement's message.
+    #[serde(with = "hex_array")]
+    pub signature: [u8; 64],
+}
+
+impl BundleAck {
+    /// What it acknowledges.
+    pub fn ack(&self) -> Acknowledgement {
+        Acknowledgement {
+            next_seq: self.next_seq,
+            tokens: self.tokens,
+            chain: self.chain,
+        }
+    }
 }
 
 /// The request's terms and the prices locked with it.
@@ -76,7 +106,8 @@ pub struct BundleSettlement {
     pub fee: u64,
 }
 
-/// One `append_batch`: its chunks and the evidence of where its leaf went.
+/// One `append_batch` (or `append_root`, its chunks from the client's saved answer): its
+/// chunks and the evidence of where its leaf went.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleBatch {
     /// The append transaction's signature (base58).

@@ -1,12 +1,14 @@
 //! Offline verification of a transcript bundle: every chunk against its batch, every leaf
 //! against its proof and change-log root and the hash chain, the sequence whole and final, and
-//! the bill equal to what the posted tokens cost within the request's caps.
+//! the bill equal to what the posted tokens cost within the request's caps (for a directly
+//! delivered answer, the tokens of the client's acknowledgement, whose signature and position
+//! in the transcript are checked).
 //!
 //! What only the chain can confirm is not checked here: that the roots, signatures and slots
 //! are those of real transactions, and that the terms (model, prices, prompt tokens, stake,
 //! fee) and the chain are the Request account's. `chainference audit --check-chain` does that.
 
-use crate::bundle::{Bundle, BUNDLE_FORMAT, BUNDLE_VERSION};
+use crate::bundle::{Bundle, BundleAck, BUNDLE_FORMAT, BUNDLE_VERSION};
 use crate::core::{bill_for, fee_for, root_from_proof, BatchRuleError, ResponseCursor};
 
 /// What a bundle proves once verified.
@@ -16,7 +18,7 @@ pub struct Verified {
     pub chunks: u32,
     /// Batches (leaves) delivered.
     pub batches: u32,
-    /// Answer tokens posted and billed.
+    /// Answer tokens billed: those posted, or a direct answer's acknowledged ones.
     pub answer_tokens: u32,
     /// Lamports billed.
     pub bill: u64,
@@ -63,6 +65,17 @@ pub enum VerifyError {
     /// The answer has no final chunk.
     #[error("the transcript has no final chunk: the answer is cut short")]
     FinalChunkMissing,
+    /// The acknowledgement is not the client's signature.
+    #[error("the acknowledgement is not signed by the request's client")]
+    AcknowledgementForged,
+    /// The acknowledgement names no point the transcript reaches.
+    #[error("the acknowledgement ({tokens} tokens to chunk {next_seq}) is not where any batch of the transcript ends")]
+    AcknowledgementOffTranscript {
+        /// Its sequence number.
+        next_seq: u32,
+        /// Its tokens.
+        tokens: u32,
+    },
     /// The billed tokens are not the tokens posted.
     #[error("{billed} answer tokens billed but {posted} posted")]
     TokensMismatch {
@@ -101,6 +114,9 @@ pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
     let mut cursor = ResponseCursor::new();
     let mut chunks = 0u32;
     let mut previous_leaf: Option<u32> = None;
+    // Where each batch leaves the answer (and where it starts): the points an acknowledgement
+    // can name.
+    let mut boundaries = vec![cursor];
     for (batch, posted) in bundle.batches.iter().enumerate() {
         let views: Vec<_> = posted.chunks.iter().map(|chunk| chunk.as_ref()).collect();
         let applied = cursor
@@ -120,24 +136,27 @@ pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
             });
         }
         chunks += views.len() as u32;
+        boundaries.push(cursor);
     }
     if cursor.chain != bundle.chain {
         return Err(VerifyError::ChainMismatch);
     }
-    if !cursor.finished {
-        return Err(VerifyError::FinalChunkMissing);
-    }
+    let billable = match &bundle.acknowledgement {
+        None if !cursor.finished => return Err(VerifyError::FinalChunkMissing),
+        None => cursor.tokens,
+        Some(signed) => acknowledged_tokens(bundle, signed, &boundaries)?,
+    };
     let settled = bundle.settlement;
-    if settled.answer_tokens != cursor.tokens {
+    if settled.answer_tokens != billable {
         return Err(VerifyError::TokensMismatch {
             billed: settled.answer_tokens,
-            posted: cursor.tokens,
+            posted: billable,
         });
     }
     let expected = bill_for(
         terms.prompt_tokens,
         terms.input_price,
-        cursor.tokens,
+        billable,
         terms.output_price,
     )
     .map_or(terms.stake, |bill| bill.min(terms.stake));
@@ -157,7 +176,37 @@ pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
     Ok(Verified {
         chunks,
         batches: cursor.leaves,
-        answer_tokens: cursor.tokens,
+        answer_tokens: billable,
         bill: expected,
     })
+}
+
+/// The tokens a direct answer may bill: those of a genuine acknowledgement by the client that
+/// names the end of one of the transcript's batches.
+fn acknowledged_tokens(
+    bundle: &Bundle,
+    signed: &BundleAck,
+    boundaries: &[ResponseCursor],
+) -> Result<u32, VerifyError> {
+    let message = signed.ack().message(&bundle.request);
+    let genuine = ed25519_dalek::VerifyingKey::from_bytes(&bundle.client).is_ok_and(|key| {
+        key.verify_strict(
+            &message,
+            &ed25519_dalek::Signature::from_bytes(&signed.signature),
+        )
+        .is_ok()
+    });
+    if !genuine {
+        return Err(VerifyError::AcknowledgementForged);
+    }
+    let named = boundaries.iter().any(|at| {
+        (at.next_seq, at.tokens, at.chain) == (signed.next_seq, signed.tokens, signed.chain)
+    });
+    if !named {
+        return Err(VerifyError::AcknowledgementOffTranscript {
+            next_seq: signed.next_seq,
+            tokens: signed.tokens,
+        });
+    }
+    Ok(signed.tokens)
 }

@@ -72,6 +72,7 @@ fn honest(batch_sizes: &[u32]) -> Bundle {
             bill,
             fee: fee_for(bill, terms.fee_bps),
         },
+        acknowledgement: None,
         terms,
         batches,
         chain: cursor.chain,
@@ -89,6 +90,100 @@ fn an_honest_bundle_verifies_and_survives_json() {
     let reread = Bundle::from_json(&bundle.to_json()).expect("JSON round trip");
     assert_eq!(reread, bundle);
     assert_eq!(verify(&reread), Ok(verified));
+}
+
+/// `bundle` as a direct answer that `key` (the client) acknowledged up to the end of batch
+/// `through` (counted from 1), billed on that acknowledgement.
+fn acknowledged(mut bundle: Bundle, key: &ed25519_dalek::SigningKey, through: usize) -> Bundle {
+    use ed25519_dalek::Signer as _;
+    bundle.client = key.verifying_key().to_bytes();
+    let mut cursor = ResponseCursor::new();
+    for batch in &bundle.batches[..through] {
+        let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
+        cursor.apply(&REQUEST, 1_000, &views).expect("honest");
+    }
+    let ack = chainference_prover::core::Acknowledgement {
+        next_seq: cursor.next_seq,
+        tokens: cursor.tokens,
+        chain: cursor.chain,
+    };
+    let signature = key.sign(&ack.message(&REQUEST)).to_bytes();
+    bundle.acknowledgement = Some(BundleAck {
+        next_seq: ack.next_seq,
+        tokens: ack.tokens,
+        chain: ack.chain,
+        signature,
+    });
+    let terms = &bundle.terms;
+    let bill = bill_for(
+        terms.prompt_tokens,
+        terms.input_price,
+        ack.tokens,
+        terms.output_price,
+    )
+    .unwrap();
+    bundle.settlement = BundleSettlement {
+        answer_tokens: ack.tokens,
+        bill,
+        fee: fee_for(bill, terms.fee_bps),
+    };
+    bundle
+}
+
+#[test]
+fn a_direct_bundle_bills_its_acknowledgement_and_nothing_else() {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    // Acknowledged whole, or up to its first batch: both verify, billed as acknowledged.
+    let whole = acknowledged(honest(&[3, 2]), &key, 2);
+    assert_eq!(verify(&whole).expect("verifies").answer_tokens, 15);
+    let partial = acknowledged(honest(&[3, 2]), &key, 1);
+    assert_eq!(verify(&partial).expect("verifies").answer_tokens, 9);
+    let json = partial.to_json();
+    assert_eq!(Bundle::from_json(&json).expect("parses"), partial);
+
+    // Another key's signature, a bill over the acknowledgement, an acknowledgement of a point
+    // no batch ends at: each named.
+    let other = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
+    let mut forged = acknowledged(honest(&[3, 2]), &other, 2);
+    forged.client = whole.client;
+    assert_eq!(verify(&forged), Err(VerifyError::AcknowledgementForged));
+    let mut overbilled = partial.clone();
+    overbilled.settlement.answer_tokens = 15;
+    assert!(matches!(
+        verify(&overbilled),
+        Err(VerifyError::TokensMismatch {
+            billed: 15,
+            posted: 9
+        })
+    ));
+    let mut moved = partial.clone();
+    if let Some(ack) = &mut moved.acknowledgement {
+        ack.tokens += 3;
+    }
+    assert_eq!(verify(&moved), Err(VerifyError::AcknowledgementForged));
+    let off = {
+        use ed25519_dalek::Signer as _;
+        let mut off = whole.clone();
+        let ack = chainference_prover::core::Acknowledgement {
+            next_seq: 4,
+            tokens: 12,
+            chain: [0; 32],
+        };
+        off.acknowledgement = Some(BundleAck {
+            next_seq: 4,
+            tokens: 12,
+            chain: [0; 32],
+            signature: key.sign(&ack.message(&REQUEST)).to_bytes(),
+        });
+        off
+    };
+    assert_eq!(
+        verify(&off),
+        Err(VerifyError::AcknowledgementOffTranscript {
+            next_seq: 4,
+            tokens: 12
+        })
+    );
 }
 
 #[test]

@@ -180,6 +180,7 @@ pub fn question(
             max_tokens: tokens,
             compression: Compression::Brotli,
         },
+        answers_dir: None,
     }
 }
 

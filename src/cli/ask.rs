@@ -56,6 +56,11 @@ pub struct AskArgs {
     /// Only servers whose answers the time limit cut off at most this percentage of the time.
     #[arg(long = "max-failures", value_name = "PERCENT", value_parser = percent)]
     pub max_failures: Option<u16>,
+    /// How the answer travels: `chain` (chunks in the append transactions) or `direct` (from
+    /// the server's endpoint, only batch roots on chain: far cheaper; the answer is saved
+    /// under --answers-dir, its only copy).
+    #[arg(long, value_enum, default_value_t = DeliveryArg::Chain)]
+    pub delivery: DeliveryArg,
     /// Longest wait between batches, seconds (0: the server fills transactions, cheapest).
     #[arg(long, default_value_t = 2.0)]
     pub latency: f64,
@@ -85,6 +90,25 @@ pub struct AskArgs {
     /// The prompt.
     #[arg(required_unless_present = "resume")]
     pub prompt: Option<String>,
+}
+
+/// `--delivery`'s values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeliveryArg {
+    /// Chunks in the append transactions.
+    #[default]
+    Chain,
+    /// Chunks from the server's endpoint, roots on chain.
+    Direct,
+}
+
+impl From<DeliveryArg> for Delivery {
+    fn from(arg: DeliveryArg) -> Self {
+        match arg {
+            DeliveryArg::Chain => Delivery::Chain,
+            DeliveryArg::Direct => Delivery::Direct,
+        }
+    }
 }
 
 /// A percentage (0 to 100, decimals allowed) as basis points.
@@ -261,11 +285,12 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
             filters,
             time_limit_secs: time_limit_for(args.max_tokens),
             max_batch_wait_ms: (args.latency.max(0.0) * 1000.0) as u32,
-            delivery: Delivery::Chain,
+            delivery: args.delivery.into(),
             key_version: 1,
         },
         stake,
         prompt,
+        answers_dir: Some(global.answers_dir()),
     })
 }
 
@@ -278,7 +303,7 @@ pub async fn run(global: &Global, args: &AskArgs) -> Result<()> {
         let request = super::request_address(request)?;
         let mut stdout = std::io::stdout();
         let printer = Printer::new(global.output, &mut stdout).text_to(text_file);
-        return follow_and_print(&chain, &wallet, &request, printer).await;
+        return follow_and_print(&chain, &wallet, &request, &global.answers_dir(), printer).await;
     }
     let question = question(global, args, &chain).await?;
     let mut stdout = std::io::stdout();
@@ -324,9 +349,13 @@ pub async fn follow_and_print(
     chain: &Chain,
     wallet: &Keypair,
     request: &anchor_lang::prelude::Pubkey,
+    answers_dir: &std::path::Path,
     mut printer: Printer<'_>,
 ) -> Result<()> {
-    let answered = resume(chain, wallet, request, |event| printer.event(event)).await?;
+    let answered = resume(chain, wallet, request, Some(answers_dir), |event| {
+        printer.event(event)
+    })
+    .await?;
     printer.finish(&answered)
 }
 

@@ -1,12 +1,14 @@
 //! `chainference audit REQUEST` rebuilds one answer's transcript from the finalized ledger,
 //! proves every leaf against the root of its own append, checks the sequence, the hash chain
 //! and the bill, optionally against the Request account and decrypted with the client's key,
-//! and writes the bundle; `chainference verify BUNDLE` checks a bundle offline.
+//! and writes the bundle (a direct answer's chunks come from the client's saved answer under
+//! --answers-dir); `chainference verify BUNDLE` checks a bundle offline.
 
 use super::{print_json, request_address, Global, Output};
 use anyhow::{anyhow, Context, Result};
 use chainference::state::Request;
 use chainference_client::audit::{check_account, decrypt, transcript};
+use chainference_client::direct::SavedAnswer;
 use chainference_client::wallet::{expand_home, read_keypair};
 use chainference_prover::bundle::Bundle;
 use chainference_prover::verify::{verify, Verified};
@@ -67,7 +69,12 @@ fn recount(_: &AuditArgs, _: Option<&str>, _: u32) -> Result<Option<Recount>> {
 pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
     let address = request_address(&args.request)?;
     let chain = global.chain().await?;
-    let transcript = transcript(&chain, &address).await?;
+    let saved_path = SavedAnswer::path_in(&global.answers_dir(), &address);
+    let saved = saved_path
+        .exists()
+        .then(|| SavedAnswer::read(&saved_path))
+        .transpose()?;
+    let transcript = transcript(&chain, &address, saved.as_ref()).await?;
     let bundle = &transcript.bundle;
     let verified = verify(bundle).map_err(|error| anyhow!("the audit fails: {error}"))?;
     let account_checked = if args.check_chain {

@@ -47,6 +47,15 @@ pub struct Global {
         value_name = "SECS"
     )]
     pub wait_for_node: u64,
+    /// Where directly delivered answers are saved, one `<request>.json` each: their only
+    /// copy, read back by `history` and `audit`.
+    #[arg(
+        long = "answers-dir",
+        global = true,
+        default_value = "~/.local/share/chainference/answers",
+        value_name = "DIR"
+    )]
+    pub answers_dir: PathBuf,
 }
 
 /// Output formats.
@@ -83,6 +92,11 @@ impl Global {
     pub async fn chain(&self) -> Result<Chain> {
         let patience = std::time::Duration::from_secs(self.wait_for_node);
         Ok(Chain::connect_with_patience(&self.rpc_url(), &self.pubsub_url(), patience).await?)
+    }
+
+    /// The directory direct answers are saved in.
+    pub fn answers_dir(&self) -> PathBuf {
+        chainference_client::wallet::expand_home(&self.answers_dir)
     }
 
     /// Reads the wallet.

@@ -48,7 +48,7 @@ pub async fn run(global: &Global, request: &str, follow: bool) -> Result<()> {
     if follow {
         let mut stdout = std::io::stdout();
         let printer = Printer::new(global.output, &mut stdout);
-        return follow_and_print(&chain, &wallet, &address, printer).await;
+        return follow_and_print(&chain, &wallet, &address, &global.answers_dir(), printer).await;
     }
     let past = read_request(&chain, &wallet, &address).await?;
     if global.output == Output::Json {

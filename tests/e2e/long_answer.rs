@@ -93,20 +93,7 @@ async fn a_100000_token_answer_streams_to_a_file_in_bounded_memory() {
     let chunks = assert_each_chunk_once(&chain, &request).await;
     // Audited from the finalized ledger alone: every leaf against its append's root, the
     // chain, and the bill for the tokens posted.
-    let mut audited = None;
-    for _ in 0..60 {
-        match chainference_client::audit::transcript(&chain, &request).await {
-            Ok(transcript) => {
-                audited = Some(transcript);
-                break;
-            }
-            Err(chainference_client::audit::AuditError::NotSettled(_)) => {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await
-            }
-            Err(error) => panic!("the transcript reads: {error}"),
-        }
-    }
-    let transcript = audited.expect("the settlement finalizes");
+    let transcript = finalized_transcript(&chain, &request, None).await;
     let verified =
         chainference_prover::verify::verify(&transcript.bundle).expect("the audit passes");
     assert_eq!(

@@ -6,6 +6,7 @@
 
 mod audit;
 mod bad_input;
+mod direct;
 mod expiry;
 mod filled;
 mod localnet;

@@ -208,6 +208,7 @@ pub fn question(model: &str, text: &str, max_tokens: u32, stake: u64) -> Questio
         },
         stake,
         prompt: prompt(text, max_tokens),
+        answers_dir: None,
     }
 }
 
@@ -228,8 +229,8 @@ impl Before {
 
     /// Checks every lamport of a settled answer billed `bill`: the client paid its fees
     /// (create, prompt pieces), the rent still held (request and counter) and the bill; the
-    /// provider got the bill less its fees (lock, one per batch, and the completion's unless
-    /// it shared the final batch's transaction).
+    /// provider got the bill less its fees (lock, one per batch, the completion's unless it
+    /// shared the final batch's transaction, and a direct answer's acknowledgement).
     pub async fn assert_settled(
         &self,
         chain: &Chain,
@@ -254,11 +255,19 @@ impl Before {
         let history = chainference_client::ledger::history_of(chain, request)
             .await
             .expect("the ledger answers");
-        let completed_apart = history
+        let completed_apart = history.iter().any(|transaction| {
+            transaction.settled.is_some()
+                && transaction.batches.is_empty()
+                && transaction.roots.is_empty()
+        });
+        // A direct answer's completion pays for the precompile's signature too.
+        let acknowledged = history
             .iter()
-            .any(|transaction| transaction.settled.is_some() && transaction.batches.is_empty());
-        let provider_transactions =
-            1 + u64::from(account.response.leaves) + u64::from(completed_apart);
+            .any(|transaction| transaction.acknowledgement.is_some());
+        let provider_transactions = 1
+            + u64::from(account.response.leaves)
+            + u64::from(completed_apart)
+            + u64::from(acknowledged);
         let provider_after = chain.balance(provider).await.expect("balance");
         assert_eq!(
             provider_after + SIGNATURE_FEE * provider_transactions,
@@ -325,4 +334,23 @@ pub fn chainference(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("the binary runs")
+}
+
+/// `request`'s transcript once its settlement is finalized (a direct answer's chunks from
+/// `saved`).
+pub async fn finalized_transcript(
+    chain: &Chain,
+    request: &Pubkey,
+    saved: Option<&chainference_client::direct::SavedAnswer>,
+) -> chainference_client::audit::Transcript {
+    for _ in 0..60 {
+        match chainference_client::audit::transcript(chain, request, saved).await {
+            Ok(transcript) => return transcript,
+            Err(chainference_client::audit::AuditError::NotSettled(_)) => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await
+            }
+            Err(error) => panic!("the transcript reads: {error}"),
+        }
+    }
+    panic!("the settlement of {request} did not finalize within a minute");
 }

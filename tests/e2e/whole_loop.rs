@@ -182,7 +182,7 @@ async fn a_client_that_drops_out_resumes_with_the_whole_answer() {
     let request = chainference::pda::request_address(&client.pubkey(), 0);
 
     let mut text = String::new();
-    let answered = chainference_client::ask::resume(&chain, &client, &request, |event| {
+    let answered = chainference_client::ask::resume(&chain, &client, &request, None, |event| {
         if let AskEvent::Text(piece) = event {
             text.push_str(&piece);
         }

@@ -176,6 +176,7 @@ fn an_answer_streams_back_out_of_order_and_audits() {
             bill: settled.settlement.bill,
             fee: settled.settlement.fee,
         },
+        acknowledgement: None,
     };
     let verified = verify(&bundle).expect("the audit passes");
     assert_eq!(
