@@ -98,12 +98,11 @@ pub async fn post_direct_answer(
             )
             .map_err(|rule| JobError::Seal(rule.to_string()))?;
         let claim = RootClaim::between(&before, &cursor, applied.root);
-        if before.next_seq > 0 {
-            let acked = feed.ack_reaching(previous_start, ACK_PATIENCE).await;
-            if acked.is_none_or(|ack| ack.next_seq < previous_start) {
-                tracing::warn!(request = %job.request, "the client stopped acknowledging; ending the answer at what it acknowledged");
-                return claim_payment(job, ready, acked, tables).await;
-            }
+        // The batch before the last one sent must be acknowledged first.
+        let acked = feed.ack_reaching(previous_start, ACK_PATIENCE).await;
+        if acked.map_or(0, |ack| ack.next_seq) < previous_start {
+            tracing::warn!(request = %job.request, "the client stopped acknowledging; ending the answer at what it acknowledged");
+            return claim_payment(job, ready, acked, tables).await;
         }
         feed.publish(DirectBatch {
             first_seq: claim.first_seq,

@@ -45,6 +45,9 @@ impl Feed {
     /// Waits until the client has acknowledged everything before `next_seq`, or `patience`
     /// passes; returns the furthest acknowledgement then.
     pub async fn ack_reaching(&self, next_seq: u32, patience: Duration) -> Option<SignedAck> {
+        if next_seq == 0 {
+            return self.latest_ack();
+        }
         let mut acks = self.ack.subscribe();
         let reached = acks.wait_for(|ack| ack.is_some_and(|ack| ack.next_seq >= next_seq));
         let _ = tokio::time::timeout(patience, reached).await;

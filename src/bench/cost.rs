@@ -4,14 +4,17 @@
 //! `getTransaction`. The marginal cost per answer token is the appends' fees plus the tree's
 //! rent amortized over its capacity; the request's fixed part (create, prompt, lock,
 //! complete) is reported apart; the baseline is the rent of an account holding the same
-//! answer, what writing answers into accounts would cost.
+//! answer, what writing answers into accounts would cost. Direct delivery is measured the
+//! same way: its appends are `append_root`s, its chunks came from the provider's endpoint.
 
 use super::{question, settings, user, Bed};
 use crate::cli::Output;
 use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
 use chainference::compression::tree_account_len;
+use chainference::state::Delivery;
 use chainference_client::ask::{ask, Answered, Question};
+use chainference_client::direct::SavedAnswer;
 use chainference_client::ledger::{history_of, Recorded, RecordedTransaction};
 use chainference_client::rpc::Chain;
 use chainference_provider::engine::replay::ReplayEngine;
@@ -46,6 +49,10 @@ pub struct CostArgs {
     /// The stated priority fee, micro-lamports per compute unit.
     #[arg(long, default_value_t = 10_000)]
     pub priority_price: u64,
+    /// Latency bounds of the direct-delivery answers at `--rate`, seconds (filled direct
+    /// answers are measured too).
+    #[arg(long = "direct-latencies", value_delimiter = ',', default_values_t = [1.0, 5.0])]
+    pub direct_latencies: Vec<f64>,
 }
 
 /// One configuration's answers, as the ledger has them.
@@ -65,9 +72,11 @@ pub struct Figures {
     pub tokens: u64,
     /// Answer text, bytes.
     pub text_bytes: u64,
-    /// Ciphertext posted, bytes.
+    /// Ciphertext delivered, bytes (on chain, or from the endpoint for direct delivery).
     pub ciphertext_bytes: u64,
-    /// Append transactions.
+    /// How the answers were delivered.
+    pub delivery: String,
+    /// Append transactions (`append_batch`, or `append_root` for direct delivery).
     pub appends: u64,
     /// Mean serialized size of an append transaction, bytes (of 1,232).
     pub append_bytes_mean: f64,
@@ -116,11 +125,12 @@ struct Lane {
     price: u64,
 }
 
-/// One answer to measure: which lane, which latency bound.
+/// One answer to measure: which lane, which latency bound, which delivery.
 struct Plan {
     label: String,
     lane: usize,
     latency_secs: f64,
+    delivery: Delivery,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -154,28 +164,38 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
         });
         serving.push(task);
     }
+    let plan = |label: String, lane: usize, latency_secs: f64, delivery: Delivery| Plan {
+        label,
+        lane,
+        latency_secs,
+        delivery,
+    };
     let mut plans: Vec<Plan> = (0..args.answers)
-        .map(|_| Plan {
-            label: "filled".into(),
-            lane: 0,
-            latency_secs: 0.0,
-        })
+        .map(|_| plan("filled".into(), 0, 0.0, Delivery::Chain))
         .collect();
-    plans.push(Plan {
-        label: format!("filled, priority {} µL/CU", args.priority_price),
-        lane: 1,
-        latency_secs: 0.0,
-    });
+    plans.push(plan(
+        format!("filled, priority {} µL/CU", args.priority_price),
+        1,
+        0.0,
+        Delivery::Chain,
+    ));
+    let paced = |latency: f64| match latency {
+        0.0 => format!("filled at {} tok/s", args.rate),
+        secs => format!("latency {secs} s at {} tok/s", args.rate),
+    };
     for latency in &args.latencies {
-        plans.push(Plan {
-            label: match latency {
-                0.0 => format!("filled at {} tok/s", args.rate),
-                secs => format!("latency {secs} s at {} tok/s", args.rate),
-            },
-            lane: 2,
-            latency_secs: *latency,
-        });
+        plans.push(plan(paced(*latency), 2, *latency, Delivery::Chain));
     }
+    for _ in 0..args.answers {
+        plans.push(plan("direct, filled".into(), 0, 0.0, Delivery::Direct));
+    }
+    for latency in &args.direct_latencies {
+        let label = format!("direct, {}", paced(*latency));
+        plans.push(plan(label, 2, *latency, Delivery::Direct));
+    }
+    // Direct answers are saved here (their only copy), to count their ciphertext.
+    let answers_dir =
+        std::env::temp_dir().join(format!("chainference-bench-{}", std::process::id()));
     eprintln!(
         "Asking {} questions of {} tokens at once (the paced ones take about {:.0} s)…",
         plans.len(),
@@ -186,13 +206,16 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(index, plan)| {
-            question(
+            let mut question = question(
                 MODEL,
                 user(&format!("Bench question {index}.")),
                 args.tokens,
                 plan.latency_secs,
                 lanes[plan.lane].operator,
-            )
+            );
+            question.terms.delivery = plan.delivery;
+            question.answers_dir = Some(answers_dir.clone());
+            question
         })
         .collect();
     let mut asking = Vec::new();
@@ -219,6 +242,15 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
         let history = history_of(&chain, &answered.request).await?;
         let text = corpus_engine.expected_text(&question.prompt, answered.answer_tokens);
         let mut figures = measure(plan, &lanes[plan.lane], text.len(), answered, &history);
+        if plan.delivery == Delivery::Direct {
+            let saved = SavedAnswer::read(&SavedAnswer::path_in(&answers_dir, &answered.request))?;
+            figures.ciphertext_bytes = saved
+                .batches
+                .iter()
+                .flat_map(|batch| &batch.chunks)
+                .map(|chunk| chunk.ciphertext.len() as u64)
+                .sum();
+        }
         figures.tree_rent = figures.appends as f64 * tree_rent as f64 / tree_capacity as f64;
         figures.rent_per_token =
             rent(&chain, figures.ciphertext_bytes as usize).await? as f64 / figures.tokens as f64;
@@ -227,6 +259,7 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
             None => runs.push(figures),
         }
     }
+    let _ = std::fs::remove_dir_all(&answers_dir);
     for run in &mut runs {
         run.lamports_per_token = (run.marginal_fees as f64 + run.tree_rent) / run.tokens as f64;
     }
@@ -252,16 +285,17 @@ fn measure(
 ) -> Figures {
     let (appends, rest): (Vec<&RecordedTransaction>, Vec<&RecordedTransaction>) = history
         .iter()
-        .partition(|transaction| !transaction.batches.is_empty());
+        .partition(|transaction| !transaction.batches.is_empty() || !transaction.roots.is_empty());
     let ciphertext_bytes = appends
         .iter()
         .flat_map(|transaction| &transaction.batches)
         .flat_map(|batch| &batch.chunks)
         .map(|chunk| chunk.ciphertext.len() as u64)
         .sum();
-    let shared = appends
+    let completing = appends
         .iter()
-        .any(|transaction| transaction.settled.is_some());
+        .find(|transaction| transaction.settled.is_some());
+    let shared = completing.is_some();
     // A one-signature transaction's fee, as the create paid it: what a completion of its own
     // would have cost.
     let base_fee = history
@@ -274,12 +308,16 @@ fn measure(
         })
         .map_or(0, |transaction| transaction.fee);
     let append_fees: u64 = appends.iter().map(|transaction| transaction.fee).sum();
-    let completion_in_appends = if shared { base_fee } else { 0 };
+    // The completion's signatures: the operator's, and a direct answer's acknowledgement.
+    let completion_in_appends = completing.map_or(0, |transaction| {
+        base_fee * (1 + u64::from(transaction.acknowledgement.is_some()))
+    });
     Figures {
         label: plan.label.clone(),
         latency_secs: plan.latency_secs,
         tokens_per_second: lane.rate,
         compute_unit_price: lane.price,
+        delivery: format!("{:?}", plan.delivery).to_lowercase(),
         answers: 1,
         tokens: u64::from(answered.answer_tokens),
         text_bytes: text_bytes as u64,
@@ -362,7 +400,7 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "{:<34} {:>7} {:>7} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
+        "{:<42} {:>7} {:>7} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
         "run",
         "answers",
         "appends",
@@ -376,7 +414,7 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
     for run in &report.runs {
         writeln!(
             out,
-            "{:<34} {:>7} {:>7} {:>8.0} {:>9.2} {:>10.2} {:>9.0} {:>10.1} {:>11.1}",
+            "{:<42} {:>7} {:>7} {:>8.0} {:>9.2} {:>10.3} {:>9.0} {:>10.1} {:>11.2}",
             run.label,
             run.answers,
             run.appends,
@@ -391,9 +429,11 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
     writeln!(
         out,
         "L/token: the marginal cost, the request's fees less its fixed part, with the tree's \
-         rent, per answer token; fixed L: its create, prompt, lock and complete (a base fee \
-         where the completion rode with the final append: {} of {} answers); rent L/tok: the \
-         same ciphertext kept in rent-exempt accounts (the baseline).",
+         rent, per answer token; fixed L: its create, prompt, lock and complete (the \
+         completion's signatures, with a direct answer's acknowledgement, where it rode with \
+         the final append: {} of {} answers); rent L/tok: the same ciphertext kept in \
+         rent-exempt accounts (the baseline). Direct: chunks from the provider's endpoint, \
+         one append_root per batch on chain (no latency bound: a batch every 8,192 tokens).",
         report
             .runs
             .iter()

@@ -4,25 +4,68 @@
 //! audits against the roots on the ledger (and an edited one does not).
 
 use crate::support::*;
+use anchor_lang::prelude::Pubkey;
 use chainference::state::Delivery;
 use chainference_client::direct::SavedAnswer;
 use chainference_client::ledger::history_of;
+use chainference_client::rpc::Chain;
 use chainference_prover::core::bill_for;
 use chainference_prover::verify::{verify, VerifyError};
+use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::sync::Arc;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_answer() {
+/// A provider serving `model` from the replay engine at `rate` with an endpoint, a funded
+/// client, and its direct question of `max_tokens` with a latency bound of `wait_ms`.
+struct Bed {
+    chain: Chain,
+    provider: Running,
+    engine: chainference_provider::engine::replay::ReplayEngine,
+    client: Keypair,
+    question: chainference_client::ask::Question,
+}
+
+async fn bed(model: &str, rate: f64, max_tokens: u32, wait_ms: u32) -> Bed {
     let chain = chain().await;
-    let model = "test/replay-direct";
-    let engine = replay(0.0);
+    let engine = replay(rate);
     let provider = start_provider(
         &chain,
         settings(model, 100_000, 300_000, 2),
         Arc::new(engine.clone()),
     )
     .await;
+    let client = funded(&chain, 1_000_000_000).await;
+    let mut question = question(model, "Write at length.", max_tokens, 10_000_000);
+    question.terms.delivery = Delivery::Direct;
+    question.terms.max_batch_wait_ms = wait_ms;
+    Bed {
+        chain,
+        provider,
+        engine,
+        client,
+        question,
+    }
+}
+
+/// The request account, which the test expects to exist.
+async fn request_now(chain: &Chain, request: &Pubkey) -> chainference::state::Request {
+    chain
+        .account(request, "Request")
+        .await
+        .expect("read")
+        .expect("the request exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_answer() {
+    let max_tokens = 2_000;
+    let Bed {
+        chain,
+        provider,
+        engine,
+        client,
+        mut question,
+    } = bed("test/replay-direct", 0.0, max_tokens, 0).await;
     assert!(
         server_of(&chain, &provider.operator)
             .await
@@ -30,13 +73,8 @@ async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_
             .starts_with("ws://127.0.0.1:"),
         "the provider lists the endpoint it bound"
     );
-    let client = funded(&chain, 1_000_000_000).await;
     let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
     let answers = tempfile::tempdir().expect("a temporary folder");
-    let max_tokens = 2_000;
-    let mut question = question(model, "Write at length.", max_tokens, 10_000_000);
-    question.terms.delivery = Delivery::Direct;
-    question.terms.max_batch_wait_ms = 0;
     question.answers_dir = Some(answers.path().to_path_buf());
     let (text, answered) = ask_text(&chain, &client, &question).await;
     let expected = engine.expected_text(&question.prompt, max_tokens);
@@ -117,20 +155,14 @@ async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_latency_bound_streams_a_direct_answer_in_several_small_roots() {
-    let chain = chain().await;
-    let model = "test/replay-direct-bounded";
-    let engine = replay(150.0);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
     let max_tokens = 300;
-    let mut question = question(model, "Write at length.", max_tokens, 10_000_000);
-    question.terms.delivery = Delivery::Direct;
-    question.terms.max_batch_wait_ms = 400;
+    let Bed {
+        chain,
+        provider,
+        engine,
+        client,
+        question,
+    } = bed("test/replay-direct-bounded", 150.0, max_tokens, 400).await;
     let (text, answered) = ask_text(&chain, &client, &question).await;
     assert_eq!(text, engine.expected_text(&question.prompt, max_tokens));
     assert_eq!(
@@ -152,5 +184,110 @@ async fn a_latency_bound_streams_a_direct_answer_in_several_small_roots() {
     assert!(roots
         .iter()
         .all(|transaction| transaction.bytes < 700 && transaction.batches.is_empty()));
+    provider.task.abort();
+}
+
+/// A client that takes the chunks and never acknowledges them gets two batches, pays
+/// nothing, and the request expires with its stake and the server's bond back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_nothing() {
+    use chainference::state::RequestState;
+    use chainference_client::ask::{next_nonce, wallet_signature, PROMPT_PIECE};
+    use chainference_client::direct::{answer_url, ToClient};
+    use chainference_client::envelope::{client_session, seal_prompt};
+    use chainference_client::instructions::{create_request, expire_request, submit_prompt};
+    use futures_util::StreamExt;
+    use std::time::Duration;
+
+    let Bed {
+        chain,
+        provider,
+        client,
+        mut question,
+        ..
+    } = bed("test/replay-direct-unacknowledged", 100.0, 1_000, 300).await;
+    question.terms.time_limit_secs = 45;
+    let nonce = next_nonce(&chain, &client.pubkey()).await.expect("nonce");
+    let request = chainference::pda::request_address(&client.pubkey(), nonce);
+    let create = create_request(
+        &client.pubkey(),
+        nonce,
+        question.stake,
+        question.terms.clone(),
+    );
+    chain.send(&[create], &client, &[]).await.expect("created");
+    let locked = loop {
+        let account = request_now(&chain, &request).await;
+        if account.state == RequestState::Locked {
+            break account;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let context = chain.key_context(&request);
+    let signature = wallet_signature(&client).expect("signs");
+    let server_key = x25519_dalek::PublicKey::from(locked.lock.server_key);
+    let (client_public, key) = client_session(&signature, &server_key, &context).expect("keys");
+    let sealed = seal_prompt(&question.prompt, &key, &client_public, &context).expect("sealed");
+    let pieces: Vec<&[u8]> = sealed.chunks(PROMPT_PIECE).collect();
+    for (index, piece) in pieces.iter().enumerate() {
+        let last = index + 1 == pieces.len();
+        let instruction = submit_prompt(&client.pubkey(), &request, piece.to_vec(), last);
+        chain
+            .send(&[instruction], &client, &[])
+            .await
+            .expect("prompt");
+    }
+
+    let endpoint = server_of(&chain, &provider.operator).await.endpoint;
+    let (mut socket, _) = tokio_tungstenite::connect_async(answer_url(&endpoint, &request, 0))
+        .await
+        .expect("the endpoint answers");
+    let mut batches = 0;
+    // The provider waits 20 s for an acknowledgement before it stops.
+    let reading = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(reading);
+    loop {
+        tokio::select! {
+            message = socket.next() => match message {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                    match serde_json::from_str::<ToClient>(&text).expect("a message") {
+                        ToClient::Batch(_) => batches += 1,
+                        ToClient::Refused(reason) => panic!("refused: {reason}"),
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+            _ = &mut reading => break,
+        }
+    }
+    assert_eq!(
+        batches, 2,
+        "two batches without an acknowledgement, then nothing"
+    );
+    let account = request_now(&chain, &request).await;
+    assert_eq!(account.state, RequestState::Ready, "nothing was billed");
+    assert!(account.response.leaves <= 2);
+
+    // Past the time limit the client expires it: the stake and the bond come back.
+    let balance = chain.balance(&client.pubkey()).await.expect("balance");
+    loop {
+        let account = request_now(&chain, &request).await;
+        match chain
+            .send(&[expire_request(&request, &account)], &client, &[])
+            .await
+        {
+            Ok(_) => break,
+            Err(error) if error.refusal_name() == Some("NotExpired") => {
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
+            Err(error) => panic!("expire: {error}"),
+        }
+    }
+    let after = chain.balance(&client.pubkey()).await.expect("balance");
+    assert_eq!(
+        after,
+        balance + question.stake + locked.lock.bond + locked.rent - SIGNATURE_FEE
+    );
     provider.task.abort();
 }
