@@ -1,16 +1,20 @@
 //! A past request read back from the ledger and the wallet alone: its terms, the prompt and
-//! the answer decrypted, whatever state the account is in (or after it was closed).
+//! the answer decrypted, whatever state the account is in (or after it was closed). A direct
+//! answer's chunks are not on the ledger: they come from the client's saved copy.
 
 use crate::answer::{AnswerError, AnswerOpener};
 use crate::ask::open_sealed_prompt;
+use crate::direct::SavedAnswer;
 use crate::envelope::{EnvelopeError, FinishReason, PromptEnvelope};
-use crate::ledger::{history_of, sealed_prompt, Recorded};
+use crate::ledger::{history_of, sealed_prompt, Recorded, RecordedTransaction};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::{chunks_of, StreamAssembler};
 use anchor_lang::prelude::Pubkey;
-use chainference::state::{Request, RequestTerms};
+use chainference::state::{Delivery, Request, RequestTerms};
+use chainference_prover::bundle::Chunk;
 use chainference_prover::core::ResponseCursor;
 use solana_keypair::Keypair;
+use std::path::Path;
 
 /// Why a past request could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +28,9 @@ pub enum HistoryError {
     /// The answer does not decrypt.
     #[error("the answer does not decrypt: {0}")]
     Answer(#[from] AnswerError),
+    /// A saved direct answer does not match the roots on the ledger.
+    #[error("the saved direct answer of {0} does not match the roots on the ledger: it was edited or belongs elsewhere")]
+    SavedMismatch(Pubkey),
     /// The ledger has no `create_request` for the address.
     #[error("no request was created at {0} (is it a request address, on this cluster?)")]
     NotFound(Pubkey),
@@ -48,13 +55,19 @@ pub struct PastRequest {
     pub finish: Option<FinishReason>,
     /// The answer's running state as received.
     pub cursor: ResponseCursor,
+    /// A direct answer whose saved copy was not found (its chunks are only with the client
+    /// that received them).
+    pub not_saved_here: bool,
 }
 
-/// Reads `request` (created by `wallet`) from the ledger and decrypts what it can.
+/// Reads `request` (created by `wallet`) from the ledger and decrypts what it can; a direct
+/// answer's chunks come from its saved copy under `answers_dir`, checked against the ledger's
+/// roots.
 pub async fn read_request(
     chain: &Chain,
     wallet: &Keypair,
     request: &Pubkey,
+    answers_dir: Option<&Path>,
 ) -> Result<PastRequest, HistoryError> {
     let history = history_of(chain, request).await?;
     let account: Option<Request> = chain.account(request, "Request").await?;
@@ -79,6 +92,7 @@ pub async fn read_request(
         answer: String::new(),
         finish: None,
         cursor: ResponseCursor::new(),
+        not_saved_here: false,
         terms,
     };
     let sealed = sealed_prompt(&history);
@@ -89,19 +103,68 @@ pub async fn read_request(
     let (key, prompt) = open_sealed_prompt(chain, wallet, request, server_key, &sealed)?;
     let mut opener = AnswerOpener::new(key, context, prompt.compression)?;
     past.prompt = Some(prompt);
-    let mut assembler = StreamAssembler::new(*request, past.terms.max_output_tokens);
-    for batch in history
-        .into_iter()
-        .flat_map(|transaction| transaction.batches)
-    {
-        let Ok(ready) = assembler.offer(batch) else {
-            continue;
-        };
-        for chunk in ready.iter().flat_map(chunks_of) {
-            past.answer.push_str(&opener.open(&chunk)?);
+    let chunks = match past.terms.delivery {
+        Delivery::Chain => {
+            let mut assembler = StreamAssembler::new(*request, past.terms.max_output_tokens);
+            let mut chunks = Vec::new();
+            for batch in history
+                .into_iter()
+                .flat_map(|transaction| transaction.batches)
+            {
+                if let Ok(ready) = assembler.offer(batch) {
+                    chunks.extend(ready.iter().flat_map(chunks_of));
+                }
+            }
+            past.cursor = *assembler.cursor();
+            chunks
         }
+        Delivery::Direct => {
+            let path = answers_dir.map(|dir| SavedAnswer::path_in(dir, request));
+            match path.filter(|path| path.exists()) {
+                Some(path) => {
+                    let saved = SavedAnswer::read(&path)
+                        .map_err(|_| HistoryError::SavedMismatch(*request))?;
+                    let (chunks, cursor) = direct_chunks(&past, &history, &saved)?;
+                    past.cursor = cursor;
+                    chunks
+                }
+                None => {
+                    past.not_saved_here = true;
+                    Vec::new()
+                }
+            }
+        }
+    };
+    for chunk in &chunks {
+        past.answer.push_str(&opener.open(chunk)?);
     }
     past.finish = opener.finish_reason();
-    past.cursor = *assembler.cursor();
     Ok(past)
+}
+
+/// The saved chunks of a direct answer, batch by batch as far as each matches the hash chain
+/// its root left on the ledger.
+fn direct_chunks(
+    past: &PastRequest,
+    history: &[RecordedTransaction],
+    saved: &SavedAnswer,
+) -> Result<(Vec<Chunk>, ResponseCursor), HistoryError> {
+    let mut cursor = ResponseCursor::new();
+    let mut chunks = Vec::new();
+    for root in history.iter().flat_map(|transaction| &transaction.roots) {
+        let Some(batch) = saved.batch_at(root.first_seq) else {
+            break;
+        };
+        let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
+        let applied = cursor.apply(
+            &past.address.to_bytes(),
+            past.terms.max_output_tokens,
+            &views,
+        );
+        if applied.is_err() || cursor.chain != root.chain {
+            return Err(HistoryError::SavedMismatch(past.address));
+        }
+        chunks.extend(batch.chunks.iter().cloned());
+    }
+    Ok((chunks, cursor))
 }

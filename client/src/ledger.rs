@@ -65,8 +65,11 @@ pub struct RecordedTransaction {
     pub instructions: Vec<Recorded>,
     /// The `ChunkBatch` events in its log.
     pub batches: Vec<ChunkBatch>,
-    /// The `RootBatch` events in its log (direct delivery).
+    /// The `RootBatch` events of this request in its log (direct delivery).
     pub roots: Vec<RootBatch>,
+    /// `RootBatch` events of every request in it (roots of several requests share a
+    /// transaction).
+    pub all_roots: usize,
     /// The client's acknowledgement of the request an ed25519 instruction in it verified
     /// (the one a direct answer's completion bills on).
     pub acknowledgement: Option<BundleAck>,
@@ -161,7 +164,9 @@ pub async fn read_transaction(
         .into_iter()
         .filter(|batch| batch.request == *address)
         .collect();
-    let roots = program_events::<RootBatch>(&logs, &chainference::ID, chain.log_form())
+    let every_root = program_events::<RootBatch>(&logs, &chainference::ID, chain.log_form());
+    let all_roots = every_root.len();
+    let roots = every_root
         .into_iter()
         .filter(|root| root.request == *address)
         .collect();
@@ -224,6 +229,7 @@ pub async fn read_transaction(
         instructions,
         batches,
         roots,
+        all_roots,
         acknowledgement,
         settled,
         change_logs,

@@ -3,7 +3,8 @@
 //! flight per request. A batch closes when the request's latency bound runs out (the first as
 //! soon as there is text), or with no bound every [`DIRECT_BATCH_TOKENS`] tokens, and at the
 //! end. A batch is published before its root is posted, and the next one only once the client
-//! has acknowledged everything before the previous one, so a client that stops acknowledging
+//! has acknowledged everything before the previous one ([`crate::roots`] sends the roots of
+//! several requests together), so a client that stops acknowledging
 //! gets at most two batches it does not pay for. The final root, the client's latest
 //! acknowledgement (through the ed25519 precompile) and `complete_request` go in one
 //! transaction: the bill stops at what the client acknowledged.
@@ -14,6 +15,7 @@ use crate::generation::Generation;
 use crate::job::{Job, JobError};
 use crate::poster::{log_posted, FLUSH_TEXT_BYTES};
 use crate::resume::Posted;
+use crate::roots::RootPoster;
 use chainference::state::Request;
 use chainference_client::answer::{AnswerSealer, MAX_CHUNK_PLAINTEXT};
 use chainference_client::direct::{DirectBatch, SignedAck};
@@ -45,6 +47,7 @@ pub async fn post_direct_answer(
     prompt: &Result<PromptEnvelope, EnvelopeError>,
     max_tokens: u32,
     feed: &Feed,
+    roots: &RootPoster,
 ) -> Result<(), JobError> {
     let context = job.chain.key_context(&job.request);
     let compression = prompt
@@ -110,11 +113,11 @@ pub async fn post_direct_answer(
         });
         if claim.finished {
             let ack = feed.ack_reaching(cursor.next_seq, ACK_PATIENCE).await;
-            post_root(job, ready, &claim, ack, tables).await?;
+            post_root(job, roots, ready, &claim, ack, tables).await?;
             log_posted(&job.request, generation.tokens(), started);
             return Ok(());
         }
-        post_root(job, ready, &claim, None, tables).await?;
+        post_root(job, roots, ready, &claim, None, tables).await?;
         last_batch = Some(Instant::now());
         previous_start = claim.first_seq;
     }
@@ -166,10 +169,11 @@ async fn claim_payment(
     Ok(())
 }
 
-/// Sends one root (with `ack` and the completion after it, for the final one) and waits for
-/// it to be confirmed, passing the job's checkpoints on the way.
+/// Sends one root and waits for it to be confirmed: the final one in a transaction of its own
+/// with `ack` and the completion after it, the others through `roots` beside other requests'.
 async fn post_root(
     job: &Job,
+    roots: &RootPoster,
     ready: &Request,
     claim: &RootClaim,
     ack: Option<SignedAck>,
@@ -199,11 +203,17 @@ async fn post_root(
     }
     let request = job.request;
     let first_seq = claim.first_seq;
-    job.chain
-        .send_watched(&instructions, &job.operator, &[], tables, |_| {
-            pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
-        })
-        .await?;
+    if ack.is_none() && !claim.finished {
+        // Shared with other requests' roots.
+        let append = instructions.pop().ok_or(JobError::Seal("no root".into()))?;
+        roots.post(append).await?;
+    } else {
+        job.chain
+            .send_watched(&instructions, &job.operator, &[], tables, |_| {
+                pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
+            })
+            .await?;
+    }
     let next_seq = claim.first_seq + claim.count;
     pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
     Ok(())

@@ -10,6 +10,7 @@ use crate::endpoint::Feeds;
 use crate::engine::Engine;
 use crate::poster::{post_answer, Posting};
 use crate::resume::{read_posted, wait_until_past};
+use crate::roots::RootPoster;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::{Delivery, Request, RequestState};
 use chainference_client::answer::AnswerError;
@@ -102,8 +103,9 @@ pub struct Job {
     pub quiet_after: Option<u64>,
     /// How appends are sent (lookup table, priority fee).
     pub posting: Arc<Posting>,
-    /// The endpoint's answers, when this provider delivers directly.
-    pub feeds: Option<Feeds>,
+    /// The endpoint's answers and the shared root poster, when this provider delivers
+    /// directly.
+    pub direct: Option<(Feeds, RootPoster)>,
     /// A hook awaited at each [`Checkpoint`] (fault-injection tests).
     pub hold: Option<Hold>,
 }
@@ -190,12 +192,12 @@ impl Job {
         prompt: &Result<PromptEnvelope, EnvelopeError>,
         max_tokens: u32,
     ) -> Result<JobEnd, JobError> {
-        let (Some(feeds), 0) = (&self.feeds, ready.response.next_seq) else {
+        let (Some((feeds, roots)), 0) = (&self.direct, ready.response.next_seq) else {
             tracing::warn!(request = %self.request, "a direct answer of an earlier run cannot go on (its chunks were not kept); the client will expire it");
             return Ok(JobEnd::DirectLost);
         };
         let feed = feeds.open(self.request, ready.client);
-        let posted = post_direct_answer(self, ready, key, prompt, max_tokens, &feed).await;
+        let posted = post_direct_answer(self, ready, key, prompt, max_tokens, &feed, roots).await;
         feeds.close_later(self.request);
         posted?;
         let settled = self.account().await?;

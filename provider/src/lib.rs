@@ -18,6 +18,7 @@ pub mod generation;
 pub mod job;
 pub mod poster;
 pub mod resume;
+pub mod roots;
 pub mod server;
 
 use anchor_lang::prelude::Pubkey;
@@ -32,6 +33,7 @@ use endpoint::Feeds;
 use engine::Engine;
 use job::{operator_seed, Job, JobEnd};
 use poster::Posting;
+use roots::RootPoster;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::collections::{HashMap, HashSet};
@@ -142,12 +144,18 @@ impl Provider {
         let (found_sender, mut found) = mpsc::unbounded_channel();
         // Dropped with this future (a stopped provider stops discovering and serving).
         let mut finder = JoinSet::new();
-        let feeds = match &mut self.endpoint {
+        let direct = match &mut self.endpoint {
             Some((listener, feeds)) => {
                 if let Some(listener) = listener.take() {
                     finder.spawn(endpoint::serve(listener, feeds.clone()));
                 }
-                Some(feeds.clone())
+                let (roots, sending) = RootPoster::new(
+                    self.chain.clone(),
+                    self.operator.clone(),
+                    self.posting.clone(),
+                );
+                finder.spawn(sending);
+                Some((feeds.clone(), roots))
             }
             None => None,
         };
@@ -192,7 +200,7 @@ impl Provider {
                         request: address,
                         quiet_after,
                         posting: self.posting.clone(),
-                        feeds: feeds.clone(),
+                        direct: direct.clone(),
                         hold: self.hold.clone(),
                     };
                     let task = jobs.spawn(async move { (address, job.run().await) });

@@ -30,6 +30,8 @@ use tokio::time::Instant;
 /// at about 18,000 and a completion beside it at about 8,000
 /// (programs/chainference/COMPUTE.md), so this leaves room to spare.
 pub const APPEND_COMPUTE_UNITS: u32 = 40_000;
+/// The most compute units a transaction may ask for.
+const MAX_COMPUTE_UNITS: u32 = 1_400_000;
 
 /// Text bytes compressed between two flushes of the answer's stream when nothing else
 /// flushes it: each flush ends a compressed block, so longer runs compress better, while the bytes
@@ -69,13 +71,28 @@ impl Posting {
 
     /// The compute-budget instructions that go before each append.
     pub(crate) fn budget(&self) -> Vec<Instruction> {
+        self.budget_for(1)
+    }
+
+    /// The compute-budget instructions before a transaction of `appends` appends.
+    pub(crate) fn budget_for(&self, appends: usize) -> Vec<Instruction> {
         if self.compute_unit_price == 0 {
             return Vec::new();
         }
+        let units = u32::try_from(appends)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(APPEND_COMPUTE_UNITS)
+            .min(MAX_COMPUTE_UNITS);
         vec![
-            ComputeBudgetInstruction::set_compute_unit_limit(APPEND_COMPUTE_UNITS),
+            ComputeBudgetInstruction::set_compute_unit_limit(units),
             ComputeBudgetInstruction::set_compute_unit_price(self.compute_unit_price),
         ]
+    }
+
+    /// The lookup tables a transaction of roots loads (its trees' accounts from the provider's
+    /// table where it holds them).
+    pub(crate) fn root_tables(&self) -> &[AddressLookupTableAccount] {
+        std::slice::from_ref(&self.table)
     }
 }
 

@@ -53,6 +53,10 @@ pub struct CostArgs {
     /// answers are measured too).
     #[arg(long = "direct-latencies", value_delimiter = ',', default_values_t = [1.0, 5.0])]
     pub direct_latencies: Vec<f64>,
+    /// Direct answers with a 1 s latency bound at `--rate` asked of one provider at once,
+    /// whose roots share transactions.
+    #[arg(long = "direct-together", default_value_t = 8)]
+    pub direct_together: u32,
 }
 
 /// One configuration's answers, as the ledger has them.
@@ -144,9 +148,15 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
     let corpus_engine = ReplayEngine::new(CORPUS, 0.0);
     let corpus_bytes_per_token = CORPUS.len() as f64 / corpus_engine.corpus_tokens() as f64;
 
-    // Three providers: filled answers as fast as they come, the same with a priority fee,
-    // and answers at a human pace for the latency curve.
-    let paces = [(0.0, 0), (0.0, args.priority_price), (args.rate, 0)];
+    // Four providers: filled answers as fast as they come, the same with a priority fee,
+    // answers at a human pace for the latency curve, and direct answers at that pace asked
+    // together.
+    let paces = [
+        (0.0, 0),
+        (0.0, args.priority_price),
+        (args.rate, 0),
+        (args.rate, 0),
+    ];
     let started = futures_util::future::try_join_all(paces.iter().map(|&(rate, price)| {
         bed.serve(
             settings(MODEL, 16, TREE_DEPTH, price),
@@ -192,6 +202,10 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
     for latency in &args.direct_latencies {
         let label = format!("direct, {}", paced(*latency));
         plans.push(plan(label, 2, *latency, Delivery::Direct));
+    }
+    for _ in 0..args.direct_together {
+        let label = format!("direct, {}, {} together", paced(1.0), args.direct_together);
+        plans.push(plan(label, 3, 1.0, Delivery::Direct));
     }
     // Direct answers are saved here (their only copy), to count their ciphertext.
     let answers_dir =
@@ -307,7 +321,14 @@ fn measure(
                 .any(|instruction| matches!(instruction, Recorded::Create { .. }))
         })
         .map_or(0, |transaction| transaction.fee);
-    let append_fees: u64 = appends.iter().map(|transaction| transaction.fee).sum();
+    // A transaction of several requests' roots is paid for by each in proportion.
+    let append_fees: u64 = appends
+        .iter()
+        .map(|transaction| match transaction.all_roots {
+            0 | 1 => transaction.fee,
+            all => transaction.fee * transaction.roots.len() as u64 / all as u64,
+        })
+        .sum();
     // The completion's signatures: the operator's, and a direct answer's acknowledgement.
     let completion_in_appends = completing.map_or(0, |transaction| {
         base_fee * (1 + u64::from(transaction.acknowledgement.is_some()))
@@ -433,7 +454,8 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
          completion's signatures, with a direct answer's acknowledgement, where it rode with \
          the final append: {} of {} answers); rent L/tok: the same ciphertext kept in \
          rent-exempt accounts (the baseline). Direct: chunks from the provider's endpoint, \
-         one append_root per batch on chain (no latency bound: a batch every 8,192 tokens).",
+         one root per batch on chain (no latency bound: a batch every 8,192 tokens), the roots \
+         of requests posting at once in one transaction, its fee shared by their roots.",
         report
             .runs
             .iter()

@@ -1,7 +1,7 @@
 //! `chainference history`: every request this wallet made, prompt and answer decrypted from
 //! chain data and the wallet alone.
 
-use super::show::{past_json, state_of};
+use super::show::{answer_text, past_json, state_of};
 use super::{print_json, Global, Output};
 use anyhow::Result;
 use chainference_client::accounts::request_addresses;
@@ -20,7 +20,7 @@ pub async fn run(global: &Global) -> Result<()> {
     }
     let mut entries = Vec::new();
     for address in addresses.into_iter().rev() {
-        let past = read_request(&chain, &wallet, &address).await?;
+        let past = read_request(&chain, &wallet, &address, Some(&global.answers_dir())).await?;
         if global.output == Output::Json {
             entries.push(past_json(&past));
             continue;
@@ -37,7 +37,7 @@ pub async fn run(global: &Global) -> Result<()> {
             past.terms.model,
             state_of(&past),
             past.cursor.tokens,
-            one_line(&past.answer, 60)
+            one_line(&answer_text(&past), 60)
         );
     }
     if global.output == Output::Json {

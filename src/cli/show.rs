@@ -34,9 +34,20 @@ pub fn past_json(past: &PastRequest) -> serde_json::Value {
         "server": past.account.as_ref().map(|account| account.lock.operator.to_string()),
         "prompt": past.prompt.as_ref().map(|prompt| &prompt.messages),
         "answer": past.answer,
+        "answer_saved_here": !past.not_saved_here,
         "answer_tokens": past.cursor.tokens,
         "finish": past.finish.map(|reason| format!("{reason:?}").to_lowercase()),
     })
+}
+
+/// The answer as shown: a direct answer not saved in the answers directory says where it is.
+pub fn answer_text(past: &PastRequest) -> String {
+    if past.not_saved_here {
+        "(a direct answer: its chunks are with the client that received it, not in --answers-dir)"
+            .into()
+    } else {
+        past.answer.clone()
+    }
 }
 
 /// Shows `request`; with `follow`, its answer whole from the start and then live until it is
@@ -50,7 +61,7 @@ pub async fn run(global: &Global, request: &str, follow: bool) -> Result<()> {
         let printer = Printer::new(global.output, &mut stdout);
         return follow_and_print(&chain, &wallet, &address, &global.answers_dir(), printer).await;
     }
-    let past = read_request(&chain, &wallet, &address).await?;
+    let past = read_request(&chain, &wallet, &address, Some(&global.answers_dir())).await?;
     if global.output == Output::Json {
         print_json(&past_json(&past));
         return Ok(());
@@ -70,6 +81,6 @@ pub async fn run(global: &Global, request: &str, follow: bool) -> Result<()> {
             println!("[{}] {}", message.role, message.content);
         }
     }
-    println!("[answer] {}", past.answer);
+    println!("[answer] {}", answer_text(&past));
     Ok(())
 }

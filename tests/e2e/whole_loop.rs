@@ -48,7 +48,7 @@ async fn an_answer_streams_decrypts_and_bills_to_the_lamport() {
         .await;
 
     // The wallet alone decrypts it again from chain data.
-    let past = read_request(&chain, &client, &answered.request)
+    let past = read_request(&chain, &client, &answered.request, None)
         .await
         .unwrap();
     assert_eq!(past.answer, text);
