@@ -6,6 +6,7 @@
 //! decrypted.
 
 use super::{bed_with_smollm2, confirmation_latency, generate_alone, question, settings};
+use crate::cli::ask::DeliveryArg;
 use crate::cli::Output;
 use crate::smollm2;
 use anyhow::{Context, Result};
@@ -28,6 +29,9 @@ pub struct StreamArgs {
     /// The request's latency bound, seconds (a batch at least this often).
     #[arg(long, default_value_t = 0.4)]
     pub latency: f64,
+    /// How the answer travels (`direct`: from the provider's endpoint, roots on chain).
+    #[arg(long, value_enum, default_value_t = DeliveryArg::Chain)]
+    pub delivery: DeliveryArg,
     /// The question.
     #[arg(long, default_value = "Tell me the story of a lighthouse keeper.")]
     pub prompt: String,
@@ -60,6 +64,8 @@ impl Pace {
 /// The report.
 #[derive(Debug, serde::Serialize)]
 pub struct Report {
+    /// How the answer travelled.
+    pub delivery: String,
     /// The model.
     pub model: String,
     /// The request's latency bound, seconds.
@@ -81,6 +87,11 @@ pub struct Report {
     /// The client's tokens/s over the provider's engine's in the same loop: what the chain
     /// path itself keeps of the model's pace, the CPU it shares with the node aside.
     pub ratio_to_engine: f64,
+}
+
+/// A fresh folder for a direct answer's saved copy.
+fn tempfile_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("chainference-bench-stream-{}", std::process::id()))
 }
 
 /// What [`Timed`] saw, seconds from the bench's clock.
@@ -156,13 +167,16 @@ pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
         .serve(settings(smollm2::MODEL_ID, 1, 14, 0), Arc::new(timed))
         .await?;
     let wallet = bed.wallet(1_000_000_000)?;
-    let asked = question(
+    let mut asked = question(
         smollm2::MODEL_ID,
         messages.clone(),
         args.tokens,
         args.latency,
         operator,
     );
+    asked.terms.delivery = args.delivery.into();
+    let answers_dir = tempfile_dir();
+    asked.answers_dir = Some(answers_dir.clone());
     eprintln!("Asking through the chain…");
     let mut shown: Vec<f64> = Vec::new();
     let answered = ask(&bed.chain, &wallet, &asked, |event| {
@@ -175,6 +189,7 @@ pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
     .await
     .context("the question was not answered")?;
     serving.abort();
+    let _ = std::fs::remove_dir_all(&answers_dir);
     // Both timed from the moment the provider asked its engine for the answer.
     let seen = seen.lock().map(|seen| seen.clone()).unwrap_or_default();
     let origin = seen.called.unwrap_or(0.0);
@@ -199,6 +214,7 @@ pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
     );
 
     let report = Report {
+        delivery: format!("{:?}", args.delivery).to_lowercase(),
         model: smollm2::MODEL_ID.into(),
         latency_secs: args.latency,
         confirmation_secs,
@@ -216,8 +232,8 @@ pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
 fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()> {
     writeln!(
         out,
-        "Streaming {} with a {:.1} s latency bound; node confirmation latency {:.2} s (median of 10)",
-        report.model, report.latency_secs, report.confirmation_secs
+        "Streaming {} ({} delivery) with a {:.1} s latency bound; node confirmation latency {:.2} s (median of 10)",
+        report.model, report.delivery, report.latency_secs, report.confirmation_secs
     )?;
     writeln!(
         out,
