@@ -11,11 +11,12 @@
 
 use crate::checkpoint::{pass, Checkpoint};
 use crate::endpoint::Feed;
-use crate::generation::Generation;
+use crate::generation::{sealer_for, Generation};
 use crate::job::{Job, JobError};
 use crate::poster::{log_posted, FLUSH_TEXT_BYTES};
 use crate::resume::Posted;
 use crate::roots::RootPoster;
+use anchor_lang::solana_program::instruction::Instruction;
 use chainference::state::Request;
 use chainference_client::answer::{AnswerSealer, MAX_CHUNK_PLAINTEXT};
 use chainference_client::direct::{DirectBatch, SignedAck};
@@ -49,13 +50,7 @@ pub async fn post_direct_answer(
     feed: &Feed,
     roots: &RootPoster,
 ) -> Result<(), JobError> {
-    let context = job.chain.key_context(&job.request);
-    let compression = prompt
-        .as_ref()
-        .map(|prompt| prompt.compression)
-        .unwrap_or_default();
-    let mut sealer = AnswerSealer::new(key, context, compression, 0)
-        .map_err(|error| JobError::Seal(error.to_string()))?;
+    let mut sealer = sealer_for(job, key, prompt, 0)?;
     let mut generation =
         Generation::start(job, ready, prompt, &Posted::default(), max_tokens).await?;
     let shape = job.posting.shape(&ready.lock.tree);
@@ -159,18 +154,30 @@ async fn claim_payment(
     let Some(ack) = ack else {
         return Ok(());
     };
-    let instructions = [
-        acknowledgement(&job.request, &ready.client, &ack.ack(), &ack.signature),
-        complete_request(&job.request, ready),
-    ];
     job.chain
-        .send_watched(&instructions, &job.operator, &[], tables, |_| async {})
+        .send_watched(
+            &settlement(job, ready, &ack),
+            &job.operator,
+            &[],
+            tables,
+            |_| async {},
+        )
         .await?;
     Ok(())
 }
 
-/// Sends one root and waits for it to be confirmed: the final one in a transaction of its own
-/// with `ack` and the completion after it, the others through `roots` beside other requests'.
+/// The client's acknowledgement through the ed25519 precompile, then `complete_request`,
+/// which bills on it.
+fn settlement(job: &Job, ready: &Request, ack: &SignedAck) -> [Instruction; 2] {
+    [
+        acknowledgement(&job.request, &ready.client, &ack.ack(), &ack.signature),
+        complete_request(&job.request, ready),
+    ]
+}
+
+/// Sends one root and waits for it to be confirmed: the others through `roots` beside other
+/// requests', the final one in a transaction of its own with `ack` and the completion after
+/// it.
 async fn post_root(
     job: &Job,
     roots: &RootPoster,
@@ -179,40 +186,30 @@ async fn post_root(
     ack: Option<SignedAck>,
     tables: &[AddressLookupTableAccount],
 ) -> Result<(), JobError> {
-    let mut instructions = job.posting.budget();
-    instructions.push(append_root(
+    let append = append_root(
         &job.operator.pubkey(),
         &job.request,
         &ready.lock.tree,
         claim,
-    ));
-    match ack {
-        Some(ack) => {
-            instructions.push(acknowledgement(
-                &job.request,
-                &ready.client,
-                &ack.ack(),
-                &ack.signature,
-            ));
-            instructions.push(complete_request(&job.request, ready));
-        }
-        None if claim.finished => {
-            tracing::warn!(request = %job.request, "the client acknowledged nothing; the request will expire unpaid");
-        }
-        None => {}
-    }
+    );
     let request = job.request;
-    let first_seq = claim.first_seq;
-    if ack.is_none() && !claim.finished {
-        // Shared with other requests' roots.
-        let append = instructions.pop().ok_or(JobError::Seal("no root".into()))?;
-        roots.post(append).await?;
-    } else {
+    if claim.finished {
+        let mut instructions = job.posting.budget();
+        instructions.push(append);
+        match &ack {
+            Some(ack) => instructions.extend(settlement(job, ready, ack)),
+            None => {
+                tracing::warn!(%request, "the client acknowledged nothing; the request will expire unpaid");
+            }
+        }
+        let first_seq = claim.first_seq;
         job.chain
             .send_watched(&instructions, &job.operator, &[], tables, |_| {
                 pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
             })
             .await?;
+    } else {
+        roots.post(append).await?;
     }
     let next_seq = claim.first_seq + claim.count;
     pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;

@@ -8,13 +8,36 @@ use crate::job::{Job, JobError};
 use crate::resume::Posted;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
-use chainference_client::envelope::{EnvelopeError, FinishReason, PromptEnvelope};
+use chainference_client::envelope::{
+    Compression, EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
+};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Seconds before the time limit at which an unfinished answer is cut.
 const DEADLINE_MARGIN_SECS: i64 = 10;
+
+/// The compression the client asked for (the default for a prompt that does not open).
+pub fn compression_of(prompt: &Result<PromptEnvelope, EnvelopeError>) -> Compression {
+    prompt
+        .as_ref()
+        .map(|prompt| prompt.compression)
+        .unwrap_or_default()
+}
+
+/// The sealer of `job`'s answer under `key`, in the compression `prompt` asks for, starting at
+/// `first_seq`.
+pub fn sealer_for(
+    job: &Job,
+    key: SessionKey,
+    prompt: &Result<PromptEnvelope, EnvelopeError>,
+    first_seq: u32,
+) -> Result<AnswerSealer, JobError> {
+    let context = job.chain.key_context(&job.request);
+    AnswerSealer::new(key, context, compression_of(prompt), first_seq)
+        .map_err(|error| JobError::Seal(error.to_string()))
+}
 
 /// One answer's generation in progress.
 pub struct Generation {

@@ -8,6 +8,7 @@ use crate::checkpoint::{pass, Checkpoint, Hold};
 use crate::direct::post_direct_answer;
 use crate::endpoint::Feeds;
 use crate::engine::Engine;
+use crate::generation::compression_of;
 use crate::poster::{post_answer, Posting};
 use crate::resume::{read_posted, wait_until_past};
 use crate::roots::RootPoster;
@@ -135,10 +136,7 @@ impl Job {
             Ok(prompt) => prompt.max_tokens.min(ready.terms.max_output_tokens).max(1),
             Err(_) => 1,
         };
-        let compression = prompt
-            .as_ref()
-            .map(|prompt| prompt.compression)
-            .unwrap_or_default();
+        let compression = compression_of(&prompt);
         for attempt in 1..=ATTEMPTS {
             let Some(account) = self.account().await? else {
                 return Ok(JobEnd::Gone);

@@ -7,7 +7,7 @@
 //! own transaction when there is room. [`crate::generation`] feeds the sealer from the engine.
 
 use crate::checkpoint::{pass, Checkpoint};
-use crate::generation::Generation;
+use crate::generation::{sealer_for, Generation};
 use crate::job::{Job, JobError};
 use crate::resume::Posted;
 use anchor_lang::prelude::Pubkey;
@@ -160,13 +160,7 @@ pub async fn post_answer(
     max_tokens: u32,
     posted: Posted,
 ) -> Result<(), JobError> {
-    let context = job.chain.key_context(&job.request);
-    let compression = prompt
-        .as_ref()
-        .map(|prompt| prompt.compression)
-        .unwrap_or_default();
-    let mut sealer = AnswerSealer::new(key, context, compression, posted.cursor.next_seq)
-        .map_err(|error| JobError::Seal(error.to_string()))?;
+    let mut sealer = sealer_for(job, key, prompt, posted.cursor.next_seq)?;
     let mut generation = Generation::start(job, ready, prompt, &posted, max_tokens).await?;
     let tree = ready.lock.tree;
     let shape = job.posting.shape(&tree);

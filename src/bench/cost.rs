@@ -7,7 +7,7 @@
 //! answer, what writing answers into accounts would cost. Direct delivery is measured the
 //! same way: its appends are `append_root`s, its chunks came from the provider's endpoint.
 
-use super::{question, settings, user, Bed};
+use super::{answers_dir, question, settings, user, Bed};
 use crate::cli::Output;
 use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
@@ -208,8 +208,7 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
         plans.push(plan(label, 3, 1.0, Delivery::Direct));
     }
     // Direct answers are saved here (their only copy), to count their ciphertext.
-    let answers_dir =
-        std::env::temp_dir().join(format!("chainference-bench-{}", std::process::id()));
+    let answers_dir = answers_dir("cost");
     eprintln!(
         "Asking {} questions of {} tokens at once (the paced ones take about {:.0} s)…",
         plans.len(),

@@ -184,6 +184,11 @@ pub fn question(
     }
 }
 
+/// The folder a bench's direct answers are saved in (their only copy), named for `bench`.
+pub fn answers_dir(bench: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("chainference-bench-{bench}-{}", std::process::id()))
+}
+
 /// One user message.
 pub fn user(text: &str) -> Vec<Message> {
     vec![Message {

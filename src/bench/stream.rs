@@ -5,7 +5,9 @@
 //! clock: the first generated token, then the moment the client has it checked and
 //! decrypted.
 
-use super::{bed_with_smollm2, confirmation_latency, generate_alone, question, settings};
+use super::{
+    answers_dir, bed_with_smollm2, confirmation_latency, generate_alone, question, settings,
+};
 use crate::cli::ask::DeliveryArg;
 use crate::cli::Output;
 use crate::smollm2;
@@ -89,11 +91,6 @@ pub struct Report {
     pub ratio_to_engine: f64,
 }
 
-/// A fresh folder for a direct answer's saved copy.
-fn tempfile_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("chainference-bench-stream-{}", std::process::id()))
-}
-
 /// What [`Timed`] saw, seconds from the bench's clock.
 #[derive(Clone, Debug, Default)]
 struct Seen {
@@ -175,7 +172,7 @@ pub async fn run(args: &StreamArgs, output: Output) -> Result<()> {
         operator,
     );
     asked.terms.delivery = args.delivery.into();
-    let answers_dir = tempfile_dir();
+    let answers_dir = answers_dir("stream");
     asked.answers_dir = Some(answers_dir.clone());
     eprintln!("Asking through the chain…");
     let mut shown: Vec<f64> = Vec::new();
