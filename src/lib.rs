@@ -1,5 +1,6 @@
-//! The `chainference` command's library: the client commands ([`cli`]), the local node
-//! (feature `localnet`), the demo and the benchmarks (features `localnet` and `mistralrs`).
+//! The `chainference` command's library: the client commands ([`cli`]), the website
+//! ([`web`]), the local node (feature `localnet`), the demo and the benchmarks (features
+//! `localnet` and `mistralrs`).
 
 #[cfg(all(feature = "localnet", feature = "mistralrs"))]
 pub mod bench;
@@ -10,3 +11,4 @@ pub mod demo;
 pub mod localnet;
 #[cfg(all(feature = "localnet", feature = "mistralrs"))]
 pub mod smollm2;
+pub mod web;

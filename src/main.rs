@@ -19,6 +19,9 @@ enum Command {
     Servers,
     /// List the models offered, with prices, availability and reputation.
     Models,
+    /// Serve the website: servers, models and requests, live from the chain, with the same
+    /// data as JSON under /api.
+    Web(chainference_cli::web::WebArgs),
     /// Ask a question; the answer streams as it lands on chain.
     Ask(Box<AskArgs>),
     /// Cancel an open request (stake and rent come back).
@@ -108,6 +111,7 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
         match parsed.command {
             Command::Servers => cli::servers::run(&global).await,
             Command::Models => cli::models::run(&global).await,
+            Command::Web(args) => chainference_cli::web::run(&global, &args).await,
             Command::Ask(args) => cli::ask::run(&global, &args).await,
             Command::Cancel { request } => cli::cancel::run(&global, &request).await,
             Command::History => cli::history::run(&global).await,

@@ -61,6 +61,8 @@ pub struct RecordedTransaction {
     pub signature: Signature,
     /// Its slot.
     pub slot: u64,
+    /// Its fee payer (a request's client for `create_request`).
+    pub payer: Option<Pubkey>,
     /// Our program's top-level instructions in it that name the account.
     pub instructions: Vec<Recorded>,
     /// The `ChunkBatch` events in its log.
@@ -176,6 +178,7 @@ pub async fn read_transaction(
         .find(|settled| settled.request == *address);
     let mut instructions = Vec::new();
     let mut change_logs = Vec::new();
+    let mut payer = None;
     let bytes = match &transaction.transaction.transaction {
         EncodedTransaction::Binary(data, TransactionBinaryEncoding::Base64) => {
             base64::engine::general_purpose::STANDARD
@@ -186,6 +189,7 @@ pub async fn read_transaction(
     };
     if let Some(decoded) = transaction.transaction.transaction.decode() {
         let mut keys = decoded.message.static_account_keys().to_vec();
+        payer = keys.first().copied();
         if let OptionSerializer::Some(loaded) = &meta.loaded_addresses {
             let loaded = loaded.writable.iter().chain(&loaded.readonly);
             keys.extend(loaded.filter_map(|key| Pubkey::from_str(key).ok()));
@@ -226,6 +230,7 @@ pub async fn read_transaction(
     Ok(Some(RecordedTransaction {
         signature: *signature,
         slot: transaction.slot,
+        payer,
         instructions,
         batches,
         roots,

@@ -159,6 +159,11 @@ impl Provider {
             }
             None => None,
         };
+        finder.spawn(server::heartbeat(
+            self.chain.clone(),
+            self.operator.clone(),
+            self.settings.clone(),
+        ));
         finder.spawn(discovery::discover(
             self.chain.clone(),
             self.operator(),

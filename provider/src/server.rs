@@ -1,6 +1,6 @@
 //! The provider's server account: registered, or updated when the configured models, prices
 //! or limits changed, and given a response tree if it has none (its rent is said first: it is
-//! never recoverable).
+//! never recoverable); while idle, kept marked present by a periodic unchanged update.
 
 use crate::config::Settings;
 use anchor_lang::prelude::Pubkey;
@@ -11,9 +11,15 @@ use chainference_client::instructions::{create_tree, register_server, update_ser
 use chainference_client::rpc::{Chain, ChainError};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+use std::sync::Arc;
 
 /// Buffer size of the trees the provider creates.
 pub const TREE_BUFFER: u32 = 64;
+
+/// Seconds without a lock, completion or update after which an idle provider refreshes its
+/// server's `last_active` (one `update_server` transaction), so that sites and clients see it
+/// is still there: at most three signatures an hour.
+pub const HEARTBEAT_SECS: i64 = 1_200;
 
 /// Registers or updates `operator`'s server to match `settings`, creates its tree if needed,
 /// and returns the tree its answers go to.
@@ -22,11 +28,7 @@ pub async fn prepare(
     operator: &Keypair,
     settings: &Settings,
 ) -> Result<Pubkey, ChainError> {
-    let params = ServerParams {
-        models: settings.models.iter().map(|model| model.offer()).collect(),
-        endpoint: settings.endpoint.clone(),
-        max_concurrent: settings.max_concurrent,
-    };
+    let params = params_of(settings);
     let address = server_address(&operator.pubkey());
     let existing: Option<Server> = chain.account(&address, "Server").await?;
     match &existing {
@@ -74,4 +76,58 @@ pub async fn prepare(
     );
     chain.send(&instructions, operator, &[&tree]).await?;
     Ok(tree.pubkey())
+}
+
+/// The server account's parameters for `settings`.
+fn params_of(settings: &Settings) -> ServerParams {
+    ServerParams {
+        models: settings.models.iter().map(|model| model.offer()).collect(),
+        endpoint: settings.endpoint.clone(),
+        max_concurrent: settings.max_concurrent,
+    }
+}
+
+/// Whether `server`, last active at `last_active`, is due a heartbeat at chain time `now`.
+fn heartbeat_due(last_active: i64, now: i64) -> bool {
+    now.saturating_sub(last_active) >= HEARTBEAT_SECS
+}
+
+/// Keeps `operator`'s server marked present: whenever [`HEARTBEAT_SECS`] pass with no lock,
+/// completion or update, sends an unchanged `update_server`. Runs until dropped; a failed
+/// check or send is retried at the next one.
+pub async fn heartbeat(chain: Chain, operator: Arc<Keypair>, settings: Settings) {
+    let address = server_address(&operator.pubkey());
+    let check = std::time::Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(check).await;
+        let due = async {
+            let server: Option<Server> = chain.account(&address, "Server").await?;
+            let now = chain.now().await?;
+            Ok::<_, ChainError>(server.is_some_and(|server| heartbeat_due(server.last_active, now)))
+        };
+        match due.await {
+            Ok(false) => {}
+            Ok(true) => {
+                let update = update_server(&operator.pubkey(), params_of(&settings));
+                match chain.send(&[update], &operator, &[]).await {
+                    Ok(_) => tracing::debug!(server = %address, "heartbeat"),
+                    Err(error) => tracing::warn!(%error, "heartbeat not sent; retrying"),
+                }
+            }
+            Err(error) => tracing::warn!(%error, "heartbeat check failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_server_beats_within_the_sites_recent_window() {
+        assert!(!heartbeat_due(1_000, 1_000 + HEARTBEAT_SECS - 1));
+        assert!(heartbeat_due(1_000, 1_000 + HEARTBEAT_SECS));
+        // A clock behind the account's time is not a reason to send.
+        assert!(!heartbeat_due(1_000, 0));
+    }
 }

@@ -228,17 +228,17 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
     let fitting: Vec<_> = offers
         .offers
         .iter()
-        .filter(|(server, _)| {
+        .filter(|(_, server, _)| {
             allowed_servers.is_empty() || allowed_servers.contains(&server.operator)
         })
-        .filter(|(server, _)| filters.admit(&server.reputation).is_ok())
+        .filter(|(_, server, _)| filters.admit(&server.reputation).is_ok())
         .collect();
     if fitting.is_empty() {
         bail!("no server offering {} meets --server, --min-completed, --min-success, --min-preference and --max-failures: `chainference models` lists who offers it and their record", model);
     }
     let priced: Vec<_> = fitting
         .iter()
-        .filter(|(_, offer)| {
+        .filter(|(_, _, offer)| {
             offer.input_price <= max_input_price
                 && offer.output_price <= max_output_price
                 && offer.min_stake <= stake
@@ -247,7 +247,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
     if priced.is_empty() {
         let cheapest = fitting
             .iter()
-            .filter_map(|(_, offer)| {
+            .filter_map(|(_, _, offer)| {
                 bill_for(
                     prompt_tokens,
                     offer.input_price,
@@ -265,7 +265,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
             sol(cheapest)
         );
     }
-    if priced.iter().all(|(_, offer)| {
+    if priced.iter().all(|(_, _, offer)| {
         u64::from(prompt_tokens) + u64::from(args.max_tokens) > u64::from(offer.context_length)
     }) {
         bail!(

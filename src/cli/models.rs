@@ -3,38 +3,51 @@
 
 use super::servers::{preference, success};
 use super::{print_json, Global, Output};
+use anchor_lang::prelude::Pubkey;
 use anyhow::Result;
 use chainference::state::{ModelOffer, Server};
 use chainference_client::accounts::servers;
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// How long after its last lock, completion or update a server still counts as present
+/// (providers refresh `last_active` while idle more often than this).
+pub const RECENT_SECS: i64 = 3_600;
+
+/// Whether `server` could lock a request now (chain time `now`): active, below its
+/// concurrency and active within [`RECENT_SECS`].
+pub fn free_now(server: &Server, now: i64) -> bool {
+    server.active
+        && server.active_locks < server.max_concurrent
+        && now.saturating_sub(server.last_active) <= RECENT_SECS
+}
+
 /// One model's offers, by server.
 pub struct Offers<'a> {
-    /// Servers offering it, with their offer.
-    pub offers: Vec<(&'a Server, &'a ModelOffer)>,
+    /// Servers offering it (account address and account), with their offer.
+    pub offers: Vec<(&'a Pubkey, &'a Server, &'a ModelOffer)>,
 }
 
 impl Offers<'_> {
-    /// Servers that could lock a request now (active, below their concurrency).
-    pub fn available(&self) -> usize {
+    /// Servers that could lock a request now (see [`free_now`]).
+    pub fn available(&self, now: i64) -> usize {
         self.offers
             .iter()
-            .filter(|(server, _)| server.active && server.active_locks < server.max_concurrent)
+            .filter(|(_, server, _)| free_now(server, now))
             .count()
     }
 }
 
-/// Groups the servers' offers by model id.
-pub fn by_model(list: &[(anchor_lang::prelude::Pubkey, Server)]) -> BTreeMap<&str, Offers<'_>> {
+/// Groups the active servers' offers by model id.
+pub fn by_model(list: &[(Pubkey, Server)]) -> BTreeMap<&str, Offers<'_>> {
     let mut models: BTreeMap<&str, Offers<'_>> = BTreeMap::new();
-    for (_, server) in list.iter().filter(|(_, server)| server.active) {
+    for (address, server) in list.iter().filter(|(_, server)| server.active) {
         for offer in &server.models {
             models
                 .entry(offer.id.as_str())
                 .or_insert_with(|| Offers { offers: Vec::new() })
                 .offers
-                .push((server, offer));
+                .push((address, server, offer));
         }
     }
     models
@@ -44,6 +57,7 @@ pub fn by_model(list: &[(anchor_lang::prelude::Pubkey, Server)]) -> BTreeMap<&st
 pub async fn run(global: &Global) -> Result<()> {
     let chain = global.chain().await?;
     let list = servers(&chain).await?;
+    let now = chain.now().await?;
     let models = by_model(&list);
     if global.output == Output::Json {
         let entries: Vec<_> = models
@@ -51,8 +65,8 @@ pub async fn run(global: &Global) -> Result<()> {
             .map(|(id, offers)| {
                 json!({
                     "model": id,
-                    "available": offers.available(),
-                    "offers": offers.offers.iter().map(|(server, offer)| json!({
+                    "available": offers.available(now),
+                    "offers": offers.offers.iter().map(|(_, server, offer)| json!({
                         "operator": server.operator.to_string(),
                         "revision": offer.revision,
                         "quantization": offer.quantization,
@@ -75,10 +89,10 @@ pub async fn run(global: &Global) -> Result<()> {
     for (id, offers) in &models {
         println!(
             "{id}  ({} of {} servers available now)",
-            offers.available(),
+            offers.available(now),
             offers.offers.len()
         );
-        for (server, offer) in &offers.offers {
+        for (_, server, offer) in &offers.offers {
             println!(
                 "    {}  in {} / out {} lamports per million tokens  completed {}  success {}  preferred {}  failures {}  paid {}",
                 server.operator,

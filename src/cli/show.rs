@@ -3,14 +3,20 @@
 use super::ask::{follow_and_print, Printer};
 use super::{print_json, request_address, sol, Global, Output};
 use anyhow::Result;
-use chainference::state::RequestState;
+use chainference::state::{Request, RequestState};
 use chainference_client::history::{read_request, PastRequest};
 use serde_json::json;
 
 /// Where a past request stands, in words.
 pub fn state_of(past: &PastRequest) -> String {
-    match &past.account {
-        None if past.cursor.finished => "closed".into(),
+    state_name(past.account.as_ref(), past.cursor.finished)
+}
+
+/// Where a request stands, in words: from its account while it exists; once it is gone,
+/// closed if its answer was `finished`, else expired or cancelled.
+pub fn state_name(account: Option<&Request>, finished: bool) -> String {
+    match account {
+        None if finished => "closed".into(),
         None => "expired or cancelled".into(),
         Some(account) => match account.state {
             RequestState::Open => "open".into(),

@@ -19,4 +19,6 @@ mod node_outage;
 mod node_switch;
 mod restart;
 mod support;
+mod web;
+mod webdriver;
 mod whole_loop;
