@@ -209,22 +209,22 @@ async fn request_page(State(site): State<Site>, Path(address): Path<String>) -> 
 
 async fn servers_json(State(site): State<Site>) -> Response {
     let snapshot = site.snapshot();
-    Json(serde_json::json!({
-        "as_of": snapshot.market.as_of,
-        "error": snapshot.error,
-        "servers": snapshot.market.servers,
-    }))
-    .into_response()
+    market_json(&snapshot, "servers", &snapshot.market.servers)
 }
 
 async fn models_json(State(site): State<Site>) -> Response {
     let snapshot = site.snapshot();
-    Json(serde_json::json!({
+    market_json(&snapshot, "models", &snapshot.market.models)
+}
+
+/// `{as_of, error, <name>: list}`.
+fn market_json(snapshot: &Snapshot, name: &str, list: &impl serde::Serialize) -> Response {
+    let mut body = serde_json::json!({
         "as_of": snapshot.market.as_of,
         "error": snapshot.error,
-        "models": snapshot.market.models,
-    }))
-    .into_response()
+    });
+    body[name] = serde_json::json!(list);
+    Json(body).into_response()
 }
 
 async fn request_json(State(site): State<Site>, Path(address): Path<String>) -> Response {

@@ -157,22 +157,20 @@ async fn the_api_lists_two_providers_their_models_and_finished_requests() {
     let offered = entry(&models["models"], "id", model);
     assert_eq!(offered["servers"], 2);
     assert_eq!(offered["free_now"], 2);
-    assert_eq!(
-        offered["input_price"]["cheapest"]["lamports_per_million"],
-        100_000
-    );
-    assert_eq!(
-        offered["input_price"]["median"]["lamports_per_million"],
-        150_000
-    );
-    assert_eq!(
-        offered["output_price"]["cheapest"]["lamports_per_million"],
-        300_000
-    );
-    assert_eq!(
-        offered["output_price"]["median"]["lamports_per_million"],
-        400_000
-    );
+    for (side, which, lamports) in [
+        ("input_price", "cheapest", 100_000),
+        ("input_price", "median", 150_000),
+        ("output_price", "cheapest", 300_000),
+        ("output_price", "median", 400_000),
+    ] {
+        let price = &offered[side][which];
+        assert_eq!(price["lamports_per_million"], lamports, "{side} {which}");
+        assert_eq!(
+            price["sol_per_million"],
+            lamports as f64 / 1e9,
+            "{side} {which}"
+        );
+    }
     assert_eq!(offered["offers"][0]["operator"], cheap.operator.to_string());
     assert_eq!(offered["offers"][1]["operator"], dear.operator.to_string());
     assert!(
