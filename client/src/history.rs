@@ -6,7 +6,7 @@ use crate::answer::{AnswerError, AnswerOpener};
 use crate::ask::open_sealed_prompt;
 use crate::direct::SavedAnswer;
 use crate::envelope::{EnvelopeError, FinishReason, PromptEnvelope};
-use crate::ledger::{history_of, sealed_prompt, Recorded, RecordedTransaction};
+use crate::ledger::{creation, history_of, sealed_prompt, Recorded, RecordedTransaction};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::{chunks_of, StreamAssembler};
 use anchor_lang::prelude::Pubkey;
@@ -71,19 +71,16 @@ pub async fn read_request(
 ) -> Result<PastRequest, HistoryError> {
     let history = history_of(chain, request).await?;
     let account: Option<Request> = chain.account(request, "Request").await?;
-    let mut created = None;
-    let mut server_key = None;
-    for recorded in history
+    let server_key = history
         .iter()
         .flat_map(|transaction| &transaction.instructions)
-    {
-        match recorded {
-            Recorded::Create { terms, stake } => created = Some((terms.clone(), *stake)),
-            Recorded::Lock { server_key: key } => server_key = Some(*key),
-            _ => {}
-        }
-    }
-    let (terms, stake) = created.ok_or(HistoryError::NotFound(*request))?;
+        .rev()
+        .find_map(|recorded| match recorded {
+            Recorded::Lock { server_key } => Some(*server_key),
+            _ => None,
+        });
+    let (terms, stake, _) = creation(&history).ok_or(HistoryError::NotFound(*request))?;
+    let terms = terms.clone();
     let mut past = PastRequest {
         address: *request,
         stake,

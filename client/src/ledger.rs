@@ -266,6 +266,20 @@ pub async fn history_at(
     Ok(history)
 }
 
+/// A request's creation in its history: the terms, the stake and the transaction's fee payer
+/// (the client); `None` if the ledger has no `create_request` of it.
+pub fn creation(history: &[RecordedTransaction]) -> Option<(&RequestTerms, u64, Option<Pubkey>)> {
+    history.iter().find_map(|transaction| {
+        transaction
+            .instructions
+            .iter()
+            .find_map(|recorded| match recorded {
+                Recorded::Create { terms, stake } => Some((terms, *stake, transaction.payer)),
+                _ => None,
+            })
+    })
+}
+
 /// The sealed prompt of a request: its `submit_prompt` pieces in the order they landed.
 pub fn sealed_prompt(history: &[RecordedTransaction]) -> Vec<u8> {
     prompt_pieces(history).concat()

@@ -87,35 +87,49 @@ fn params_of(settings: &Settings) -> ServerParams {
     }
 }
 
-/// Whether `server`, last active at `last_active`, is due a heartbeat at chain time `now`.
-fn heartbeat_due(last_active: i64, now: i64) -> bool {
-    now.saturating_sub(last_active) >= HEARTBEAT_SECS
+/// Seconds until a server last active at `last_active` is due a heartbeat at chain time
+/// `now` (0: due now); a clock behind the account's time waits a whole interval.
+fn until_heartbeat(last_active: i64, now: i64) -> i64 {
+    let idle = now.saturating_sub(last_active).max(0);
+    HEARTBEAT_SECS.saturating_sub(idle).max(0)
 }
 
 /// Keeps `operator`'s server marked present: whenever [`HEARTBEAT_SECS`] pass with no lock,
-/// completion or update, sends an unchanged `update_server`. Runs until dropped; a failed
-/// check or send is retried at the next one.
+/// completion or update, sends an unchanged `update_server`. Between checks it sleeps until
+/// the next one can be due (a lock or completion meanwhile only moves that later), and at
+/// least a minute; a failed check or send is retried a minute later. Runs until dropped.
 pub async fn heartbeat(chain: Chain, operator: Arc<Keypair>, settings: Settings) {
     let address = server_address(&operator.pubkey());
-    let check = std::time::Duration::from_secs(60);
+    // The first check a minute after start: a restarted provider may have been away long.
+    let mut wait: i64 = 0;
     loop {
-        tokio::time::sleep(check).await;
+        tokio::time::sleep(std::time::Duration::from_secs(wait.max(60).unsigned_abs())).await;
         let due = async {
             let server: Option<Server> = chain.account(&address, "Server").await?;
             let now = chain.now().await?;
-            Ok::<_, ChainError>(server.is_some_and(|server| heartbeat_due(server.last_active, now)))
+            Ok::<_, ChainError>(server.map(|server| until_heartbeat(server.last_active, now)))
         };
-        match due.await {
-            Ok(false) => {}
-            Ok(true) => {
+        wait = match due.await {
+            Ok(Some(0)) => {
                 let update = update_server(&operator.pubkey(), params_of(&settings));
                 match chain.send(&[update], &operator, &[]).await {
-                    Ok(_) => tracing::debug!(server = %address, "heartbeat"),
-                    Err(error) => tracing::warn!(%error, "heartbeat not sent; retrying"),
+                    Ok(_) => {
+                        tracing::debug!(server = %address, "heartbeat");
+                        HEARTBEAT_SECS
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "heartbeat not sent; retrying");
+                        0
+                    }
                 }
             }
-            Err(error) => tracing::warn!(%error, "heartbeat check failed; retrying"),
-        }
+            Ok(Some(left)) => left,
+            Ok(None) => HEARTBEAT_SECS,
+            Err(error) => {
+                tracing::warn!(%error, "heartbeat check failed; retrying");
+                0
+            }
+        };
     }
 }
 
@@ -125,9 +139,10 @@ mod tests {
 
     #[test]
     fn an_idle_server_beats_within_the_sites_recent_window() {
-        assert!(!heartbeat_due(1_000, 1_000 + HEARTBEAT_SECS - 1));
-        assert!(heartbeat_due(1_000, 1_000 + HEARTBEAT_SECS));
+        assert_eq!(until_heartbeat(1_000, 1_000 + HEARTBEAT_SECS - 1), 1);
+        assert_eq!(until_heartbeat(1_000, 1_000 + HEARTBEAT_SECS), 0);
+        assert_eq!(until_heartbeat(1_000, 1_000 + 10 * HEARTBEAT_SECS), 0);
         // A clock behind the account's time is not a reason to send.
-        assert!(!heartbeat_due(1_000, 0));
+        assert_eq!(until_heartbeat(1_000, 0), HEARTBEAT_SECS);
     }
 }

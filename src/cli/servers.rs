@@ -27,13 +27,13 @@ pub fn record_json(server: &Server) -> serde_json::Value {
 }
 
 /// Mean seconds from lock to first chunk over completed answers.
-fn mean_first_chunk_secs(server: &Server) -> Option<f64> {
+pub fn mean_first_chunk_secs(server: &Server) -> Option<f64> {
     let record = &server.reputation;
     (record.completed > 0).then(|| record.first_chunk_secs as f64 / record.completed as f64)
 }
 
 /// Tokens served per second from lock to completion, over completed answers.
-fn tokens_per_second(server: &Server) -> Option<f64> {
+pub fn tokens_per_second(server: &Server) -> Option<f64> {
     let record = &server.reputation;
     (record.completion_secs > 0)
         .then(|| record.tokens_served as f64 / record.completion_secs as f64)

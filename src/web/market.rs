@@ -3,6 +3,7 @@
 //! The same structs are the JSON of `/api/servers` and `/api/models` and the rows of the pages.
 
 use crate::cli::models::{by_model, free_now};
+use crate::cli::servers::{mean_first_chunk_secs, tokens_per_second};
 use anchor_lang::prelude::Pubkey;
 use chainference::state::{ModelOffer, Server};
 use serde::Serialize;
@@ -266,8 +267,8 @@ impl RecordView {
             preference_lower_bps: record.preference_lower_bps(),
             tokens_served: record.tokens_served,
             lamports_paid: record.lamports_earned,
-            mean_first_chunk_secs: ratio(record.first_chunk_secs, record.completed),
-            tokens_per_second: ratio(record.tokens_served, record.completion_secs),
+            mean_first_chunk_secs: mean_first_chunk_secs(server),
+            tokens_per_second: tokens_per_second(server),
         }
     }
 }

@@ -8,7 +8,7 @@ use anchor_lang::prelude::Pubkey;
 use chainference::events::RequestSettled;
 use chainference::state::{Delivery, Request, RequestTerms};
 use chainference_client::audit::{check_account, transcript, AuditError};
-use chainference_client::ledger::{history_of, Recorded, RecordedTransaction};
+use chainference_client::ledger::{creation, history_of, RecordedTransaction};
 use chainference_client::rpc::{Chain, ChainError};
 use chainference_prover::verify::verify;
 use serde::Serialize;
@@ -168,15 +168,7 @@ fn of_account(address: &Pubkey, account: &Request) -> RequestView {
 
 /// A closed request from its transactions; `None` if the ledger has no `create_request` of it.
 fn of_history(address: &Pubkey, history: &[RecordedTransaction]) -> Option<RequestView> {
-    let (terms, stake, client) = history.iter().find_map(|transaction| {
-        transaction
-            .instructions
-            .iter()
-            .find_map(|recorded| match recorded {
-                Recorded::Create { terms, stake } => Some((terms, *stake, transaction.payer)),
-                _ => None,
-            })
-    })?;
+    let (terms, stake, client) = creation(history)?;
     let settled: Option<&RequestSettled> = history
         .iter()
         .find_map(|transaction| transaction.settled.as_ref());
@@ -217,7 +209,7 @@ fn of_history(address: &Pubkey, history: &[RecordedTransaction]) -> Option<Reque
         stake,
         prompt_tokens: terms.prompt_tokens,
         max_output_tokens: terms.max_output_tokens,
-        tokens_posted: settled.map_or(posted, |settled| settled.answer_tokens.max(posted)),
+        tokens_posted: posted,
         leaves: u32::try_from(leaves).unwrap_or(u32::MAX),
         finished,
         bill: settled.map(|settled| settled.bill),
