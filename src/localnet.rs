@@ -1,6 +1,6 @@
 //! The local node: solana-test-validator in process, hosting Chainference,
 //! spl-account-compression and spl-noop as native builtins (no SBF toolchain can be had on our
-//! machines), serving the same JSON-RPC and PubSub as devnet, its config initialized by the
+//! machines) and Light Protocol's programs and v1 state trees (its SBF builds), serving the same JSON-RPC and PubSub as devnet, its config initialized by the
 //! local admin key, and a faucet behind `requestAirdrop`. Clients and providers know it is
 //! local only by its genesis hash.
 
@@ -17,7 +17,7 @@ use solana_program_runtime::program_cache_entry::ProgramCacheEntry;
 use solana_rpc::rpc::JsonRpcConfig;
 use solana_rpc_client::rpc_client::RpcClient;
 use solana_signer::Signer;
-use solana_test_validator::{TestValidator, TestValidatorGenesis};
+use solana_test_validator::{TestValidator, TestValidatorGenesis, UpgradeableProgramInfo};
 use solana_transaction::Transaction;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -75,6 +75,7 @@ impl LocalNode {
             account.set_executable(true);
             genesis.add_account(*program_id, account);
         }
+        add_light(&mut genesis)?;
         let validator = genesis
             .start_with_mint_address(
                 mint.pubkey(),
@@ -161,6 +162,35 @@ impl LocalNode {
             .context("initializing the local config")?;
         Ok(())
     }
+}
+
+/// Light's largest genesis: its programs and trees make the genesis about 7 MB, and the
+/// validator's default cap (10 MiB) leaves little room; 64 MiB leaves plenty.
+const MAX_GENESIS_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Adds Light Protocol's system program and account-compression (SBF, upgradeable loader) and
+/// its v1 state trees to `genesis`, so that `close_request` can write receipts.
+fn add_light(genesis: &mut TestValidatorGenesis) -> Result<()> {
+    let light = chainference_native::light::package().map_err(|error| anyhow!("{error}"))?;
+    let programs: Vec<UpgradeableProgramInfo> = light
+        .programs
+        .iter()
+        .map(|program| UpgradeableProgramInfo {
+            program_id: program.id,
+            loader: solana_sdk_ids::bpf_loader_upgradeable::ID,
+            upgrade_authority: Pubkey::default(),
+            program_path: program.path.clone(),
+        })
+        .collect();
+    genesis.add_upgradeable_programs_with_path(&programs);
+    for account in &light.accounts {
+        let mut shared =
+            AccountSharedData::new(account.lamports, account.data.len(), &account.owner);
+        shared.set_data_from_slice(&account.data);
+        genesis.add_account(account.address, shared);
+    }
+    genesis.max_genesis_archive_unpacked_size = Some(MAX_GENESIS_BYTES);
+    Ok(())
 }
 
 /// Runs a faucet for `mint`'s lamports on a free local port (what `requestAirdrop` uses).

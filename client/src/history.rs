@@ -1,12 +1,14 @@
 //! A past request read back from the ledger and the wallet alone: its terms, the prompt and
 //! the answer decrypted, whatever state the account is in (or after it was closed). A direct
-//! answer's chunks are not on the ledger: they come from the client's saved copy.
+//! answer's chunks are not on the ledger: they come from the client's saved copy. A closed
+//! request's receipt comes with it, checked against its state tree.
 
 use crate::answer::{AnswerError, AnswerOpener};
 use crate::ask::open_sealed_prompt;
 use crate::direct::SavedAnswer;
 use crate::envelope::{EnvelopeError, FinishReason, PromptEnvelope};
 use crate::ledger::{creation, history_of, sealed_prompt, Recorded, RecordedTransaction};
+use crate::receipt::{ReceiptError, ReceiptLeaf, WrittenReceipt};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::{chunks_of, StreamAssembler};
 use anchor_lang::prelude::Pubkey;
@@ -58,6 +60,9 @@ pub struct PastRequest {
     /// A direct answer whose saved copy was not found (its chunks are only with the client
     /// that received them).
     pub not_saved_here: bool,
+    /// Once closed, the receipt its closing transaction wrote, and where its leaf was found in
+    /// the state tree (or why it was not).
+    pub receipt: Option<(WrittenReceipt, Result<ReceiptLeaf, ReceiptError>)>,
 }
 
 /// Reads `request` (created by `wallet`) from the ledger and decrypts what it can; a direct
@@ -81,6 +86,16 @@ pub async fn read_request(
         });
     let (terms, stake, _) = creation(&history).ok_or(HistoryError::NotFound(*request))?;
     let terms = terms.clone();
+    let receipt = match history
+        .iter()
+        .find_map(|transaction| transaction.receipt.clone())
+    {
+        Some(written) => {
+            let checked = written.check(chain).await?;
+            Some((written, checked))
+        }
+        None => None,
+    };
     let mut past = PastRequest {
         address: *request,
         stake,
@@ -90,6 +105,7 @@ pub async fn read_request(
         finish: None,
         cursor: ResponseCursor::new(),
         not_saved_here: false,
+        receipt,
         terms,
     };
     let sealed = sealed_prompt(&history);

@@ -8,6 +8,7 @@ use chainference::constants::TREE_AUTHORITY;
 use chainference::pda::{
     client_address, config_address, request_address, server_address, treasury_address,
 };
+use chainference::receipt;
 use chainference::state::{ConfigParams, Request, RequestState, RequestTerms, ServerParams};
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{Acknowledgement, RootClaim};
@@ -197,6 +198,31 @@ pub fn expire_request(request: &Pubkey, state: &Request) -> Instruction {
         operator: locked.then_some(state.lock.operator),
     };
     ours(accounts, chainference::instruction::ExpireRequest {})
+}
+
+/// `close_request` by `closer` (anyone; it pays Light's fee and gets it back from the rent) of
+/// the completed `request` of `client`, its receipt written into the Light `state_tree`.
+pub fn close_request(
+    closer: &Pubkey,
+    request: &Pubkey,
+    client: &Pubkey,
+    state_tree: &Pubkey,
+) -> Instruction {
+    let accounts = chainference::accounts::CloseRequest {
+        request: *request,
+        client: *client,
+        closer: *closer,
+        state_tree: *state_tree,
+        cpi_authority: receipt::CPI_AUTHORITY,
+        light_system_program: receipt::LIGHT_SYSTEM_PROGRAM,
+        registered_program: receipt::LIGHT_REGISTERED_PROGRAM,
+        noop_program: NOOP_PROGRAM_ID,
+        compression_authority: receipt::LIGHT_COMPRESSION_AUTHORITY,
+        compression_program: receipt::LIGHT_COMPRESSION_PROGRAM,
+        this_program: chainference::ID,
+        system_program: anchor_lang::system_program::ID,
+    };
+    ours(accounts, chainference::instruction::CloseRequest {})
 }
 
 /// The two instructions that make a response tree for `operator`'s server in one transaction

@@ -1,10 +1,12 @@
 //! A request's history from the ledger alone: its successful transactions in order
 //! (`getSignaturesForAddress`, paginated, failed ones skipped, then `getTransaction`), with our
 //! program's instructions decoded from their data, the `ChunkBatch` and `RootBatch` events from
-//! their logs, and a direct answer's acknowledgement from its ed25519 instruction.
+//! their logs, a direct answer's acknowledgement from its ed25519 instruction, and the
+//! receipt `close_request` wrote through Light's system program.
 //! This is what backfills a stream, what a restarted provider reads the prompt from, and what
 //! `history` decrypts after the account is closed.
 
+use crate::receipt::WrittenReceipt;
 use crate::rpc::{Chain, ChainError};
 use crate::stream::{chunk_batches, program_events};
 use anchor_lang::prelude::Pubkey;
@@ -79,6 +81,8 @@ pub struct RecordedTransaction {
     pub settled: Option<RequestSettled>,
     /// spl-account-compression's change logs (through spl-noop), in the order of its appends.
     pub change_logs: Vec<ChangeLog>,
+    /// The request's receipt, if this transaction closed it and wrote one.
+    pub receipt: Option<WrittenReceipt>,
     /// The fee it paid, lamports (signatures and any priority fee).
     pub fee: u64,
     /// Its serialized size, bytes (at most 1,232).
@@ -178,6 +182,7 @@ pub async fn read_transaction(
         .find(|settled| settled.request == *address);
     let mut instructions = Vec::new();
     let mut change_logs = Vec::new();
+    let mut receipt = None;
     let mut payer = None;
     let bytes = match &transaction.transaction.transaction {
         EncodedTransaction::Binary(data, TransactionBinaryEncoding::Base64) => {
@@ -202,15 +207,27 @@ pub async fn read_transaction(
             let UiInstruction::Compiled(instruction) = instruction else {
                 continue;
             };
-            if keys.get(usize::from(instruction.program_id_index)) != Some(&NOOP_PROGRAM_ID) {
+            let Some(program) = keys.get(usize::from(instruction.program_id_index)) else {
                 continue;
-            }
+            };
             let data = bs58::decode(&instruction.data)
                 .into_vec()
                 .unwrap_or_default();
-            if let Ok(change_log) = parse_change_log(&data) {
-                change_logs.push(change_log);
+            if *program == NOOP_PROGRAM_ID {
+                if let Ok(change_log) = parse_change_log(&data) {
+                    change_logs.push(change_log);
+                }
+                continue;
             }
+            let accounts: Vec<Pubkey> = instruction
+                .accounts
+                .iter()
+                .filter_map(|index| keys.get(usize::from(*index)).copied())
+                .collect();
+            receipt = receipt.or_else(|| {
+                WrittenReceipt::from_instruction(program, &data, &accounts)
+                    .filter(|written| written.receipt.request == *address)
+            });
         }
         for instruction in decoded.message.instructions() {
             let program = keys.get(usize::from(instruction.program_id_index));
@@ -238,6 +255,7 @@ pub async fn read_transaction(
         acknowledgement,
         settled,
         change_logs,
+        receipt,
         fee: meta.fee,
         bytes,
     }))

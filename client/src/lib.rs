@@ -11,7 +11,8 @@
 //! from the server's endpoint instead, with only its roots on chain. [`ask`] is a question's whole
 //! life; [`history`] reads a past one back; [`audit`] rebuilds and checks a transcript from the
 //! finalized ledger alone; [`accounts`] lists servers and requests; [`lookup`] finds or creates
-//! the address lookup table a provider's v0 appends load their fixed accounts from;
+//! the address lookup table a provider's v0 appends load their fixed accounts from; [`receipt`]
+//! reads and checks the Light compressed receipt a closed request leaves;
 //! [`wallet`] reads keypair files.
 
 pub mod accounts;
@@ -26,6 +27,7 @@ pub mod history;
 pub mod instructions;
 pub mod ledger;
 pub mod lookup;
+pub mod receipt;
 pub mod rpc;
 pub mod stream;
 pub mod wallet;

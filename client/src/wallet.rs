@@ -1,5 +1,5 @@
 //! Keypair files in the Solana CLI's format (a JSON array of 64 bytes), read with errors that
-//! say what to do.
+//! say what to do, and the folders Chainference keeps under the home folder.
 
 use solana_keypair::Keypair;
 use std::path::{Path, PathBuf};
@@ -51,6 +51,15 @@ pub fn write_keypair(keypair: &Keypair, path: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(path, json)
+}
+
+/// Where Chainference caches what it fetches (the demo's model, Light's programs):
+/// `$CHAINFERENCE_CACHE`, else `~/.cache/chainference`.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("CHAINFERENCE_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => expand_home(Path::new("~/.cache/chainference")),
+    }
 }
 
 /// `path` with a leading `~` replaced by the home folder.

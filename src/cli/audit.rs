@@ -1,13 +1,14 @@
 //! `chainference audit REQUEST` rebuilds one answer's transcript from the finalized ledger,
 //! proves every leaf against the root of its own append, checks the sequence, the hash chain
-//! and the bill, optionally against the Request account and decrypted with the client's key,
+//! and the bill, against the receipt once the request is closed, optionally against the
+//! Request account or the receipt's state tree, decrypted with the client's key,
 //! and writes the bundle (a direct answer's chunks come from the client's saved answer under
 //! --answers-dir); `chainference verify BUNDLE` checks a bundle offline.
 
 use super::{print_json, request_address, Global, Output};
 use anyhow::{anyhow, Context, Result};
 use chainference::state::Request;
-use chainference_client::audit::{check_account, decrypt, transcript};
+use chainference_client::audit::{check_account, check_receipt, decrypt, transcript};
 use chainference_client::direct::SavedAnswer;
 use chainference_client::wallet::{expand_home, read_keypair};
 use chainference_prover::bundle::Bundle;
@@ -27,7 +28,8 @@ pub struct AuditArgs {
     /// Write the transcript bundle (JSON) here, for `chainference verify` anywhere.
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
-    /// Also check the transcript against the Request account (while it exists).
+    /// Also check the transcript against the Request account (while it exists), and a closed
+    /// request's receipt against its Light state tree.
     #[arg(long = "check-chain")]
     pub check_chain: bool,
     /// The model's `tokenizer.json`: count the decrypted answer's tokens with it and report any
@@ -77,6 +79,20 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
     let transcript = transcript(&chain, &address, saved.as_ref()).await?;
     let bundle = &transcript.bundle;
     let verified = verify(bundle).map_err(|error| anyhow!("the audit fails: {error}"))?;
+    let receipt = transcript.receipt();
+    if let Some(written) = receipt {
+        check_receipt(bundle, &written.receipt)
+            .map_err(|error| anyhow!("the audit fails: {error}"))?;
+    }
+    let receipt_leaf = match (receipt, args.check_chain) {
+        (Some(written), true) => Some(
+            written
+                .check(&chain)
+                .await?
+                .map_err(|error| anyhow!("the audit fails: {error}"))?,
+        ),
+        _ => None,
+    };
     let account_checked = if args.check_chain {
         let account: Option<Request> = chain.account(&address, "Request").await?;
         match account {
@@ -115,6 +131,8 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
             "answer_tokens": verified.answer_tokens,
             "bill_lamports": verified.bill,
             "account_checked": account_checked,
+            "receipt_checked": receipt.is_some(),
+            "receipt_leaf_index": receipt_leaf.map(|leaf| leaf.leaf_index),
             "answer": text,
             "tokenizer": recounted.map(|recount| json!({"counted": recount.counted, "claimed": recount.claimed})),
             "bundle": args.bundle.as_ref().map(|path| path.display().to_string()),
@@ -128,6 +146,17 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
             println!("The Request account is closed; the finalized ledger stands alone.")
         }
         None => {}
+    }
+    if receipt.is_some() {
+        println!(
+            "Its receipt agrees: parties, model, tree, hash chain, leaves, tokens, bill, fee."
+        );
+    }
+    if let Some(leaf) = receipt_leaf {
+        println!(
+            "The receipt is leaf {} of Light state tree {} (found in the tree's change log).",
+            leaf.leaf_index, leaf.tree
+        );
     }
     if let Some(path) = &args.bundle {
         println!(

@@ -4,6 +4,7 @@
 pub mod ask;
 pub mod audit;
 pub mod cancel;
+pub mod close;
 pub mod compare;
 pub mod flag;
 pub mod history;

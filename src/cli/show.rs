@@ -7,9 +7,48 @@ use chainference::state::{Request, RequestState};
 use chainference_client::history::{read_request, PastRequest};
 use serde_json::json;
 
-/// Where a past request stands, in words.
+/// Where a past request stands, in words; a closed one as its receipt says.
 pub fn state_of(past: &PastRequest) -> String {
-    state_name(past.account.as_ref(), past.cursor.finished)
+    match (&past.account, &past.receipt) {
+        (None, Some((written, verdict))) => {
+            let checked = match verdict {
+                Ok(leaf) => format!(
+                    "receipt checked: leaf {} of Light tree {}",
+                    leaf.leaf_index, leaf.tree
+                ),
+                Err(error) => format!("receipt FAILS: {error}"),
+            };
+            format!(
+                "closed, billed {} for {} answer tokens, {checked}",
+                sol(written.receipt.bill),
+                written.receipt.answer_tokens
+            )
+        }
+        _ => state_name(past.account.as_ref(), past.cursor.finished),
+    }
+}
+
+/// A past request's receipt as JSON (`null` while it is not closed).
+fn receipt_json(past: &PastRequest) -> serde_json::Value {
+    let Some((written, verdict)) = &past.receipt else {
+        return serde_json::Value::Null;
+    };
+    let receipt = &written.receipt;
+    json!({
+        "state_tree": written.tree.to_string(),
+        "checked": verdict.is_ok(),
+        "leaf_index": verdict.as_ref().ok().map(|leaf| leaf.leaf_index),
+        "error": verdict.as_ref().err().map(ToString::to_string),
+        "server": receipt.server.to_string(),
+        "prompt_tokens": receipt.prompt_tokens,
+        "answer_tokens": receipt.answer_tokens,
+        "bill_lamports": receipt.bill,
+        "fee_lamports": receipt.fee,
+        "leaves": receipt.leaves,
+        "completed_at": receipt.completed_at,
+        "flagged": receipt.flagged,
+        "compared": receipt.compared,
+    })
 }
 
 /// Where a request stands, in words: from its account while it exists; once it is gone,
@@ -36,13 +75,18 @@ pub fn past_json(past: &PastRequest) -> serde_json::Value {
         "model": past.terms.model,
         "state": state_of(past),
         "stake_lamports": past.stake,
-        "bill_lamports": past.account.as_ref().map(|account| account.settlement.bill),
+        "bill_lamports": past
+            .account
+            .as_ref()
+            .map(|account| account.settlement.bill)
+            .or(past.receipt.as_ref().map(|(written, _)| written.receipt.bill)),
         "server": past.account.as_ref().map(|account| account.lock.operator.to_string()),
         "prompt": past.prompt.as_ref().map(|prompt| &prompt.messages),
         "answer": past.answer,
         "answer_saved_here": !past.not_saved_here,
         "answer_tokens": past.cursor.tokens,
         "finish": past.finish.map(|reason| format!("{reason:?}").to_lowercase()),
+        "receipt": receipt_json(past),
     })
 }
 

@@ -17,6 +17,7 @@ mod lossy_pubsub;
 mod mistral;
 mod node_outage;
 mod node_switch;
+mod receipts;
 mod restart;
 mod support;
 mod web;

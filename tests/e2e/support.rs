@@ -34,27 +34,31 @@ pub struct Node {
 pub fn node() -> &'static Node {
     static NODE: OnceLock<Node> = OnceLock::new();
     NODE.get_or_init(|| {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let config = ConfigParams {
-                lock_window_secs: LOCK_WINDOW_SECS,
-                prompt_window_secs: PROMPT_WINDOW_SECS,
-                ..ConfigParams::with_fee(0)
-            };
-            let node = LocalNode::start_with(None, None, config).expect("the local node starts");
-            sender
-                .send(Node {
-                    rpc_url: node.rpc_url(),
-                    pubsub_url: node.pubsub_url(),
-                })
-                .expect("the test waits");
-            // The node lives as long as the test process.
-            loop {
-                std::thread::park();
-            }
-        });
-        receiver.recv().expect("the node thread reports")
+        start_node(ConfigParams {
+            lock_window_secs: LOCK_WINDOW_SECS,
+            prompt_window_secs: PROMPT_WINDOW_SECS,
+            ..ConfigParams::with_fee(0)
+        })
     })
+}
+
+/// A local node of its own, its config initialized with `config`, kept for the process's life.
+pub fn start_node(config: ConfigParams) -> Node {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let node = LocalNode::start_with(None, None, config).expect("the local node starts");
+        sender
+            .send(Node {
+                rpc_url: node.rpc_url(),
+                pubsub_url: node.pubsub_url(),
+            })
+            .expect("the test waits");
+        // The node lives as long as the test process.
+        loop {
+            std::thread::park();
+        }
+    });
+    receiver.recv().expect("the node thread reports")
 }
 
 /// A connection to the shared node.
@@ -328,7 +332,11 @@ pub async fn server_of(chain: &Chain, operator: &Pubkey) -> chainference::state:
 
 /// Runs the `chainference` binary against the shared node with `args`.
 pub fn chainference(args: &[&str]) -> std::process::Output {
-    let node = node();
+    chainference_on(node(), args)
+}
+
+/// Runs the `chainference` binary against `node` with `args`.
+pub fn chainference_on(node: &Node, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_chainference"))
         .args(["-u", &node.rpc_url, "--ws", &node.pubsub_url])
         .args(args)

@@ -159,6 +159,10 @@ pub enum ChainferenceError {
     FlagWindowClosed,
     #[msg("the flag window is still open")]
     FlagWindowOpen,
+    #[msg("the receipt's Light instruction could not be built")]
+    ReceiptNotBuilt,
+    #[msg("Light charged more for the receipt than MAX_RECEIPT_FEE: choose another state tree")]
+    ReceiptFeeTooHigh,
     #[msg("both compared requests must belong to the signing client")]
     ComparisonClientMismatch,
     #[msg("both compared requests must ask for the same model")]

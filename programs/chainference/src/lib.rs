@@ -5,7 +5,9 @@
 //! encrypted prompt, and the server appends the encrypted answer in batches whose Merkle roots
 //! become leaves of the server's concurrent Merkle tree (spl-account-compression), then claims
 //! payment. With direct delivery only the roots go on chain, the chunks go from the server to
-//! the client, and the bill stops at the client's signed acknowledgement. Every path conserves lamports exactly. See `DESIGN.md` §2–§4 and §6.
+//! the client, and the bill stops at the client's signed acknowledgement. Closing a finished
+//! request leaves its receipt as a Light compressed account, which costs no rent. Every path
+//! conserves lamports exactly. See `DESIGN.md` §2–§4 and §6.
 
 use anchor_lang::prelude::*;
 
@@ -18,6 +20,7 @@ pub mod instructions;
 mod lamports;
 mod math;
 pub mod pda;
+pub mod receipt;
 pub mod state;
 
 pub use instructions::*;
@@ -145,7 +148,9 @@ pub mod chainference {
         record_comparison::handler(ctx, first_preferred)
     }
 
-    /// Closes a completed request after its flag window: rent back to the client.
+    /// Closes a completed request after its flag window: writes its receipt as a Light
+    /// compressed account (the closer pays Light's fee and gets it back from the rent), then
+    /// returns the rest of the rent to the client.
     pub fn close_request(ctx: Context<CloseRequest>) -> Result<()> {
         close_request::handler(ctx)
     }

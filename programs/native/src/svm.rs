@@ -1,7 +1,8 @@
 //! A LiteSVM runtime with Chainference, spl-account-compression and spl-noop loaded as
-//! builtins, CPIs between them executed for real: the harness of the program tests.
+//! builtins and Light Protocol's programs and v1 state trees as SBF, CPIs between them
+//! executed for real: the harness of the program tests.
 
-use crate::{builtins, stubs};
+use crate::{builtins, light, stubs};
 use anchor_lang::prelude::{AccountDeserialize, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use chainference::compression::tree_account_len;
@@ -27,7 +28,7 @@ pub const FEE_PER_SIGNATURE: u64 = 5_000;
 /// What a refused transaction failed with.
 pub type Refusal = Box<FailedTransactionMetadata>;
 
-/// The runtime with the three programs loaded.
+/// The runtime with our three builtins and Light's programs loaded.
 pub struct Harness {
     /// The LiteSVM instance; tests may reach into it.
     pub svm: LiteSVM,
@@ -40,14 +41,17 @@ impl Default for Harness {
 }
 
 impl Harness {
-    /// A fresh runtime with the three builtins and no config.
+    /// A fresh runtime with the three builtins, Light's programs and trees, and no config
+    /// (panics if Light's package cannot be had: its error says how to provide it). Each
+    /// thread loads them once and clones that runtime, since loading Light's programs is the
+    /// slow part.
     pub fn new() -> Self {
-        stubs::install();
-        let mut svm = LiteSVM::new();
-        for (program_id, _, register) in builtins::all() {
-            svm.add_builtin(program_id, register);
+        thread_local! {
+            static LOADED: LiteSVM = loaded();
         }
-        Self { svm }
+        Self {
+            svm: LOADED.with(LiteSVM::clone),
+        }
     }
 
     /// A fresh runtime whose config is initialized with `params` by the local admin.
@@ -152,6 +156,37 @@ impl Harness {
         self.send(&[create, init], operator, &[&tree])?;
         Ok(tree.pubkey())
     }
+}
+
+/// A runtime with our three builtins and Light's programs and accounts.
+fn loaded() -> LiteSVM {
+    stubs::install();
+    let mut svm = LiteSVM::new();
+    for (program_id, _, register) in builtins::all() {
+        svm.add_builtin(program_id, register);
+    }
+    let light = light::package().unwrap_or_else(|error| panic!("{error}"));
+    for program in &light.programs {
+        if let Err(error) = svm.add_program(program.id, &program.elf) {
+            panic!("loading Light's program {}: {error:?}", program.id);
+        }
+    }
+    for account in &light.accounts {
+        let loaded = svm.set_account(
+            account.address,
+            solana_account::Account {
+                lamports: account.lamports,
+                data: account.data.clone(),
+                owner: account.owner,
+                executable: false,
+                rent_epoch: u64::MAX,
+            },
+        );
+        if let Err(error) = loaded {
+            panic!("loading Light's account {}: {error:?}", account.address);
+        }
+    }
+    svm
 }
 
 /// The program error a refused transaction failed with: Anchor's code (ours start at 6000).

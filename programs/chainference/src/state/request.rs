@@ -91,9 +91,12 @@ pub enum RequestState {
 }
 
 /// How answer chunks reach the client.
-#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum Delivery {
     /// Chunks are the append transactions' data.
+    #[default]
     Chain,
     /// Only batch roots go on chain; chunks go from the provider's endpoint to the client.
     Direct,

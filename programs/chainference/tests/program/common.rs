@@ -8,11 +8,14 @@ use chainference::error::ChainferenceError;
 use chainference::events::Chunk;
 use chainference::state::*;
 use chainference::{accounts, instruction};
+use chainference_client::instructions::close_request;
+pub use chainference_client::receipt::{WrittenReceipt, V1_STATE_TREES};
 use chainference_native::svm::litesvm::types::TransactionMetadata;
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::*;
 use chainference_prover::core::{batch_root, chunk_hash, RootClaim};
+use solana_message::Message;
 use spl_concurrent_merkle_tree::concurrent_merkle_tree::ConcurrentMerkleTree;
 
 /// What sending one instruction gave.
@@ -437,14 +440,60 @@ impl World {
         )
     }
 
+    /// `close_request` by `sender`, its receipt into Light's first v1 state tree.
     pub fn close(&mut self, sender: &Keypair, request: &Pubkey) -> Sent {
-        let client = self.request(request).client;
-        let accounts = accounts::CloseRequest {
-            request: *request,
-            client,
-        };
-        self.h
-            .send(&[ix(accounts, instruction::CloseRequest {})], sender, &[])
+        self.close_into(sender, request, &V1_STATE_TREES[0])
+    }
+
+    /// `close_request` by `sender`, its receipt into `state_tree`.
+    pub fn close_into(&mut self, sender: &Keypair, request: &Pubkey, state_tree: &Pubkey) -> Sent {
+        let close = self.close_instruction(sender, request, state_tree);
+        self.h.send(&[close], sender, &[])
+    }
+
+    /// `close_request` by `sender` into `state_tree`, which must succeed: the receipt it wrote,
+    /// read back from the transaction's inner instructions as the client reads it from
+    /// `getTransaction`.
+    #[track_caller]
+    pub fn close_for_receipt(
+        &mut self,
+        sender: &Keypair,
+        request: &Pubkey,
+        state_tree: &Pubkey,
+    ) -> WrittenReceipt {
+        let close = self.close_instruction(sender, request, state_tree);
+        let keys = Message::new(std::slice::from_ref(&close), Some(&sender.pubkey())).account_keys;
+        let sent = self
+            .h
+            .send(&[close], sender, &[])
+            .unwrap_or_else(|refusal| panic!("{:?}\n{:#?}", refusal.err, refusal.meta.logs));
+        sent.inner_instructions
+            .iter()
+            .flatten()
+            .find_map(|inner| {
+                let instruction = &inner.instruction;
+                let program = keys.get(usize::from(instruction.program_id_index))?;
+                let accounts: Vec<Pubkey> = instruction
+                    .accounts
+                    .iter()
+                    .filter_map(|index| keys.get(usize::from(*index)).copied())
+                    .collect();
+                WrittenReceipt::from_instruction(program, &instruction.data, &accounts)
+            })
+            .expect("the close wrote a receipt")
+    }
+
+    fn close_instruction(
+        &self,
+        sender: &Keypair,
+        request: &Pubkey,
+        state_tree: &Pubkey,
+    ) -> Instruction {
+        let client = self
+            .h
+            .account::<Request>(request)
+            .map_or(sender.pubkey(), |request| request.client);
+        close_request(&sender.pubkey(), request, &client, state_tree)
     }
 
     /// Drives `request` from open to ready: lock by `operator`, one sealed prompt chunk.

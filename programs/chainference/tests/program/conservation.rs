@@ -140,6 +140,8 @@ impl Run {
             config_address(),
             self.w.h.admin().pubkey(),
             self.cranker.pubkey(),
+            // Light's fee for each receipt lands in the state tree.
+            V1_STATE_TREES[0],
         ];
         for client in &self.clients {
             all.push(client.pubkey());

@@ -220,11 +220,17 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
     assert_eq!(w.server_of(&operator.pubkey()).reputation.flagged, 1);
     assert!(w.request(&request).flagged);
 
-    // After the flag window anyone may close it; the rent goes to the client.
+    // After the flag window anyone may close it: its receipt goes into a Light v1 state tree,
+    // whose fee comes out of the rent (the closer is paid it back); the rest goes to the
+    // client.
     w.h.advance(3_601);
     let closer = w.wallet();
+    let state_tree = V1_STATE_TREES[0];
+    let tree_before = w.h.lamports(&state_tree);
     assert_ok(w.close(&closer, &request));
-    client_balance += request_rent;
+    let light_fee = w.h.lamports(&state_tree) - tree_before;
+    assert_eq!(light_fee, 300, "a v1 tree's rollover fee");
+    client_balance += request_rent - light_fee;
     assert_eq!(w.h.lamports(&client.pubkey()), client_balance);
     assert_eq!(w.h.lamports(&request), 0);
     assert_eq!(w.h.lamports(&closer.pubkey()), WALLET - SIG);
