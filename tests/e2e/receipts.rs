@@ -122,10 +122,16 @@ async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts()
         assert_eq!(Some(receipt["leaf_index"].clone()), leaf);
     }
 
-    // The audit of a closed request checks the transcript against its receipt and the
-    // receipt against its tree.
+    // The audit of a closed request, once its close is finalized, checks the transcript
+    // against its receipt and the receipt against its tree.
     let request = answers[0].2.request;
-    finalized_transcript(&chain, &request, None).await;
+    for _ in 0..60 {
+        let transcript = finalized_transcript(&chain, &request, None).await;
+        if transcript.receipt().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let audit = as_wallet(&["audit", &request.to_string(), "--check-chain"]);
     assert_eq!(audit["passed"], true);
     assert_eq!(audit["account_checked"], false, "the account is closed");
