@@ -69,6 +69,9 @@ impl LocalNode {
         if let Some(port) = rpc_port {
             genesis.rpc_port(port);
         }
+        // The validator's gossip port is otherwise the first of its port range, so a second
+        // node in one process would fail to bind it.
+        genesis.gossip_port(free_gossip_port()?);
         let builtins = chainference_native::builtins::all();
         for (program_id, _, _) in &builtins {
             let mut account = AccountSharedData::new(1, 0, &solana_sdk_ids::native_loader::ID);
@@ -191,6 +194,18 @@ fn add_light(genesis: &mut TestValidatorGenesis) -> Result<()> {
     }
     genesis.max_genesis_archive_unpacked_size = Some(MAX_GENESIS_BYTES);
     Ok(())
+}
+
+/// A local port free for both UDP and TCP (gossip binds both).
+fn free_gossip_port() -> Result<u16> {
+    for _ in 0..16 {
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", 0)).context("finding a free port")?;
+        let port = udp.local_addr().context("finding a free port")?.port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(anyhow!("no local port is free for the node's gossip"))
 }
 
 /// Runs a faucet for `mint`'s lamports on a free local port (what `requestAirdrop` uses).

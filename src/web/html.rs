@@ -307,6 +307,12 @@ pub fn request(view: &RequestView) -> String {
     item("Protocol fee", lamports(view.fee));
     item("Refund", lamports(view.refund));
     item("Flagged", if view.flagged { "yes" } else { "no" }.into());
+    if let Some(tree) = &view.receipt_tree {
+        item(
+            "Receipt",
+            format!("a Light compressed account in state tree {}", key(tree)),
+        );
+    }
     item("Audit", verdict(&view.audit));
     if !view.account_open {
         item(

@@ -1,13 +1,13 @@
 //! One request as the website shows it (`/requests/<address>`, `/api/requests/<address>`):
-//! from its account while it exists, from its transactions on the ledger once it is closed,
-//! with an audit verdict from the finalized ledger once it is settled. Nothing is decrypted:
+//! from its account while it exists, from its transactions and its receipt on the ledger once
+//! it is closed, with an audit verdict from the finalized ledger once it is settled. Nothing is decrypted:
 //! the site has no client's key.
 
 use crate::cli::show::state_name;
 use anchor_lang::prelude::Pubkey;
 use chainference::events::RequestSettled;
 use chainference::state::{Delivery, Request, RequestTerms};
-use chainference_client::audit::{check_account, transcript, AuditError};
+use chainference_client::audit::{check_account, check_receipt, transcript, AuditError};
 use chainference_client::ledger::{creation, history_of, RecordedTransaction};
 use chainference_client::rpc::{Chain, ChainError};
 use chainference_prover::verify::verify;
@@ -54,6 +54,8 @@ pub struct RequestView {
     pub refund: Option<u64>,
     /// Whether the client flagged the answer.
     pub flagged: bool,
+    /// Once closed, the Light state tree its receipt went into.
+    pub receipt_tree: Option<String>,
     /// The audit of the finalized ledger.
     pub audit: Verdict,
 }
@@ -162,6 +164,7 @@ fn of_account(address: &Pubkey, account: &Request) -> RequestView {
         fee: settled.then_some(account.settlement.fee),
         refund: settled.then(|| account.stake.saturating_sub(account.settlement.bill)),
         flagged: account.flagged,
+        receipt_tree: None,
         audit: Verdict::NotSettled,
     }
 }
@@ -169,6 +172,9 @@ fn of_account(address: &Pubkey, account: &Request) -> RequestView {
 /// A closed request from its transactions; `None` if the ledger has no `create_request` of it.
 fn of_history(address: &Pubkey, history: &[RecordedTransaction]) -> Option<RequestView> {
     let (terms, stake, client) = creation(history)?;
+    let receipt = history
+        .iter()
+        .find_map(|transaction| transaction.receipt.as_ref());
     let settled: Option<&RequestSettled> = history
         .iter()
         .find_map(|transaction| transaction.settled.as_ref());
@@ -215,7 +221,8 @@ fn of_history(address: &Pubkey, history: &[RecordedTransaction]) -> Option<Reque
         bill: settled.map(|settled| settled.bill),
         fee: settled.map(|settled| settled.fee),
         refund: Some(stake.saturating_sub(settled.map_or(0, |settled| settled.bill))),
-        flagged: false,
+        flagged: receipt.is_some_and(|written| written.receipt.flagged),
+        receipt_tree: receipt.map(|written| written.tree.to_string()),
         audit: Verdict::NotSettled,
     })
 }
@@ -244,8 +251,13 @@ async fn audit(
     }
     let verdict = match transcript(chain, address, None).await {
         Ok(transcript) => match verify(&transcript.bundle) {
-            Ok(verified) => match account.map(|account| check_account(&transcript.bundle, account))
-            {
+            Ok(verified) => match account
+                .map(|account| check_account(&transcript.bundle, account))
+                .or_else(|| {
+                    transcript
+                        .receipt()
+                        .map(|written| check_receipt(&transcript.bundle, &written.receipt))
+                }) {
                 Some(Err(error)) => Verdict::Failed {
                     reason: error.to_string(),
                 },

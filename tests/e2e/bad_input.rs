@@ -34,9 +34,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     )
     .await;
     let wallet = funded(&chain, 1_000_000_000).await;
-    let folder = tempfile::tempdir().unwrap();
-    let wallet_file = folder.path().join("id.json");
-    chainference_client::wallet::write_keypair(&wallet, &wallet_file).unwrap();
+    let (folder, wallet_file) = keypair_file(&wallet);
 
     let before = chain.balance(&wallet.pubkey()).await.unwrap();
     let cases: [(&[&str], &str); 6] = [

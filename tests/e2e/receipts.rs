@@ -32,9 +32,7 @@ async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts()
     )
     .await;
     let wallet = funded(&chain, 1_000_000_000).await;
-    let folder = tempfile::tempdir().unwrap();
-    let wallet_file = folder.path().join("id.json");
-    chainference_client::wallet::write_keypair(&wallet, &wallet_file).unwrap();
+    let (_folder, wallet_file) = keypair_file(&wallet);
     let as_wallet = |args: &[&str]| {
         let keypair = wallet_file.to_str().expect("a UTF-8 temporary path");
         let output = chainference_on(

@@ -330,6 +330,15 @@ pub async fn server_of(chain: &Chain, operator: &Pubkey) -> chainference::state:
         .expect("the server is registered")
 }
 
+/// `wallet` written to a keypair file in a temporary folder (kept while the folder lives), for
+/// the binary's `-k`.
+pub fn keypair_file(wallet: &Keypair) -> (tempfile::TempDir, std::path::PathBuf) {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let path = folder.path().join("id.json");
+    chainference_client::wallet::write_keypair(wallet, &path).expect("the keypair is written");
+    (folder, path)
+}
+
 /// Runs the `chainference` binary against the shared node with `args`.
 pub fn chainference(args: &[&str]) -> std::process::Output {
     chainference_on(node(), args)
