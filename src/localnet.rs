@@ -153,11 +153,15 @@ impl LocalNode {
         Ok(())
     }
 
+    /// Initializes the config for this node's cluster (its genesis hash).
     fn initialize_config(&self, params: ConfigParams) -> Result<()> {
         let admin = chainference_native::local_admin();
         self.fund(&admin.pubkey(), 10_000_000_000)?;
         let rpc = self.rpc();
-        let ix = initialize_config(&admin.pubkey(), params);
+        let genesis = rpc
+            .get_genesis_hash()
+            .context("the local node's RPC did not answer")?;
+        let ix = initialize_config(&admin.pubkey(), params, genesis.to_bytes());
         let blockhash = rpc.get_latest_blockhash()?;
         let tx =
             Transaction::new_signed_with_payer(&[ix], Some(&admin.pubkey()), &[&admin], blockhash);

@@ -11,14 +11,15 @@ use crate::envelope::{
     EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
 };
 use crate::follow::{follow_answer, FollowError};
-use crate::instructions::{create_request, expire_request, submit_prompt};
+use crate::instructions::{create_request, expire_request, scope, submit_prompt};
 use crate::ledger::{history_of, sealed_prompt};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
 use anchor_lang::prelude::Pubkey;
 use chainference::pda::{client_address, request_address};
-use chainference::state::{Client, Delivery, Request, RequestState, RequestTerms, Server};
+use chainference::state::{Client, Delivery, Lock, Request, RequestState, RequestTerms, Server};
 use chainference_prover::bundle::Chunk;
+use chainference_prover::core::Scope;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,15 @@ pub enum AskError {
         path: String,
         /// What failed.
         reason: String,
+    },
+    /// The lock's per-request key is not signed by its operator, or the operator is not one the
+    /// request allowed.
+    #[error("the key in the lock of request {request} is not signed by its server's operator {operator} (or that operator is not one you allowed): your RPC may not be telling the truth, so the prompt was not sent; use another RPC (the request expires and returns the stake)")]
+    UnsignedServerKey {
+        /// The request.
+        request: Pubkey,
+        /// The operator the lock names.
+        operator: Pubkey,
     },
     /// The server locked a direct request but lists no endpoint.
     #[error("server {0} lists no endpoint to deliver a direct answer from; the request expires at its time limit, with the stake and the bond back")]
@@ -197,6 +207,13 @@ pub async fn ask(
         operator: locked.lock.operator,
     });
 
+    let scope = scope(&chain.genesis_hash(), &request);
+    if !server_key_is_signed(&locked.lock, &scope, &question.terms.allowed_servers) {
+        return Err(AskError::UnsignedServerKey {
+            request,
+            operator: locked.lock.operator,
+        });
+    }
     let context = chain.key_context(&request);
     let server_public = PublicKey::from(locked.lock.server_key);
     let (client_public, key) = client_session(&signature, &server_public, &context)?;
@@ -220,6 +237,19 @@ pub async fn ask(
         answers_dir: question.answers_dir.clone(),
     };
     receive(chain, wallet, &answer, start, timings, on_event).await
+}
+
+/// Whether `lock`'s per-request key carries its operator's signature in `scope`, and that
+/// operator is one of `allowed` (when the request names any): checked before the prompt is
+/// sealed to the key, so an RPC that lies about the lock cannot have the prompt sealed to a key
+/// of its own (design §5).
+pub fn server_key_is_signed(lock: &Lock, scope: &Scope, allowed: &[Pubkey]) -> bool {
+    let allowed = allowed.is_empty() || allowed.contains(&lock.operator);
+    allowed
+        && solana_signature::Signature::from(lock.key_signature).verify(
+            &lock.operator.to_bytes(),
+            &scope.key_message(&lock.server_key),
+        )
 }
 
 /// What it takes to receive one request's answer.

@@ -127,6 +127,8 @@ pub async fn transcript(
         .ok_or(AuditError::NotSettled(*request))?;
     let mut bundle = bundle_of(chain, request, &settled, batches);
     bundle.acknowledgement = completion.acknowledgement;
+    bundle.terms.direct = crate::ledger::creation(&history)
+        .is_some_and(|(terms, _, _)| terms.delivery == chainference::state::Delivery::Direct);
     Ok(Transcript { bundle, history })
 }
 
@@ -153,6 +155,7 @@ fn bundle_of(
             input_price: settled.input_price,
             output_price: settled.output_price,
             fee_bps: settled.fee_bps,
+            direct: false,
         },
         batches,
         chain: settled.chain,

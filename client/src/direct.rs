@@ -12,7 +12,7 @@ use crate::rpc::{Chain, ChainError};
 use anchor_lang::prelude::Pubkey;
 use chainference::state::Request;
 use chainference_prover::bundle::Chunk;
-use chainference_prover::core::{Acknowledgement, BatchRuleError, ResponseCursor};
+use chainference_prover::core::{Acknowledgement, BatchRuleError, ResponseCursor, Scope};
 use chainference_prover::encoding::{base58_32, hex_array};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -75,14 +75,15 @@ pub struct SignedAck {
 }
 
 impl SignedAck {
-    /// `wallet`'s acknowledgement of the answer of `request` up to `cursor`.
-    pub fn sign(wallet: &Keypair, request: &Pubkey, cursor: &ResponseCursor) -> Self {
+    /// `wallet`'s acknowledgement, in `scope` (program, cluster, request), of the answer up to
+    /// `cursor`.
+    pub fn sign(wallet: &Keypair, scope: &Scope, cursor: &ResponseCursor) -> Self {
         let ack = Acknowledgement {
             next_seq: cursor.next_seq,
             tokens: cursor.tokens,
             chain: cursor.chain,
         };
-        let signature = wallet.sign_message(&ack.message(&request.to_bytes()));
+        let signature = wallet.sign_message(&ack.message(scope));
         Self {
             next_seq: ack.next_seq,
             tokens: ack.tokens,
@@ -100,10 +101,10 @@ impl SignedAck {
         }
     }
 
-    /// Whether `client` signed it for `request`.
-    pub fn is_signed_by(&self, client: &Pubkey, request: &Pubkey) -> bool {
+    /// Whether `client` signed it in `scope`.
+    pub fn is_signed_by(&self, client: &Pubkey, scope: &Scope) -> bool {
         solana_signature::Signature::from(self.signature)
-            .verify(&client.to_bytes(), &self.ack().message(&request.to_bytes()))
+            .verify(&client.to_bytes(), &self.ack().message(scope))
     }
 }
 
@@ -239,6 +240,7 @@ pub async fn receive_direct(
     max_output_tokens: u32,
     mut deliver: impl FnMut(DirectBatch) -> Result<(), String>,
 ) -> Result<ResponseCursor, DirectError> {
+    let scope = crate::instructions::scope(&chain.genesis_hash(), request);
     let mut receiver = Receiver {
         request: *request,
         max_output_tokens,
@@ -262,7 +264,7 @@ pub async fn receive_direct(
         let (mut sink, mut stream) = socket.split();
         if receiver.received.next_seq > 0 {
             // The last acknowledgement may not have reached the server before the cut.
-            let ack = SignedAck::sign(wallet, request, &receiver.received);
+            let ack = SignedAck::sign(wallet, &scope, &receiver.received);
             let _ = sink.send(ack_message(&ack)).await;
         }
         let mut poll = tokio::time::interval(POLL);
@@ -271,7 +273,7 @@ pub async fn receive_direct(
                 message = stream.next() => match message {
                     Some(Ok(Message::Text(text))) => {
                         let received = receiver.receive(&text)?;
-                        let ack = SignedAck::sign(wallet, request, &received);
+                        let ack = SignedAck::sign(wallet, &scope, &received);
                         if sink.send(ack_message(&ack)).await.is_err() {
                             break;
                         }
@@ -366,9 +368,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_signed_ack_verifies_only_for_its_client_and_request() {
+    fn a_signed_ack_verifies_only_for_its_client_and_scope() {
         let wallet = Keypair::new();
         let request = Pubkey::new_unique();
+        let scope = crate::instructions::scope(&[1; 32], &request);
         let cursor = ResponseCursor {
             next_seq: 4,
             tokens: 90,
@@ -376,12 +379,21 @@ mod tests {
             chain: [5; 32],
             finished: false,
         };
-        let ack = SignedAck::sign(&wallet, &request, &cursor);
-        assert!(ack.is_signed_by(&wallet.pubkey(), &request));
-        assert!(!ack.is_signed_by(&Pubkey::new_unique(), &request));
-        assert!(!ack.is_signed_by(&wallet.pubkey(), &Pubkey::new_unique()));
+        let ack = SignedAck::sign(&wallet, &scope, &cursor);
+        assert!(ack.is_signed_by(&wallet.pubkey(), &scope));
+        assert!(!ack.is_signed_by(&Pubkey::new_unique(), &scope));
+        for other in [
+            crate::instructions::scope(&[1; 32], &Pubkey::new_unique()),
+            crate::instructions::scope(&[2; 32], &request),
+            Scope {
+                program: [3; 32],
+                ..scope
+            },
+        ] {
+            assert!(!ack.is_signed_by(&wallet.pubkey(), &other));
+        }
         let inflated = SignedAck { tokens: 91, ..ack };
-        assert!(!inflated.is_signed_by(&wallet.pubkey(), &request));
+        assert!(!inflated.is_signed_by(&wallet.pubkey(), &scope));
         let json = serde_json::to_string(&ToProvider::Ack(ack)).expect("json");
         assert_eq!(
             serde_json::from_str::<ToProvider>(&json).expect("parses"),

@@ -11,7 +11,7 @@ use chainference::pda::{
 use chainference::receipt;
 use chainference::state::{ConfigParams, Request, RequestState, RequestTerms, ServerParams};
 use chainference_prover::bundle::Chunk;
-use chainference_prover::core::{Acknowledgement, RootClaim};
+use chainference_prover::core::{Acknowledgement, RootClaim, Scope};
 
 /// The compute-budget program.
 pub const COMPUTE_BUDGET_PROGRAM_ID: Pubkey =
@@ -26,8 +26,19 @@ fn ours(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instructio
     }
 }
 
-/// `initialize_config` by `admin` (the key compiled into the program).
-pub fn initialize_config(admin: &Pubkey, params: ConfigParams) -> Instruction {
+/// Where a signature about `request` counts: this program on the cluster whose genesis hash is
+/// `cluster` (what acknowledgements and per-request keys are signed in).
+pub fn scope(cluster: &[u8; 32], request: &Pubkey) -> Scope {
+    Scope {
+        program: chainference::ID.to_bytes(),
+        cluster: *cluster,
+        request: request.to_bytes(),
+    }
+}
+
+/// `initialize_config` by `admin` (the key compiled into the program) for the cluster whose
+/// genesis hash is `cluster`.
+pub fn initialize_config(admin: &Pubkey, params: ConfigParams, cluster: [u8; 32]) -> Instruction {
     let accounts = chainference::accounts::InitializeConfig {
         admin: *admin,
         config: config_address(),
@@ -36,7 +47,7 @@ pub fn initialize_config(admin: &Pubkey, params: ConfigParams) -> Instruction {
     };
     ours(
         accounts,
-        chainference::instruction::InitializeConfig { params },
+        chainference::instruction::InitializeConfig { params, cluster },
     )
 }
 
@@ -91,25 +102,37 @@ pub fn cancel_request(client: &Pubkey, request: &Pubkey) -> Instruction {
     ours(accounts, chainference::instruction::CancelRequest {})
 }
 
-/// `lock_request` by `operator`'s server, answering into `tree`, with its per-request key.
+/// `lock_request` by `operator`'s server, answering into `tree`, with its per-request key and
+/// the operator's `key_signature` of it in `scope` ([`Scope::key_message`]): the ed25519
+/// precompile's instruction that verifies the signature, then the lock, which reads it.
 pub fn lock_request(
     operator: &Pubkey,
-    request: &Pubkey,
+    scope: &Scope,
     tree: &Pubkey,
     server_key: [u8; 32],
-) -> Instruction {
+    key_signature: &[u8; 64],
+) -> [Instruction; 2] {
+    let request = Pubkey::new_from_array(scope.request);
     let accounts = chainference::accounts::LockRequest {
         operator: *operator,
         server: server_address(operator),
-        request: *request,
+        request,
         tree: *tree,
         config: config_address(),
+        instructions: solana_instructions_sysvar::ID,
         system_program: anchor_lang::system_program::ID,
     };
-    ours(
-        accounts,
-        chainference::instruction::LockRequest { server_key },
-    )
+    [
+        solana_ed25519_program::new_ed25519_instruction_with_signature(
+            &scope.key_message(&server_key),
+            key_signature,
+            &operator.to_bytes(),
+        ),
+        ours(
+            accounts,
+            chainference::instruction::LockRequest { server_key },
+        ),
+    ]
 }
 
 /// `submit_prompt`: one piece of the sealed prompt; `seal` on the last.
@@ -136,22 +159,24 @@ pub fn complete_request(request: &Pubkey, locked: &Request) -> Instruction {
         request: *request,
         server: locked.lock.server,
         client: locked.client,
+        client_account: client_address(&locked.client),
         treasury: treasury_address(),
+        config: config_address(),
         instructions: solana_instructions_sysvar::ID,
     };
     ours(accounts, chainference::instruction::CompleteRequest {})
 }
 
-/// The ed25519 precompile's instruction verifying the client's `signature` of `ack` for
-/// `request`: it goes right before `complete_request` of a direct answer.
+/// The ed25519 precompile's instruction verifying the client's `signature` of `ack` in
+/// `scope`: it goes right before `complete_request` of a direct answer.
 pub fn acknowledgement(
-    request: &Pubkey,
+    scope: &Scope,
     client: &Pubkey,
     ack: &Acknowledgement,
     signature: &[u8; 64],
 ) -> Instruction {
     solana_ed25519_program::new_ed25519_instruction_with_signature(
-        &ack.message(&request.to_bytes()),
+        &ack.message(scope),
         signature,
         &client.to_bytes(),
     )
@@ -194,6 +219,7 @@ pub fn expire_request(request: &Pubkey, state: &Request) -> Instruction {
     let accounts = chainference::accounts::ExpireRequest {
         request: *request,
         client: state.client,
+        client_account: client_address(&state.client),
         server: locked.then_some(state.lock.server),
         operator: locked.then_some(state.lock.operator),
     };
@@ -211,6 +237,7 @@ pub fn close_request(
     let accounts = chainference::accounts::CloseRequest {
         request: *request,
         client: *client,
+        client_account: client_address(client),
         closer: *closer,
         state_tree: *state_tree,
         cpi_authority: receipt::CPI_AUTHORITY,
@@ -223,6 +250,62 @@ pub fn close_request(
         system_program: anchor_lang::system_program::ID,
     };
     ours(accounts, chainference::instruction::CloseRequest {})
+}
+
+/// `withdraw_client_funds`: `wallet` sends the refunds its wallet could not take to
+/// `destination`.
+pub fn withdraw_client_funds(wallet: &Pubkey, destination: &Pubkey) -> Instruction {
+    let accounts = chainference::accounts::WithdrawClientFunds {
+        wallet: *wallet,
+        client_account: client_address(wallet),
+        destination: *destination,
+    };
+    ours(accounts, chainference::instruction::WithdrawClientFunds {})
+}
+
+/// `withdraw_server_funds`: `operator` sends the pay and bonds its wallet could not take to
+/// `destination`.
+pub fn withdraw_server_funds(operator: &Pubkey, destination: &Pubkey) -> Instruction {
+    let accounts = chainference::accounts::WithdrawServerFunds {
+        operator: *operator,
+        server: server_address(operator),
+        destination: *destination,
+    };
+    ours(accounts, chainference::instruction::WithdrawServerFunds {})
+}
+
+/// `withdraw_fees`: the admin sends the treasury's fees above its rent to `destination`.
+pub fn withdraw_fees(admin: &Pubkey, destination: &Pubkey) -> Instruction {
+    let accounts = chainference::accounts::WithdrawFees {
+        admin: *admin,
+        config: config_address(),
+        treasury: treasury_address(),
+        destination: *destination,
+    };
+    ours(accounts, chainference::instruction::WithdrawFees {})
+}
+
+/// `propose_admin`: the admin names the key its role goes to once accepted.
+pub fn propose_admin(admin: &Pubkey, new_admin: &Pubkey) -> Instruction {
+    let accounts = chainference::accounts::ProposeAdmin {
+        admin: *admin,
+        config: config_address(),
+    };
+    ours(
+        accounts,
+        chainference::instruction::ProposeAdmin {
+            new_admin: *new_admin,
+        },
+    )
+}
+
+/// `accept_admin`: the proposed key takes the admin role.
+pub fn accept_admin(new_admin: &Pubkey) -> Instruction {
+    let accounts = chainference::accounts::AcceptAdmin {
+        new_admin: *new_admin,
+        config: config_address(),
+    };
+    ours(accounts, chainference::instruction::AcceptAdmin {})
 }
 
 /// The two instructions that make a response tree for `operator`'s server in one transaction

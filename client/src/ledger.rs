@@ -18,7 +18,7 @@ use chainference::instruction as ix;
 use chainference::state::RequestTerms;
 use chainference_prover::bundle::BundleAck;
 use chainference_prover::change_log::{parse_change_log, ChangeLog};
-use chainference_prover::core::{precompile_parts, Acknowledgement};
+use chainference_prover::core::{precompile_parts, Acknowledgement, Scope};
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
 use solana_rpc_client_api::config::RpcTransactionConfig;
@@ -239,8 +239,9 @@ pub async fn read_transaction(
                 instructions.push(decode_instruction(&instruction.data));
             }
             if program == Some(&solana_sdk_ids::ed25519_program::ID) {
+                let scope = crate::instructions::scope(&chain.genesis_hash(), address);
                 acknowledgement =
-                    acknowledgement.or_else(|| acknowledgement_in(&instruction.data, address));
+                    acknowledgement.or_else(|| acknowledgement_in(&instruction.data, &scope));
             }
         }
     }
@@ -316,10 +317,10 @@ pub fn prompt_pieces(history: &[RecordedTransaction]) -> Vec<&[u8]> {
         .collect()
 }
 
-/// The acknowledgement of `request` that an ed25519 precompile instruction's `data` verifies.
-fn acknowledgement_in(data: &[u8], request: &Pubkey) -> Option<BundleAck> {
+/// The acknowledgement in `scope` that an ed25519 precompile instruction's `data` verifies.
+fn acknowledgement_in(data: &[u8], scope: &Scope) -> Option<BundleAck> {
     let signed = precompile_parts(data)?;
-    let ack = Acknowledgement::parse(&request.to_bytes(), signed.message)?;
+    let ack = Acknowledgement::parse(scope, signed.message)?;
     Some(BundleAck {
         next_seq: ack.next_seq,
         tokens: ack.tokens,

@@ -262,6 +262,7 @@ fn bundle_of(batches: &[Vec<Chunk>]) -> Bundle {
         input_price: 1_000_000,
         output_price: 1_000_000,
         fee_bps: 100,
+        direct: false,
     };
     let bill = bill_for(10, 1_000_000, cursor.tokens, 1_000_000).unwrap();
     let bundle = Bundle {

@@ -54,6 +54,7 @@ fn bundle_of(tokens: u32, chunk_len: usize, bytes_per_token: f64) -> Bundle {
         input_price: 1_000_000,
         output_price: 2_000_000,
         fee_bps: 100,
+        direct: false,
     };
     let bill = bill_for(200, 1_000_000, cursor.tokens, 2_000_000).expect("fits");
     Bundle {

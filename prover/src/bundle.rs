@@ -93,6 +93,10 @@ pub struct BundleTerms {
     pub output_price: u64,
     /// Locked protocol fee, bps.
     pub fee_bps: u16,
+    /// The answer was delivered directly (only roots on chain, billed on the client's
+    /// acknowledgement).
+    #[serde(default)]
+    pub direct: bool,
 }
 
 /// The settlement `complete_request` recorded.

@@ -9,7 +9,7 @@
 //! fee) and the chain are the Request account's. `chainference audit --check-chain` does that.
 
 use crate::bundle::{Bundle, BundleAck, BUNDLE_FORMAT, BUNDLE_VERSION};
-use crate::core::{bill_for, fee_for, root_from_proof, BatchRuleError, ResponseCursor};
+use crate::core::{bill_for, fee_for, root_from_proof, BatchRuleError, ResponseCursor, Scope};
 
 /// What a bundle proves once verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,14 +62,17 @@ pub enum VerifyError {
     /// The recomputed hash chain is not the request's.
     #[error("the hash chain over the leaves is not the request's")]
     ChainMismatch,
+    /// A direct answer's roots went on chain without the client's acknowledgement of them.
+    #[error("roots of a direct answer are on chain but no acknowledgement of them was billed on")]
+    AcknowledgementMissing,
     /// The answer has no final chunk.
     #[error("the transcript has no final chunk: the answer is cut short")]
     FinalChunkMissing,
     /// The acknowledgement is not the client's signature.
     #[error("the acknowledgement is not signed by the request's client")]
     AcknowledgementForged,
-    /// The acknowledgement names no point the transcript reaches.
-    #[error("the acknowledgement ({tokens} tokens to chunk {next_seq}) is not where any batch of the transcript ends")]
+    /// The acknowledgement does not name the transcript's end.
+    #[error("the acknowledgement ({tokens} tokens to chunk {next_seq}) is not where the transcript ends")]
     AcknowledgementOffTranscript {
         /// Its sequence number.
         next_seq: u32,
@@ -114,9 +117,6 @@ pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
     let mut cursor = ResponseCursor::new();
     let mut chunks = 0u32;
     let mut previous_leaf: Option<u32> = None;
-    // Where each batch leaves the answer (and where it starts): the points an acknowledgement
-    // can name.
-    let mut boundaries = vec![cursor];
     for (batch, posted) in bundle.batches.iter().enumerate() {
         let views: Vec<_> = posted.chunks.iter().map(|chunk| chunk.as_ref()).collect();
         let applied = cursor
@@ -136,15 +136,17 @@ pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
             });
         }
         chunks += views.len() as u32;
-        boundaries.push(cursor);
     }
     if cursor.chain != bundle.chain {
         return Err(VerifyError::ChainMismatch);
     }
     let billable = match &bundle.acknowledgement {
+        Some(signed) => acknowledged_tokens(bundle, signed, &cursor)?,
+        // A direct answer nobody acknowledged bills the prompt alone, and has no roots.
+        None if terms.direct && cursor.leaves == 0 => 0,
+        None if terms.direct => return Err(VerifyError::AcknowledgementMissing),
         None if !cursor.finished => return Err(VerifyError::FinalChunkMissing),
         None => cursor.tokens,
-        Some(signed) => acknowledged_tokens(bundle, signed, &boundaries)?,
     };
     let settled = bundle.settlement;
     if settled.answer_tokens != billable {
@@ -181,14 +183,20 @@ pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
     })
 }
 
-/// The tokens a direct answer may bill: those of a genuine acknowledgement by the client that
-/// names the end of one of the transcript's batches.
+/// The tokens a direct answer may bill: those of a genuine acknowledgement by the client, in
+/// this bundle's program, cluster and request, of exactly the transcript (`end`), so the roots
+/// on chain commit to exactly what was billed.
 fn acknowledged_tokens(
     bundle: &Bundle,
     signed: &BundleAck,
-    boundaries: &[ResponseCursor],
+    end: &ResponseCursor,
 ) -> Result<u32, VerifyError> {
-    let message = signed.ack().message(&bundle.request);
+    let scope = Scope {
+        program: bundle.program_id,
+        cluster: bundle.genesis_hash,
+        request: bundle.request,
+    };
+    let message = signed.ack().message(&scope);
     let genuine = ed25519_dalek::VerifyingKey::from_bytes(&bundle.client).is_ok_and(|key| {
         key.verify_strict(
             &message,
@@ -199,10 +207,7 @@ fn acknowledged_tokens(
     if !genuine {
         return Err(VerifyError::AcknowledgementForged);
     }
-    let named = boundaries.iter().any(|at| {
-        (at.next_seq, at.tokens, at.chain) == (signed.next_seq, signed.tokens, signed.chain)
-    });
-    if !named {
+    if (end.next_seq, end.tokens, end.chain) != (signed.next_seq, signed.tokens, signed.chain) {
         return Err(VerifyError::AcknowledgementOffTranscript {
             next_seq: signed.next_seq,
             tokens: signed.tokens,

@@ -20,6 +20,7 @@ fn honest(batch_sizes: &[u32]) -> Bundle {
         input_price: 2_000_000,
         output_price: 5_000_000,
         fee_bps: 250,
+        direct: false,
     };
     let mut tree = TreeMirror::new(14);
     let mut cursor = ResponseCursor::new();
@@ -92,22 +93,34 @@ fn an_honest_bundle_verifies_and_survives_json() {
     assert_eq!(verify(&reread), Ok(verified));
 }
 
-/// `bundle` as a direct answer that `key` (the client) acknowledged up to the end of batch
-/// `through` (counted from 1), billed on that acknowledgement.
+/// Where `bundle`'s acknowledgements are signed.
+fn scope_of(bundle: &Bundle) -> chainference_prover::core::Scope {
+    chainference_prover::core::Scope {
+        program: bundle.program_id,
+        cluster: bundle.genesis_hash,
+        request: bundle.request,
+    }
+}
+
+/// `bundle` as a direct answer whose client (`key`) acknowledged its first `through` batches
+/// (the server posted their roots alone and billed on that acknowledgement).
 fn acknowledged(mut bundle: Bundle, key: &ed25519_dalek::SigningKey, through: usize) -> Bundle {
     use ed25519_dalek::Signer as _;
     bundle.client = key.verifying_key().to_bytes();
+    bundle.terms.direct = true;
+    bundle.batches.truncate(through);
     let mut cursor = ResponseCursor::new();
-    for batch in &bundle.batches[..through] {
+    for batch in &bundle.batches {
         let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
         cursor.apply(&REQUEST, 1_000, &views).expect("honest");
     }
+    bundle.chain = cursor.chain;
     let ack = chainference_prover::core::Acknowledgement {
         next_seq: cursor.next_seq,
         tokens: cursor.tokens,
         chain: cursor.chain,
     };
-    let signature = key.sign(&ack.message(&REQUEST)).to_bytes();
+    let signature = key.sign(&ack.message(&scope_of(&bundle))).to_bytes();
     bundle.acknowledgement = Some(BundleAck {
         next_seq: ack.next_seq,
         tokens: ack.tokens,
@@ -141,8 +154,8 @@ fn a_direct_bundle_bills_its_acknowledgement_and_nothing_else() {
     let json = partial.to_json();
     assert_eq!(Bundle::from_json(&json).expect("parses"), partial);
 
-    // Another key's signature, a bill over the acknowledgement, an acknowledgement of a point
-    // no batch ends at: each named.
+    // Another key's signature, a bill over the acknowledgement, an acknowledgement of less than
+    // the roots commit to, or of a point no batch ends at: each named.
     let other = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
     let mut forged = acknowledged(honest(&[3, 2]), &other, 2);
     forged.client = whole.client;
@@ -161,6 +174,19 @@ fn a_direct_bundle_bills_its_acknowledgement_and_nothing_else() {
         ack.tokens += 3;
     }
     assert_eq!(verify(&moved), Err(VerifyError::AcknowledgementForged));
+    let mut elsewhere = whole.clone();
+    elsewhere.genesis_hash = [4; 32];
+    assert_eq!(verify(&elsewhere), Err(VerifyError::AcknowledgementForged));
+    let mut short = acknowledged(honest(&[3, 2]), &key, 2);
+    short.acknowledgement = partial.acknowledgement;
+    short.settlement = partial.settlement;
+    assert_eq!(
+        verify(&short),
+        Err(VerifyError::AcknowledgementOffTranscript {
+            next_seq: 3,
+            tokens: 9
+        })
+    );
     let off = {
         use ed25519_dalek::Signer as _;
         let mut off = whole.clone();
@@ -173,7 +199,7 @@ fn a_direct_bundle_bills_its_acknowledgement_and_nothing_else() {
             next_seq: 4,
             tokens: 12,
             chain: [0; 32],
-            signature: key.sign(&ack.message(&REQUEST)).to_bytes(),
+            signature: key.sign(&ack.message(&scope_of(&whole))).to_bytes(),
         });
         off
     };
@@ -184,6 +210,18 @@ fn a_direct_bundle_bills_its_acknowledgement_and_nothing_else() {
             tokens: 12
         })
     );
+}
+
+#[test]
+fn a_direct_answer_nobody_acknowledged_bills_the_prompt_and_has_no_roots() {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let mut unacknowledged = acknowledged(honest(&[3, 2]), &key, 0);
+    unacknowledged.acknowledgement = None;
+    let verified = verify(&unacknowledged).expect("verifies");
+    assert_eq!((verified.answer_tokens, verified.batches), (0, 0));
+    let mut rooted = acknowledged(honest(&[3, 2]), &key, 1);
+    rooted.acknowledgement = None;
+    assert_eq!(verify(&rooted), Err(VerifyError::AcknowledgementMissing));
 }
 
 #[test]

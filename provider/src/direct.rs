@@ -1,13 +1,15 @@
 //! Posting one answer by direct delivery (design §9): the sealed chunks go to the client over
-//! the [`crate::endpoint`], and only each batch's root goes on chain, one `append_root` in
-//! flight per request. A batch closes when the request's latency bound runs out (the first as
-//! soon as there is text), or with no bound every [`DIRECT_BATCH_TOKENS`] tokens, and at the
-//! end. A batch is published before its root is posted, and the next one only once the client
-//! has acknowledged everything before the previous one ([`crate::roots`] sends the roots of
-//! several requests together), so a client that stops acknowledging
-//! gets at most two batches it does not pay for. The final root, the client's latest
-//! acknowledgement (through the ed25519 precompile) and `complete_request` go in one
-//! transaction: the bill stops at what the client acknowledged.
+//! the [`crate::endpoint`], and only each batch's root goes on chain, and only once the client
+//! has acknowledged that batch, so the roots on chain always commit to exactly what the client
+//! acknowledged, and so to what is billed. A batch closes when the request's latency bound
+//! runs out (the first as soon as there is text), or with no bound every
+//! [`DIRECT_BATCH_TOKENS`] tokens, and at the end. The next batch is published only once the
+//! client has acknowledged everything before the previous one, so a client that stops
+//! acknowledging gets at most two batches it does not pay for; the server then completes on
+//! what was acknowledged ([`crate::roots`] sends the roots of several requests together). The
+//! last acknowledged roots, the client's latest acknowledgement (through the ed25519
+//! precompile) and `complete_request` go in one transaction; with nothing acknowledged the
+//! request is completed on its prompt alone, bond back and no failure on the server's record.
 
 use crate::checkpoint::{pass, Checkpoint};
 use crate::endpoint::Feed;
@@ -21,7 +23,7 @@ use chainference::state::Request;
 use chainference_client::answer::{AnswerSealer, MAX_CHUNK_PLAINTEXT};
 use chainference_client::direct::{DirectBatch, SignedAck};
 use chainference_client::envelope::{EnvelopeError, FinishReason, PromptEnvelope, SessionKey};
-use chainference_client::instructions::{acknowledgement, append_root, complete_request};
+use chainference_client::instructions::{acknowledgement, append_root, complete_request, scope};
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{ResponseCursor, RootClaim};
 use solana_message::AddressLookupTableAccount;
@@ -38,9 +40,8 @@ const DIRECT_BATCH_BYTES: usize = 48 * 1_024;
 /// How long the client may take to acknowledge a batch before the answer stops there.
 const ACK_PATIENCE: Duration = Duration::from_secs(20);
 
-/// Generates the answer to `ready`, publishes its batches on `feed` and posts their roots;
-/// the final root claims payment on the client's latest acknowledgement (without one the
-/// request is left to expire).
+/// Generates the answer to `ready`, publishes its batches on `feed`, posts the roots of the
+/// acknowledged ones, and claims payment on the client's latest acknowledgement.
 pub async fn post_direct_answer(
     job: &Job,
     ready: &Request,
@@ -58,6 +59,7 @@ pub async fn post_direct_answer(
     let wait = ready.terms.batch_wait();
     let started = Instant::now();
     let mut cursor = ResponseCursor::new();
+    let mut sent = Sent::default();
     let mut last_batch: Option<Instant> = None;
     let mut previous_start = 0u32;
     loop {
@@ -100,21 +102,68 @@ pub async fn post_direct_answer(
         let acked = feed.ack_reaching(previous_start, ACK_PATIENCE).await;
         if acked.map_or(0, |ack| ack.next_seq) < previous_start {
             tracing::warn!(request = %job.request, "the client stopped acknowledging; ending the answer at what it acknowledged");
-            return claim_payment(job, ready, acked, tables).await;
+            return settle(job, ready, acked, &mut sent, tables).await;
         }
-        feed.publish(DirectBatch {
-            first_seq: claim.first_seq,
-            chunks,
-        });
+        feed.publish(
+            DirectBatch {
+                first_seq: claim.first_seq,
+                chunks,
+            },
+            cursor,
+        );
+        sent.claims.push(claim);
         if claim.finished {
             let ack = feed.ack_reaching(cursor.next_seq, ACK_PATIENCE).await;
-            post_root(job, roots, ready, &claim, ack, tables).await?;
+            settle(job, ready, ack, &mut sent, tables).await?;
             log_posted(&job.request, generation.tokens(), started);
             return Ok(());
         }
-        post_root(job, roots, ready, &claim, None, tables).await?;
+        for (append, next_seq) in sent.acknowledged_roots(job, ready, feed.latest_ack()) {
+            roots.post(append).await?;
+            let request = job.request;
+            pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
+        }
         last_batch = Some(Instant::now());
         previous_start = claim.first_seq;
+    }
+}
+
+/// The batches published so far and how many of their roots are on chain.
+#[derive(Default)]
+struct Sent {
+    /// Each published batch's root claim, in order.
+    claims: Vec<RootClaim>,
+    /// How many of them have their root on chain.
+    rooted: usize,
+}
+
+impl Sent {
+    /// The `append_root`s of the published batches that `ack` covers and whose roots are not
+    /// on chain yet (counted as on chain from now on), each with the sequence number after its
+    /// batch; none beyond what was acknowledged.
+    fn acknowledged_roots(
+        &mut self,
+        job: &Job,
+        ready: &Request,
+        ack: Option<SignedAck>,
+    ) -> Vec<(Instruction, u32)> {
+        let reach = ack.map_or(0, |ack| ack.next_seq);
+        let due: Vec<(Instruction, u32)> = self.claims[self.rooted..]
+            .iter()
+            .map(|claim| (claim, claim.first_seq + claim.count))
+            .take_while(|(_, end)| *end <= reach)
+            .map(|(claim, end)| {
+                let append = append_root(
+                    &job.operator.pubkey(),
+                    &job.request,
+                    &ready.lock.tree,
+                    claim,
+                );
+                (append, end)
+            })
+            .collect();
+        self.rooted += due.len();
+        due
     }
 }
 
@@ -143,75 +192,47 @@ fn seal_batch(
     Ok(chunks)
 }
 
-/// Completes the request on `ack` alone (the answer stopped early); without one nothing can be
-/// billed and the request is left to expire.
-async fn claim_payment(
+/// Completes the request on `ack`: the roots it covers that are not on chain yet, the client's
+/// acknowledgement, then `complete_request`, in one transaction; with no acknowledgement the
+/// completion alone, which bills the prompt.
+async fn settle(
     job: &Job,
     ready: &Request,
     ack: Option<SignedAck>,
+    sent: &mut Sent,
     tables: &[AddressLookupTableAccount],
 ) -> Result<(), JobError> {
-    let Some(ack) = ack else {
-        return Ok(());
-    };
-    job.chain
-        .send_watched(
-            &settlement(job, ready, &ack),
-            &job.operator,
-            &[],
-            tables,
-            |_| async {},
-        )
-        .await?;
-    Ok(())
-}
-
-/// The client's acknowledgement through the ed25519 precompile, then `complete_request`,
-/// which bills on it.
-fn settlement(job: &Job, ready: &Request, ack: &SignedAck) -> [Instruction; 2] {
-    [
-        acknowledgement(&job.request, &ready.client, &ack.ack(), &ack.signature),
-        complete_request(&job.request, ready),
-    ]
-}
-
-/// Sends one root and waits for it to be confirmed: the others through `roots` beside other
-/// requests', the final one in a transaction of its own with `ack` and the completion after
-/// it.
-async fn post_root(
-    job: &Job,
-    roots: &RootPoster,
-    ready: &Request,
-    claim: &RootClaim,
-    ack: Option<SignedAck>,
-    tables: &[AddressLookupTableAccount],
-) -> Result<(), JobError> {
-    let append = append_root(
-        &job.operator.pubkey(),
-        &job.request,
-        &ready.lock.tree,
-        claim,
-    );
     let request = job.request;
-    if claim.finished {
-        let mut instructions = job.posting.budget();
-        instructions.push(append);
-        match &ack {
-            Some(ack) => instructions.extend(settlement(job, ready, ack)),
-            None => {
-                tracing::warn!(%request, "the client acknowledged nothing; the request will expire unpaid");
-            }
+    let mut instructions = job.posting.budget();
+    instructions.extend(
+        sent.acknowledged_roots(job, ready, ack)
+            .into_iter()
+            .map(|(append, _)| append),
+    );
+    match &ack {
+        Some(ack) => instructions.push(acknowledgement(
+            &scope(&job.chain.genesis_hash(), &request),
+            &ready.client,
+            &ack.ack(),
+            &ack.signature,
+        )),
+        None => {
+            tracing::warn!(%request, "the client acknowledged nothing; completing on the prompt alone");
         }
-        let first_seq = claim.first_seq;
-        job.chain
-            .send_watched(&instructions, &job.operator, &[], tables, |_| {
-                pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
-            })
-            .await?;
-    } else {
-        roots.post(append).await?;
     }
-    let next_seq = claim.first_seq + claim.count;
+    instructions.push(complete_request(&request, ready));
+    let next_seq = ack.map_or(0, |ack| ack.next_seq);
+    job.chain
+        .send_watched(&instructions, &job.operator, &[], tables, |_| {
+            pass(
+                &job.hold,
+                Checkpoint::BatchSent {
+                    request,
+                    first_seq: next_seq,
+                },
+            )
+        })
+        .await?;
     pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
     Ok(())
 }

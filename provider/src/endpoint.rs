@@ -1,11 +1,16 @@
 //! The provider's endpoint for direct delivery: a WebSocket server where each client reads
 //! its request's answer (`/v1/answers/<request>?from=<seq>`, batches as JSON text frames, from
-//! the batch starting at `seq`) and sends back its signed acknowledgements, which are checked
-//! against the request's client before the job may bill on them. Chunks are sealed to the
-//! client, so serving them to anyone who asks reveals nothing the chain would not.
+//! the batch starting at `seq`) and sends back its signed acknowledgements. An acknowledgement
+//! is taken only if the request's client signed it in this request's scope (program, cluster,
+//! request) and it ends exactly where a batch this server sent ends, with that batch's
+//! sequence, tokens and hash chain, further than the last one taken: the job bills on it and
+//! posts roots up to it, so anything else (`{next_seq: u32::MAX, tokens: 0}`, say) could make
+//! the completion fail. Chunks are sealed to the client, so serving them to anyone who asks
+//! reveals nothing the chain would not.
 
 use anchor_lang::prelude::Pubkey;
 use chainference_client::direct::{DirectBatch, SignedAck, ToClient, ToProvider, ANSWER_PATH};
+use chainference_prover::core::{ResponseCursor, Scope};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -23,18 +28,26 @@ const FEED_PATIENCE: Duration = Duration::from_secs(10);
 /// How long a finished answer stays readable, for a client that reconnects after the end.
 const KEEP_FINISHED: Duration = Duration::from_secs(120);
 
+/// One published batch and where it leaves the answer.
+struct Published {
+    batch: DirectBatch,
+    end: ResponseCursor,
+}
+
 /// One request's answer as the job publishes it.
 pub struct Feed {
     client: Pubkey,
-    batches: watch::Sender<Vec<Arc<DirectBatch>>>,
+    scope: Scope,
+    batches: watch::Sender<Vec<Arc<Published>>>,
     ack: watch::Sender<Option<SignedAck>>,
 }
 
 impl Feed {
-    /// Publishes a batch to every connected (and later) reader.
-    pub fn publish(&self, batch: DirectBatch) {
+    /// Publishes a batch, which leaves the answer at `end`, to every connected (and later)
+    /// reader.
+    pub fn publish(&self, batch: DirectBatch, end: ResponseCursor) {
         self.batches
-            .send_modify(|batches| batches.push(Arc::new(batch)));
+            .send_modify(|batches| batches.push(Arc::new(Published { batch, end })));
     }
 
     /// The furthest acknowledgement the client signed so far.
@@ -54,9 +67,14 @@ impl Feed {
         self.latest_ack()
     }
 
-    /// Takes `ack` if `client` signed it for `request` and it goes further than the last.
-    fn offer_ack(&self, request: &Pubkey, ack: SignedAck) -> bool {
-        if !ack.is_signed_by(&self.client, request) {
+    /// Takes `ack` if the client signed it in this request's scope, it ends exactly where a
+    /// published batch ends, and it goes further than the last one taken.
+    pub fn offer_ack(&self, ack: SignedAck) -> bool {
+        let at_a_batch_end = self.batches.borrow().iter().any(|published| {
+            let end = &published.end;
+            (end.next_seq, end.tokens, end.chain) == (ack.next_seq, ack.tokens, ack.chain)
+        });
+        if !at_a_batch_end || !ack.is_signed_by(&self.client, &self.scope) {
             return false;
         }
         self.ack.send_if_modified(|latest| {
@@ -77,10 +95,11 @@ pub struct Feeds {
 }
 
 impl Feeds {
-    /// Opens the feed of `request`, whose acknowledgements `client` signs.
-    pub fn open(&self, request: Pubkey, client: Pubkey) -> Arc<Feed> {
+    /// Opens the feed of `request`, whose acknowledgements `client` signs in `scope`.
+    pub fn open(&self, request: Pubkey, client: Pubkey, scope: Scope) -> Arc<Feed> {
         let feed = Arc::new(Feed {
             client,
+            scope,
             batches: watch::channel(Vec::new()).0,
             ack: watch::channel(None).0,
         });
@@ -189,11 +208,12 @@ async fn connection(
     let mut batches = feed.batches.subscribe();
     let mut sent = 0usize;
     loop {
-        let ready: Vec<Arc<DirectBatch>> = batches.borrow_and_update().clone();
-        for batch in ready.iter().skip(sent) {
+        let ready: Vec<Arc<Published>> = batches.borrow_and_update().clone();
+        for published in ready.iter().skip(sent) {
+            let batch = &published.batch;
             if batch.first_seq >= from {
                 let text =
-                    serde_json::to_string(&ToClient::Batch((**batch).clone())).unwrap_or_default();
+                    serde_json::to_string(&ToClient::Batch(batch.clone())).unwrap_or_default();
                 sink.send(Message::text(text)).await?;
             }
         }
@@ -203,8 +223,8 @@ async fn connection(
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<ToProvider>(&text) {
                     Ok(ToProvider::Ack(ack)) => {
-                        if !feed.offer_ack(&request, ack) {
-                            tracing::debug!(%request, next_seq = ack.next_seq, "acknowledgement ignored (not the client's, or not further)");
+                        if !feed.offer_ack(ack) {
+                            tracing::debug!(%request, next_seq = ack.next_seq, "acknowledgement ignored (not the client's, not at a batch's end, or not further)");
                         }
                     }
                     Err(error) => tracing::debug!(%request, %error, "unreadable message ignored"),
@@ -235,5 +255,49 @@ mod tests {
         assert_eq!(parse_path("/other"), None);
         assert_eq!(parse_path(&format!("{ANSWER_PATH}{request}?from=x")), None);
         assert_eq!(parse_path(&format!("{ANSWER_PATH}not-a-key")), None);
+    }
+
+    #[test]
+    fn only_the_clients_acknowledgement_of_a_sent_batch_end_is_taken() {
+        use solana_signer::Signer;
+        let client = solana_keypair::Keypair::new();
+        let request = Pubkey::new_unique();
+        let scope = chainference_client::instructions::scope(&[1; 32], &request);
+        let feed = Feeds::default().open(request, client.pubkey(), scope);
+        let end = |next_seq, tokens, chain| ResponseCursor {
+            next_seq,
+            tokens,
+            leaves: 1,
+            chain,
+            finished: false,
+        };
+        let (first, second) = (end(3, 30, [5; 32]), end(5, 50, [6; 32]));
+        let batch = |first_seq| DirectBatch {
+            first_seq,
+            chunks: vec![],
+        };
+        feed.publish(batch(0), first);
+        let signed = |cursor: &ResponseCursor| SignedAck::sign(&client, &scope, cursor);
+        // Poisoned, past what was sent, or short of a batch's end: refused.
+        for wrong in [
+            end(u32::MAX, 0, [0; 32]),
+            second,
+            end(3, 29, [5; 32]),
+            end(3, 30, [4; 32]),
+        ] {
+            assert!(!feed.offer_ack(signed(&wrong)), "{wrong:?} was taken");
+        }
+        // Another signer, or another cluster: refused.
+        let stranger = solana_keypair::Keypair::new();
+        assert!(!feed.offer_ack(SignedAck::sign(&stranger, &scope, &first)));
+        let elsewhere = chainference_client::instructions::scope(&[2; 32], &request);
+        assert!(!feed.offer_ack(SignedAck::sign(&client, &elsewhere, &first)));
+        assert_eq!(feed.latest_ack(), None);
+        // The client's own, at the end of a sent batch: taken, and only further ones after it.
+        assert!(feed.offer_ack(signed(&first)));
+        assert!(!feed.offer_ack(signed(&first)));
+        feed.publish(batch(3), second);
+        assert!(feed.offer_ack(signed(&second)));
+        assert_eq!(feed.latest_ack().map(|ack| ack.next_seq), Some(5));
     }
 }

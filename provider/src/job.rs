@@ -18,7 +18,7 @@ use chainference_client::answer::AnswerError;
 use chainference_client::envelope::{
     open_prompt, prompt_client_key, server_session, EnvelopeError, PromptEnvelope, SessionKey,
 };
-use chainference_client::instructions::{complete_request, expire_request};
+use chainference_client::instructions::{complete_request, expire_request, scope};
 use chainference_client::ledger::{history_of, prompt_pieces};
 use chainference_client::rpc::{Chain, ChainError};
 use chainference_prover::core::extend_prompt_hash;
@@ -194,7 +194,8 @@ impl Job {
             tracing::warn!(request = %self.request, "a direct answer of an earlier run cannot go on (its chunks were not kept); the client will expire it");
             return Ok(JobEnd::DirectLost);
         };
-        let feed = feeds.open(self.request, ready.client);
+        let scope = scope(&self.chain.genesis_hash(), &self.request);
+        let feed = feeds.open(self.request, ready.client, scope);
         let posted = post_direct_answer(self, ready, key, prompt, max_tokens, &feed, roots).await;
         feeds.close_later(self.request);
         posted?;

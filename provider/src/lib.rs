@@ -22,9 +22,10 @@ pub mod roots;
 pub mod server;
 
 use anchor_lang::prelude::Pubkey;
-use chainference::state::{Delivery, Request, RequestState};
+use chainference::pda::server_address;
+use chainference::state::{Request, RequestState, Server};
 use chainference_client::envelope::server_public_key;
-use chainference_client::instructions::lock_request;
+use chainference_client::instructions::{lock_request, scope};
 use chainference_client::lookup::provider_table;
 use chainference_client::rpc::{Chain, ChainError};
 use checkpoint::Hold;
@@ -183,7 +184,7 @@ impl Provider {
                     }
                     let quiet_after = if request.state == RequestState::Open {
                         let room = jobs.len() < usize::from(self.settings.max_concurrent);
-                        if !room || !self.wants(&request) || !tried.insert(address) {
+                        if !room || !self.may_lock(&address, &request).await || !tried.insert(address) {
                             continue;
                         }
                         if let Err(error) = self.lock(&address).await {
@@ -229,29 +230,39 @@ impl Provider {
         }
     }
 
-    /// Whether this server may and wants to serve `request`: open, its model served at prices
-    /// within the caps, the server allowed, the stake at the model's minimum, and for direct
-    /// delivery an endpoint to deliver from.
-    fn wants(&self, request: &Request) -> bool {
-        let terms = &request.terms;
-        let Some(model) = self.settings.model(&terms.model) else {
+    /// Whether this server serves `request`'s model and may lock it now by the program's own
+    /// rule ([`Request::lockable_by`]), judged on its Server account and the cluster's clock,
+    /// so it never pays for a lock the program refuses; a refusal is logged by name.
+    async fn may_lock(&self, address: &Pubkey, request: &Request) -> bool {
+        if self.settings.model(&request.terms.model).is_none() {
+            return false;
+        }
+        let server = self
+            .chain
+            .account::<Server>(&server_address(&self.operator()), "Server")
+            .await;
+        let (Ok(Some(server)), Ok(now)) = (server, self.chain.now().await) else {
+            tracing::debug!(request = %address, "cannot read the server account or the clock; not locking");
             return false;
         };
-        request.state == RequestState::Open
-            && model.input_price <= terms.max_input_price
-            && model.output_price <= terms.max_output_price
-            && request.stake >= model.min_stake
-            && (terms.delivery == Delivery::Chain || self.endpoint.is_some())
-            && (terms.allowed_servers.is_empty()
-                || terms.allowed_servers.contains(&self.operator()))
+        match request.lockable_by(&server, now) {
+            Ok(_) => true,
+            Err(rule) => {
+                tracing::debug!(request = %address, ?rule, "the program would refuse this lock");
+                false
+            }
+        }
     }
 
-    /// Locks `request` with this server's per-request key.
+    /// Locks `request` with this server's per-request key, signed by the operator so the
+    /// client can tell it is this server's (design §5).
     async fn lock(&self, request: &Pubkey) -> Result<(), ChainError> {
         let context = self.chain.key_context(request);
-        let key = server_public_key(&operator_seed(&self.operator), &context);
-        let instruction = lock_request(&self.operator(), request, &self.tree, key.to_bytes());
-        self.chain.send(&[instruction], &self.operator, &[]).await?;
+        let key = server_public_key(&operator_seed(&self.operator), &context).to_bytes();
+        let scope = scope(&self.chain.genesis_hash(), request);
+        let signature = self.operator.sign_message(&scope.key_message(&key)).into();
+        let lock = lock_request(&self.operator(), &scope, &self.tree, key, &signature);
+        self.chain.send(&lock, &self.operator, &[]).await?;
         Ok(())
     }
 }

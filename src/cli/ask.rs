@@ -8,11 +8,11 @@ use anyhow::{bail, Result};
 use chainference::constants::{
     MAX_OUTPUT_TOKENS, MAX_PROMPT_LEN, MAX_PROMPT_TOKENS, MAX_TIME_LIMIT_SECS,
 };
-use chainference::state::{Delivery, Filters, RequestTerms};
+use chainference::state::{min_prompt_tokens, Delivery, Filters, Request, RequestTerms};
 use chainference_client::accounts::servers;
 use chainference_client::ask::{ask, resume, Answered, AskEvent, Question};
 use chainference_client::envelope::{
-    Compression, Message, PromptEnvelope, Sampling, PROMPT_BUCKET,
+    sealed_prompt_len, Compression, Message, PromptEnvelope, Sampling,
 };
 use chainference_client::rpc::Chain;
 use chainference_prover::core::bill_for;
@@ -159,7 +159,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         role: "user".into(),
         content: text.clone(),
     });
-    let prompt_tokens = estimate_tokens(&messages);
+    let estimated = estimate_tokens(&messages);
     let prompt = PromptEnvelope {
         messages,
         sampling: Sampling {
@@ -173,10 +173,12 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
             Compression::Brotli
         },
     };
-    let sealed_len = serde_json::to_vec(&prompt)?.len() + 4;
-    if sealed_len.next_multiple_of(PROMPT_BUCKET) + 72 > MAX_PROMPT_LEN as usize
-        || prompt_tokens > MAX_PROMPT_TOKENS
-    {
+    let sealed_len = sealed_prompt_len(&prompt)?;
+    // The program refuses a seal whose size needs more declared tokens than these.
+    let prompt_tokens = estimated.max(min_prompt_tokens(
+        u32::try_from(sealed_len).unwrap_or(u32::MAX),
+    ));
+    if sealed_len > MAX_PROMPT_LEN as usize || prompt_tokens > MAX_PROMPT_TOKENS {
         bail!(
             "the prompt is too long ({sealed_len} bytes; at most {} KiB sealed): shorten it",
             MAX_PROMPT_LEN / 1024
@@ -274,20 +276,30 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
             model
         );
     }
+    let terms = RequestTerms {
+        model: model.clone(),
+        max_output_tokens: args.max_tokens,
+        max_input_price,
+        max_output_price,
+        prompt_tokens,
+        allowed_servers,
+        filters,
+        time_limit_secs: time_limit_for(args.max_tokens),
+        max_batch_wait_ms: (args.latency.max(0.0) * 1000.0) as u32,
+        delivery: args.delivery.into(),
+        key_version: 1,
+    };
+    // The program's own rule, so no request is created that no server may lock.
+    let proposed = Request::proposed(terms.clone(), stake);
+    let refusals: Vec<_> = priced
+        .iter()
+        .filter_map(|(_, server, _)| proposed.lockable_by(server, 0).err())
+        .collect();
+    if let (Some(refusal), true) = (refusals.first(), refusals.len() == priced.len()) {
+        bail!("no server offering {model} may take this request ({refusal}): `chainference servers` shows who is active, has room and, for --delivery direct, lists an endpoint");
+    }
     Ok(Question {
-        terms: RequestTerms {
-            model: model.clone(),
-            max_output_tokens: args.max_tokens,
-            max_input_price,
-            max_output_price,
-            prompt_tokens,
-            allowed_servers,
-            filters,
-            time_limit_secs: time_limit_for(args.max_tokens),
-            max_batch_wait_ms: (args.latency.max(0.0) * 1000.0) as u32,
-            delivery: args.delivery.into(),
-            key_version: 1,
-        },
+        terms,
         stake,
         prompt,
         answers_dir: Some(global.answers_dir()),

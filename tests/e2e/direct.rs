@@ -231,27 +231,30 @@ async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
     provider.task.abort();
 }
 
-/// A client that takes the chunks and never acknowledges them gets two batches, pays
-/// nothing, and the request expires with its stake and the server's bond back to it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_nothing() {
+/// A client of the direct question of `bed` that creates, seals and reads its answer by hand
+/// (so the test decides what it acknowledges): the request, its lock, and the answer socket.
+async fn ask_by_hand(
+    bed: &Bed,
+) -> (
+    Pubkey,
+    chainference::state::Request,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
     use chainference::state::RequestState;
     use chainference_client::ask::{next_nonce, wallet_signature, PROMPT_PIECE};
-    use chainference_client::direct::{answer_url, ToClient};
+    use chainference_client::direct::answer_url;
     use chainference_client::envelope::{client_session, seal_prompt};
-    use chainference_client::instructions::{create_request, expire_request, submit_prompt};
-    use futures_util::StreamExt;
+    use chainference_client::instructions::{create_request, submit_prompt};
     use std::time::Duration;
 
     let Bed {
         chain,
         provider,
         client,
-        mut question,
+        question,
         ..
-    } = bed("test/replay-direct-unacknowledged", 100.0, 1_000, 300).await;
-    question.terms.time_limit_secs = 45;
-    let nonce = next_nonce(&chain, &client.pubkey()).await.expect("nonce");
+    } = bed;
+    let nonce = next_nonce(chain, &client.pubkey()).await.expect("nonce");
     let request = chainference::pda::request_address(&client.pubkey(), nonce);
     let create = create_request(
         &client.pubkey(),
@@ -259,16 +262,16 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_nothing() {
         question.stake,
         question.terms.clone(),
     );
-    chain.send(&[create], &client, &[]).await.expect("created");
+    chain.send(&[create], client, &[]).await.expect("created");
     let locked = loop {
-        let account = request_now(&chain, &request).await;
+        let account = request_now(chain, &request).await;
         if account.state == RequestState::Locked {
             break account;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let context = chain.key_context(&request);
-    let signature = wallet_signature(&client).expect("signs");
+    let signature = wallet_signature(client).expect("signs");
     let server_key = x25519_dalek::PublicKey::from(locked.lock.server_key);
     let (client_public, key) = client_session(&signature, &server_key, &context).expect("keys");
     let sealed = seal_prompt(&question.prompt, &key, &client_public, &context).expect("sealed");
@@ -277,15 +280,40 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_nothing() {
         let last = index + 1 == pieces.len();
         let instruction = submit_prompt(&client.pubkey(), &request, piece.to_vec(), last);
         chain
-            .send(&[instruction], &client, &[])
+            .send(&[instruction], client, &[])
             .await
             .expect("prompt");
     }
-
-    let endpoint = server_of(&chain, &provider.operator).await.endpoint;
-    let (mut socket, _) = tokio_tungstenite::connect_async(answer_url(&endpoint, &request, 0))
+    let endpoint = server_of(chain, &provider.operator).await.endpoint;
+    let (socket, _) = tokio_tungstenite::connect_async(answer_url(&endpoint, &request, 0))
         .await
         .expect("the endpoint answers");
+    (request, locked, socket)
+}
+
+/// Waits until the provider has completed `request`.
+async fn completed(chain: &Chain, request: &Pubkey) -> chainference::state::Request {
+    loop {
+        let account = request_now(chain, request).await;
+        if account.state == chainference::state::RequestState::Completed {
+            return account;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// A client that takes the chunks and never acknowledges them gets two batches; the server
+/// completes on the prompt alone, no root on chain, its bond back and no failure counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_for_the_prompt() {
+    use chainference_client::direct::ToClient;
+    use futures_util::StreamExt;
+    use std::time::Duration;
+
+    let mut bed = bed("test/replay-direct-unacknowledged", 100.0, 1_000, 300).await;
+    bed.question.terms.time_limit_secs = 45;
+    let operator_before = chain_balance(&bed.chain, &bed.provider.operator).await;
+    let (request, _, mut socket) = ask_by_hand(&bed).await;
     let mut batches = 0;
     // The provider waits 20 s for an acknowledgement before it stops.
     let reading = tokio::time::sleep(Duration::from_secs(30));
@@ -309,29 +337,93 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_nothing() {
         batches, 2,
         "two batches without an acknowledgement, then nothing"
     );
-    let account = request_now(&chain, &request).await;
-    assert_eq!(account.state, RequestState::Ready, "nothing was billed");
-    assert!(account.response.leaves <= 2);
+    let settled = completed(&bed.chain, &request).await;
+    let prompt_only = bill_for(settled.terms.prompt_tokens, 100_000, 0, 300_000).unwrap();
+    assert_eq!(
+        (settled.settlement.tokens, settled.settlement.bill),
+        (0, prompt_only),
+        "the prompt alone is billed"
+    );
+    assert_eq!(
+        settled.response.leaves, 0,
+        "no root without an acknowledgement"
+    );
+    let server = server_of(&bed.chain, &bed.provider.operator).await;
+    assert_eq!((server.active_locks, server.reputation.failures), (0, 0));
+    // Lock and completion (with its compute budget) cost the operator their fees; the bond
+    // came back with the prompt's pay.
+    let operator_after = chain_balance(&bed.chain, &bed.provider.operator).await;
+    assert!(
+        operator_after + 3 * SIGNATURE_FEE >= operator_before + prompt_only,
+        "{operator_before} → {operator_after}"
+    );
+    bed.provider.task.abort();
+}
 
-    // Past the time limit the client expires it: the stake and the bond come back.
-    let balance = chain.balance(&client.pubkey()).await.expect("balance");
-    loop {
-        let account = request_now(&chain, &request).await;
-        match chain
-            .send(&[expire_request(&request, &account)], &client, &[])
-            .await
-        {
-            Ok(_) => break,
-            Err(error) if error.refusal_name() == Some("NotExpired") => {
-                tokio::time::sleep(Duration::from_secs(1)).await
-            }
-            Err(error) => panic!("expire: {error}"),
+/// A client that sends a poisoned acknowledgement (`{u32::MAX, 0, 0}`, properly signed), then
+/// acknowledges the first batch and stops: the endpoint ignores the poisoned one, and the
+/// server completes on the first batch, whose root alone is on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_acknowledges_falsely_pays_for_what_it_truly_acknowledged() {
+    use chainference_client::direct::{SignedAck, ToClient, ToProvider};
+    use chainference_prover::bundle::Chunk;
+    use chainference_prover::core::ResponseCursor;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut bed = bed("test/replay-direct-false-ack", 100.0, 1_000, 300).await;
+    bed.question.terms.time_limit_secs = 45;
+    let (request, locked, mut socket) = ask_by_hand(&bed).await;
+    let scope = chainference_client::instructions::scope(&bed.chain.genesis_hash(), &request);
+    let send =
+        |ack: SignedAck| Message::text(serde_json::to_string(&ToProvider::Ack(ack)).expect("json"));
+    let poisoned = ResponseCursor {
+        next_seq: u32::MAX,
+        tokens: 0,
+        leaves: 0,
+        chain: [0; 32],
+        finished: false,
+    };
+    let mut first = None;
+    while first.is_none() {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("the endpoint closed before the first batch");
+        };
+        if let ToClient::Batch(batch) = serde_json::from_str::<ToClient>(&text).expect("a batch") {
+            let mut cursor = ResponseCursor::new();
+            let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
+            cursor
+                .apply(&request.to_bytes(), locked.terms.max_output_tokens, &views)
+                .expect("the first batch keeps the rules");
+            first = Some(cursor);
         }
     }
-    let after = chain.balance(&client.pubkey()).await.expect("balance");
+    let first = first.expect("read");
+    socket
+        .send(send(SignedAck::sign(&bed.client, &scope, &poisoned)))
+        .await
+        .expect("sent");
+    socket
+        .send(send(SignedAck::sign(&bed.client, &scope, &first)))
+        .await
+        .expect("sent");
+    let settled = completed(&bed.chain, &request).await;
+    let bill = bill_for(settled.terms.prompt_tokens, 100_000, first.tokens, 300_000).unwrap();
     assert_eq!(
-        after,
-        balance + question.stake + locked.lock.bond + locked.rent - SIGNATURE_FEE
+        (settled.settlement.tokens, settled.settlement.bill),
+        (first.tokens, bill)
     );
-    provider.task.abort();
+    assert_eq!(
+        settled.response.cursor(),
+        first,
+        "the roots on chain commit to exactly the acknowledged batch"
+    );
+    let server = server_of(&bed.chain, &bed.provider.operator).await;
+    assert_eq!((server.active_locks, server.reputation.failures), (0, 0));
+    bed.provider.task.abort();
+}
+
+/// `address`'s balance.
+async fn chain_balance(chain: &Chain, address: &Pubkey) -> u64 {
+    chain.balance(address).await.expect("balance")
 }

@@ -126,7 +126,7 @@ async fn a_provider_stopped_mid_answer_pays_its_bond_and_fails() {
     let client = funded(&chain, 1_000_000_000).await;
     let client_before = chain.balance(&client.pubkey()).await.unwrap();
     let mut question = question(model, "A long one, please.", 1_000, 100_000_000);
-    question.terms.time_limit_secs = 20;
+    question.terms.time_limit_secs = PROMPT_WINDOW_SECS + chainference::constants::MIN_ANSWER_SECS;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let mut stop = Some(stop);
     let asking = {

@@ -14,7 +14,8 @@ pub use keys::{
     session_key, ClientSignature, KeyContext, SessionKey, KEY_MESSAGE,
 };
 pub use prompt::{
-    open_prompt, prompt_client_key, seal_prompt, Message, PromptEnvelope, Sampling, PROMPT_BUCKET,
+    open_prompt, prompt_client_key, seal_prompt, sealed_prompt_len, Message, PromptEnvelope,
+    Sampling, PROMPT_BUCKET,
 };
 
 /// Why sealing or opening failed.

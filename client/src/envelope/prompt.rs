@@ -70,6 +70,14 @@ pub fn seal_prompt(
     Ok(sealed)
 }
 
+/// The length `envelope` has once sealed: the client's key, the nonce, the length prefix and
+/// JSON padded to [`PROMPT_BUCKET`], and the AEAD tag (what `submit_prompt` counts, and what
+/// the declared prompt tokens must cover: `chainference::state::min_prompt_tokens`).
+pub fn sealed_prompt_len(envelope: &PromptEnvelope) -> Result<usize, EnvelopeError> {
+    let json = serde_json::to_vec(envelope)?;
+    Ok(32 + NONCE_LEN + (4 + json.len()).next_multiple_of(PROMPT_BUCKET) + 16)
+}
+
 /// The client's public key at the head of a sealed prompt (the server needs it to derive the
 /// session key before opening).
 pub fn prompt_client_key(sealed: &[u8]) -> Result<PublicKey, EnvelopeError> {

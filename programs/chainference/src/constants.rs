@@ -74,6 +74,24 @@ pub use chainference_prover::core::MAX_CHUNK_LEN;
 /// Longest time limit a request may set, in seconds.
 #[constant]
 pub const MAX_TIME_LIMIT_SECS: u32 = 86_400;
+/// Seconds an answer always gets beyond the prompt window: a request's time limit (counted
+/// from the lock) is at least its prompt window plus this, so a prompt sealed at the last
+/// moment still leaves the server this long to answer.
+#[constant]
+pub const MIN_ANSWER_SECS: u32 = 30;
+
+/// Sealed prompt bytes that carry no text: the client's x25519 key, the nonce, the AEAD tag,
+/// the length prefix and the envelope's JSON keys, plus a whole padding bucket.
+pub const PROMPT_OVERHEAD_BYTES: u32 = 32 + 24 + 16 + 4 + 256 + 256;
+/// At most this many sealed prompt bytes per declared prompt token. The sealed prompt is JSON,
+/// padded but not compressed, so its bytes past [`PROMPT_OVERHEAD_BYTES`] are the text as JSON
+/// escapes it; every token of a served tokenizer covers at most that many of them. The longest
+/// token of SmolLM2's 49,152-token byte-level BPE vocabulary is a newline and 80 spaces: 81
+/// bytes, 82 escaped; ordinary text runs 3–5 bytes a token. An honest count (or the CLI's
+/// estimate of a third of the bytes) never falls under `(bytes − overhead) / 128`, while a
+/// client declaring 0 tokens for a 256 KiB prompt is refused.
+#[constant]
+pub const PROMPT_BYTES_PER_TOKEN: u32 = 128;
 
 /// Response tree shapes `create_tree` accepts: (max depth, max buffer size), canopy 0.
 pub const TREE_SHAPES: [(u32, u32); 3] = [(14, 64), (20, 64), (24, 64)];

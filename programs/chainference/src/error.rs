@@ -126,11 +126,11 @@ pub enum ChainferenceError {
     NotDirectDelivery,
     #[msg("a direct request needs a server with an endpoint to deliver from")]
     NoEndpoint,
-    #[msg("a direct answer is billed only with the client's acknowledgement: an ed25519 instruction right before complete_request")]
+    #[msg("roots were posted, so the client's acknowledgement of them must come in an ed25519 instruction right before complete_request")]
     AcknowledgementMissing,
     #[msg("the ed25519 instruction must verify one signature of the request's client over its acknowledgement, inside that instruction")]
     AcknowledgementInvalid,
-    #[msg("the acknowledgement covers more than was posted, or the whole answer with another hash chain")]
+    #[msg("the acknowledgement must name exactly the posted answer: its sequence, tokens and hash chain")]
     AcknowledgementMismatch,
 
     #[msg("no answer chunk was posted")]
@@ -176,4 +176,19 @@ pub enum ChainferenceError {
 
     #[msg("arithmetic overflow")]
     ArithmeticOverflow,
+
+    #[msg("the time limit must be at least the prompt window plus MIN_ANSWER_SECS")]
+    TimeLimitTooShort,
+    #[msg("the answer's time limit has passed")]
+    AnswerDeadlinePassed,
+    #[msg("the sealed prompt is larger than its declared prompt tokens allow (PROMPT_BYTES_PER_TOKEN)")]
+    PromptTokensUnderstated,
+    #[msg("a lock needs the operator's signature of its per-request key: an ed25519 instruction right before lock_request")]
+    KeySignatureMissing,
+    #[msg("the ed25519 instruction must verify one signature of the server's operator over this request's key, inside that instruction")]
+    KeySignatureInvalid,
+    #[msg("nothing above the account's rent-exempt minimum to withdraw")]
+    NothingToWithdraw,
+    #[msg("the signer is not the admin proposed by the current admin")]
+    NotProposedAdmin,
 }

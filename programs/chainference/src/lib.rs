@@ -11,7 +11,6 @@
 
 use anchor_lang::prelude::*;
 
-mod acknowledgement;
 pub mod compression;
 pub mod constants;
 pub mod error;
@@ -21,6 +20,7 @@ mod lamports;
 mod math;
 pub mod pda;
 pub mod receipt;
+pub mod signed;
 pub mod state;
 
 pub use instructions::*;
@@ -33,14 +33,34 @@ declare_id!("C9cTNHFDoL8HpZk9MnRtBVH3ekf4pjnK27YFSZqd9BW3");
 pub mod chainference {
     use super::*;
 
-    /// Creates the config and the fee treasury; only the admin key compiled into the program.
-    pub fn initialize_config(ctx: Context<InitializeConfig>, params: ConfigParams) -> Result<()> {
-        initialize_config::handler(ctx, params)
+    /// Creates the config and the fee treasury for the cluster whose genesis hash is
+    /// `cluster`; only the admin key compiled into the program.
+    pub fn initialize_config(
+        ctx: Context<InitializeConfig>,
+        params: ConfigParams,
+        cluster: [u8; 32],
+    ) -> Result<()> {
+        initialize_config::handler(ctx, params, cluster)
     }
 
     /// Changes fees, bond and default windows; a new fee applies to requests locked afterwards.
     pub fn update_config(ctx: Context<UpdateConfig>, params: ConfigParams) -> Result<()> {
         update_config::handler(ctx, params)
+    }
+
+    /// Sends the collected fees above the treasury's rent to an account the admin names.
+    pub fn withdraw_fees(ctx: Context<WithdrawFees>) -> Result<()> {
+        withdraw_fees::handler(ctx)
+    }
+
+    /// Proposes the key the admin role goes to (taken by `accept_admin`).
+    pub fn propose_admin(ctx: Context<ProposeAdmin>, new_admin: Pubkey) -> Result<()> {
+        propose_admin::handler(ctx, new_admin)
+    }
+
+    /// The proposed key takes the admin role.
+    pub fn accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
+        accept_admin::handler(ctx)
     }
 
     /// Registers the signer's server with its models, prices and endpoint.
@@ -83,7 +103,8 @@ pub mod chainference {
         cancel_request::handler(ctx)
     }
 
-    /// Locks an open request for the signer's server, with a bond and a per-request x25519 key.
+    /// Locks an open request for the signer's server, with a bond and a per-request x25519 key
+    /// that the operator signed in the ed25519 instruction right before this one.
     pub fn lock_request(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
         lock_request::handler(ctx, server_key)
     }
@@ -146,6 +167,16 @@ pub mod chainference {
     /// The client records which of two paired answers it preferred.
     pub fn record_comparison(ctx: Context<RecordComparison>, first_preferred: bool) -> Result<()> {
         record_comparison::handler(ctx, first_preferred)
+    }
+
+    /// The client withdraws refunds its wallet could not take to an account it names.
+    pub fn withdraw_client_funds(ctx: Context<WithdrawClientFunds>) -> Result<()> {
+        withdraw_client_funds::handler(ctx)
+    }
+
+    /// The operator withdraws pay and bonds its wallet could not take to an account it names.
+    pub fn withdraw_server_funds(ctx: Context<WithdrawServerFunds>) -> Result<()> {
+        withdraw_server_funds::handler(ctx)
     }
 
     /// Closes a completed request after its flag window: writes its receipt as a Light

@@ -25,6 +25,10 @@ pub use solana_signer;
 /// Lamports every signature costs in the harness (LiteSVM's default fee structure).
 pub const FEE_PER_SIGNATURE: u64 = 5_000;
 
+/// The genesis hash the harness's config names (LiteSVM has none): what acknowledgements and
+/// per-request keys are signed for in program tests.
+pub const HARNESS_CLUSTER: [u8; 32] = [0x11; 32];
+
 /// What a refused transaction failed with.
 pub type Refusal = Box<FailedTransactionMetadata>;
 
@@ -54,12 +58,20 @@ impl Harness {
         }
     }
 
-    /// A fresh runtime whose config is initialized with `params` by the local admin.
+    /// A fresh runtime whose config is initialized with `params` by the local admin, for the
+    /// cluster [`HARNESS_CLUSTER`].
     pub fn with_config(params: ConfigParams) -> Self {
+        Self::on_cluster(params, HARNESS_CLUSTER)
+    }
+
+    /// A fresh runtime whose config is initialized with `params` by the local admin, for the
+    /// cluster whose genesis hash is `cluster` (LiteSVM has none of its own).
+    pub fn on_cluster(params: ConfigParams, cluster: [u8; 32]) -> Self {
         let mut harness = Self::new();
         let admin = harness.admin();
         harness.airdrop(&admin.pubkey(), 10_000_000_000);
-        let ix = chainference_client::instructions::initialize_config(&admin.pubkey(), params);
+        let ix =
+            chainference_client::instructions::initialize_config(&admin.pubkey(), params, cluster);
         if let Err(refusal) = harness.send(&[ix], &admin, &[]) {
             panic!(
                 "initialize_config failed: {:?}\n{:#?}",

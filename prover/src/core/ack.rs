@@ -1,13 +1,70 @@
-//! The client's cumulative acknowledgement of a directly delivered answer (design §9): what it
-//! signs with its wallet key, and what `complete_request` finds in the ed25519 precompile's
-//! instruction before billing.
+//! What parties sign off chain and the program checks through the ed25519 precompile: the
+//! client's cumulative acknowledgement of a directly delivered answer (design §9), and the
+//! operator's signature of its per-request key (design §5). Each message names its domain, the
+//! program and the cluster (genesis hash) it counts on, and the request, so a signature made
+//! for one deployment, cluster or request is worth nothing on another.
 
 use super::Hash;
 
-const DOMAIN: &[u8; 16] = b"chainference:ack";
+const ACK_DOMAIN: &[u8; 16] = b"chainference:ack";
+const KEY_DOMAIN: &[u8; 16] = b"chainference:key";
+
+/// Bytes of the scope every signed message starts with after its domain.
+const SCOPE_LEN: usize = 32 + 32 + 32;
 
 /// Bytes of an acknowledgement's signed message.
-pub const ACK_MESSAGE_LEN: usize = DOMAIN.len() + 32 + 4 + 4 + 32;
+pub const ACK_MESSAGE_LEN: usize = ACK_DOMAIN.len() + SCOPE_LEN + 4 + 4 + 32;
+/// Bytes of a per-request key's signed message.
+pub const KEY_MESSAGE_LEN: usize = KEY_DOMAIN.len() + SCOPE_LEN + 32;
+
+/// Where a signature counts: one request of one program on one cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// The Chainference program's id.
+    pub program: Hash,
+    /// The cluster's genesis hash.
+    pub cluster: Hash,
+    /// The request account.
+    pub request: Hash,
+}
+
+impl Scope {
+    /// `domain ‖ program ‖ cluster ‖ request ‖ body`.
+    fn message<const N: usize>(&self, domain: &[u8; 16], body: &[u8]) -> [u8; N] {
+        let mut message = [0u8; N];
+        let parts: [&[u8]; 5] = [domain, &self.program, &self.cluster, &self.request, body];
+        let mut at = 0;
+        for part in parts {
+            message[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        message
+    }
+
+    /// The body of `message` if it is `domain` and this scope's.
+    fn body<'a>(&self, domain: &[u8; 16], message: &'a [u8]) -> Option<&'a [u8]> {
+        let (head, body) = message.split_at_checked(domain.len() + SCOPE_LEN)?;
+        let (tag, scope) = head.split_at(domain.len());
+        let same = tag == domain
+            && scope[..32] == self.program
+            && scope[32..64] == self.cluster
+            && scope[64..] == self.request;
+        same.then_some(body)
+    }
+
+    /// What the operator signs for its per-request x25519 `key` at lock.
+    pub fn key_message(&self, key: &[u8; 32]) -> [u8; KEY_MESSAGE_LEN] {
+        self.message(KEY_DOMAIN, key)
+    }
+
+    /// The per-request key `message` signs in this scope; `None` for any other bytes.
+    pub fn parse_key(&self, message: &[u8]) -> Option<[u8; 32]> {
+        if message.len() != KEY_MESSAGE_LEN {
+            return None;
+        }
+        self.body(KEY_DOMAIN, message)?.try_into().ok()
+    }
+}
 
 /// "I received and checked every chunk before `next_seq`, `tokens` tokens, whose leaves chain
 /// to `chain`."
@@ -22,37 +79,26 @@ pub struct Acknowledgement {
 }
 
 impl Acknowledgement {
-    /// `"chainference:ack" ‖ request ‖ next_seq ‖ tokens ‖ chain`, integers little-endian.
-    pub fn message(&self, request: &[u8; 32]) -> [u8; ACK_MESSAGE_LEN] {
-        let mut message = [0u8; ACK_MESSAGE_LEN];
-        let (domain, rest) = message.split_at_mut(DOMAIN.len());
-        domain.copy_from_slice(DOMAIN);
-        let (address, rest) = rest.split_at_mut(32);
-        address.copy_from_slice(request);
-        let (next_seq, rest) = rest.split_at_mut(4);
-        next_seq.copy_from_slice(&self.next_seq.to_le_bytes());
-        let (tokens, chain) = rest.split_at_mut(4);
-        tokens.copy_from_slice(&self.tokens.to_le_bytes());
-        chain.copy_from_slice(&self.chain);
-        message
+    /// `"chainference:ack" ‖ program ‖ cluster ‖ request ‖ next_seq ‖ tokens ‖ chain`,
+    /// integers little-endian.
+    pub fn message(&self, scope: &Scope) -> [u8; ACK_MESSAGE_LEN] {
+        let mut body = [0u8; 40];
+        body[..4].copy_from_slice(&self.next_seq.to_le_bytes());
+        body[4..8].copy_from_slice(&self.tokens.to_le_bytes());
+        body[8..].copy_from_slice(&self.chain);
+        scope.message(ACK_DOMAIN, &body)
     }
 
-    /// The acknowledgement `message` states for `request`; `None` for any other bytes.
-    pub fn parse(request: &[u8; 32], message: &[u8]) -> Option<Self> {
+    /// The acknowledgement `message` states in `scope`; `None` for any other bytes.
+    pub fn parse(scope: &Scope, message: &[u8]) -> Option<Self> {
         if message.len() != ACK_MESSAGE_LEN {
             return None;
         }
-        let (domain, rest) = message.split_at(DOMAIN.len());
-        let (address, rest) = rest.split_at(32);
-        if domain != DOMAIN || address != request {
-            return None;
-        }
-        let (next_seq, rest) = rest.split_at(4);
-        let (tokens, chain) = rest.split_at(4);
+        let body = scope.body(ACK_DOMAIN, message)?;
         Some(Self {
-            next_seq: u32::from_le_bytes(next_seq.try_into().ok()?),
-            tokens: u32::from_le_bytes(tokens.try_into().ok()?),
-            chain: chain.try_into().ok()?,
+            next_seq: u32::from_le_bytes(body[..4].try_into().ok()?),
+            tokens: u32::from_le_bytes(body[4..8].try_into().ok()?),
+            chain: body[8..].try_into().ok()?,
         })
     }
 }
@@ -146,19 +192,54 @@ mod tests {
         assert_eq!(precompile_parts(&data[..10]), None);
     }
 
+    const SCOPE: Scope = Scope {
+        program: [1; 32],
+        cluster: [2; 32],
+        request: [3; 32],
+    };
+
     #[test]
-    fn a_message_parses_back_only_for_its_own_request() {
+    fn a_message_parses_back_only_in_its_own_scope() {
         let ack = Acknowledgement {
             next_seq: 7,
             tokens: 1_234,
             chain: [9; 32],
         };
-        let message = ack.message(&[1; 32]);
-        assert_eq!(Acknowledgement::parse(&[1; 32], &message), Some(ack));
-        assert_eq!(Acknowledgement::parse(&[2; 32], &message), None);
-        assert_eq!(Acknowledgement::parse(&[1; 32], &message[1..]), None);
-        let mut other = message;
-        other[0] ^= 1;
-        assert_eq!(Acknowledgement::parse(&[1; 32], &other), None);
+        let message = ack.message(&SCOPE);
+        assert_eq!(Acknowledgement::parse(&SCOPE, &message), Some(ack));
+        for other in [
+            Scope {
+                program: [4; 32],
+                ..SCOPE
+            },
+            Scope {
+                cluster: [4; 32],
+                ..SCOPE
+            },
+            Scope {
+                request: [4; 32],
+                ..SCOPE
+            },
+        ] {
+            assert_eq!(Acknowledgement::parse(&other, &message), None);
+        }
+        assert_eq!(Acknowledgement::parse(&SCOPE, &message[1..]), None);
+        let mut tampered = message;
+        tampered[0] ^= 1;
+        assert_eq!(Acknowledgement::parse(&SCOPE, &tampered), None);
+    }
+
+    #[test]
+    fn a_key_message_is_no_acknowledgement_and_parses_only_in_its_scope() {
+        let message = SCOPE.key_message(&[5; 32]);
+        assert_eq!(SCOPE.parse_key(&message), Some([5; 32]));
+        let other = Scope {
+            cluster: [4; 32],
+            ..SCOPE
+        };
+        assert_eq!(other.parse_key(&message), None);
+        assert_eq!(Acknowledgement::parse(&SCOPE, &message), None);
+        let ack = Acknowledgement::default().message(&SCOPE);
+        assert_eq!(SCOPE.parse_key(&ack), None);
     }
 }

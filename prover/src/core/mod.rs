@@ -14,7 +14,9 @@ mod leaf;
 mod mirror;
 mod proof;
 
-pub use ack::{precompile_parts, Acknowledgement, SignedParts, ACK_MESSAGE_LEN};
+pub use ack::{
+    precompile_parts, Acknowledgement, Scope, SignedParts, ACK_MESSAGE_LEN, KEY_MESSAGE_LEN,
+};
 pub use batch::{batch_root, BatchError, MAX_BATCH_CHUNKS};
 pub use billing::{bill_for, fee_for, BPS, PRICE_TOKENS};
 pub use chain::{extend_chain, extend_prompt_hash, EMPTY_CHAIN};

@@ -9,11 +9,15 @@ use anchor_lang::prelude::*;
 #[derive(Accounts)]
 pub struct CloseRequest<'info> {
     /// The completed request, closed here.
-    #[account(mut, close = client)]
+    #[account(mut)]
     pub request: Box<Account<'info, Request>>,
-    /// The client's wallet: gets the rent back, less Light's fee for the receipt.
+    /// CHECK: the client's wallet, by address: gets the rent back, less Light's fee for the
+    /// receipt, whatever owns it (see `client_account`).
     #[account(mut, address = request.client @ ChainferenceError::WrongClient)]
-    pub client: SystemAccount<'info>,
+    pub client: UncheckedAccount<'info>,
+    /// The client's account of this program: takes the rent when the wallet cannot.
+    #[account(mut, constraint = client_account.wallet == request.client @ ChainferenceError::WrongClient)]
+    pub client_account: Box<Account<'info, Client>>,
     /// Whoever closes it: pays Light's fee during the CPI and is paid it back from the rent.
     #[account(mut)]
     pub closer: Signer<'info>,
@@ -47,8 +51,9 @@ pub struct CloseRequest<'info> {
 }
 
 /// Closes a completed request once its flag window has passed: writes its [`Receipt`] into
-/// the state tree, pays the closer back what Light charged for it out of the rent, and
-/// leaves the rest to `close = client`.
+/// the state tree, pays the closer back what Light charged for it out of the rent (which
+/// returns the closer to its balance before, so it can always take it), and returns the rest
+/// to the client's wallet or, when the wallet cannot take it, its account of this program.
 pub fn handler(ctx: Context<CloseRequest>) -> Result<()> {
     let accounts = &ctx.accounts;
     let request = &accounts.request;
@@ -82,5 +87,10 @@ pub fn handler(ctx: Context<CloseRequest>) -> Result<()> {
         charged <= MAX_RECEIPT_FEE,
         ChainferenceError::ReceiptFeeTooHigh
     );
-    lamports::transfer(&request.to_account_info(), &closer, charged)
+    lamports::transfer(&request.to_account_info(), &closer, charged)?;
+    lamports::close(
+        &request.to_account_info(),
+        &accounts.client,
+        &accounts.client_account.to_account_info(),
+    )
 }

@@ -1,13 +1,12 @@
-use crate::{
-    acknowledgement::acknowledged, error::ChainferenceError, events::*, lamports, math, state::*,
-};
+use crate::{error::ChainferenceError, events::*, lamports, math, signed, state::*};
 use anchor_lang::prelude::*;
 use chainference_prover::core::{fee_for, Acknowledgement};
 
 /// Accounts of `complete_request`.
 #[derive(Accounts)]
 pub struct CompleteRequest<'info> {
-    /// The operator of the server that locked the request: gets its share and the bond.
+    /// The operator of the server that locked the request: gets its share and the bond (or
+    /// its server account does, when the wallet cannot take them).
     #[account(mut)]
     pub operator: Signer<'info>,
     /// The ready request with its final chunk posted.
@@ -16,12 +15,18 @@ pub struct CompleteRequest<'info> {
     /// The locking server, whose record this completion adds to.
     #[account(mut, address = request.lock.server @ ChainferenceError::WrongServer)]
     pub server: Box<Account<'info, Server>>,
-    /// The client's wallet: gets what the bill leaves of the stake.
+    /// CHECK: the client's wallet, by address: gets what the bill leaves of the stake, whatever
+    /// owns it (see `client_account`).
     #[account(mut, address = request.client @ ChainferenceError::WrongClient)]
-    pub client: SystemAccount<'info>,
+    pub client: UncheckedAccount<'info>,
+    /// The client's account of this program: gets the refund when the wallet cannot take it.
+    #[account(mut, constraint = client_account.wallet == request.client @ ChainferenceError::WrongClient)]
+    pub client_account: Box<Account<'info, Client>>,
     /// The fee treasury.
     #[account(mut)]
     pub treasury: Account<'info, Treasury>,
+    /// The config: the cluster a direct answer's acknowledgement names.
+    pub config: Box<Account<'info, Config>>,
     /// CHECK: the instructions sysvar, where a direct answer's acknowledgement is read.
     #[account(address = solana_instructions_sysvar::ID)]
     pub instructions: UncheckedAccount<'info>,
@@ -29,9 +34,11 @@ pub struct CompleteRequest<'info> {
 
 /// Bills `prompt_tokens × input + answer tokens × output` (per million, rounded up once,
 /// capped by the stake), where the answer's tokens are those posted, or for direct delivery
-/// those the client acknowledged in the ed25519 instruction just before this one; pays the server its share and the bond, the treasury the fee (rounded
-/// down, out of the server's share), and refunds the rest of the stake; logs
-/// [`RequestSettled`] for audits.
+/// those the client acknowledged in the ed25519 instruction just before this one (none: the
+/// prompt alone); pays the server its share and the bond, the treasury the fee (rounded down,
+/// out of the server's share), and refunds the rest of the stake, each payee's wallet or, when
+/// it cannot take the payment, its account of this program; logs [`RequestSettled`] for
+/// audits.
 pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
@@ -43,12 +50,12 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
         now <= request.deadline()?,
         ChainferenceError::TimeLimitPassed
     );
-    require!(
-        request.response.leaves > 0,
-        ChainferenceError::NoChunksPosted
-    );
     let tokens = match request.terms.delivery {
         Delivery::Chain => {
+            require!(
+                request.response.leaves > 0,
+                ChainferenceError::NoChunksPosted
+            );
             require!(
                 request.response.finished,
                 ChainferenceError::FinalChunkMissing
@@ -57,7 +64,11 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
         }
         Delivery::Direct => acknowledged_tokens(
             request,
-            &acknowledged(&ctx.accounts.instructions, &request.key(), &request.client)?,
+            signed::acknowledgement(
+                &ctx.accounts.instructions,
+                &signed::scope(&ctx.accounts.config, &request.key()),
+                &request.client,
+            )?,
         )?,
     };
 
@@ -75,13 +86,20 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     let refund = request.stake - bill;
 
     let from = ctx.accounts.request.to_account_info();
-    lamports::transfer(
+    lamports::pay(
         &from,
         &ctx.accounts.operator,
+        &ctx.accounts.server.to_account_info(),
         math::add(server_share, lock.bond)?,
     )?;
+    // The treasury is ours and rent-exempt from initialization: it always takes the fee.
     lamports::transfer(&from, &ctx.accounts.treasury.to_account_info(), fee)?;
-    lamports::transfer(&from, &ctx.accounts.client, refund)?;
+    lamports::pay(
+        &from,
+        &ctx.accounts.client,
+        &ctx.accounts.client_account.to_account_info(),
+        refund,
+    )?;
 
     let request = &mut ctx.accounts.request;
     request.state = RequestState::Completed;
@@ -127,17 +145,22 @@ pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
     Ok(())
 }
 
-/// The tokens a direct answer is billed for: the acknowledged ones, which must not exceed what
-/// was posted; an acknowledgement of every posted chunk must also name the posted chain.
-fn acknowledged_tokens(request: &Request, ack: &Acknowledgement) -> Result<u32> {
+/// The tokens a direct answer is billed for: those of the client's acknowledgement, which
+/// must name exactly the posted answer (its sequence, tokens and hash chain), so the roots on
+/// chain commit to exactly what is billed; without one, nothing may have been posted and only
+/// the prompt is billed (a client that stops acknowledging cannot stop the server from being
+/// paid for what it acknowledged, nor turn the answer into the server's failure).
+fn acknowledged_tokens(request: &Request, ack: Option<Acknowledgement>) -> Result<u32> {
     let posted = &request.response;
+    let Some(ack) = ack else {
+        require!(
+            posted.leaves == 0,
+            ChainferenceError::AcknowledgementMissing
+        );
+        return Ok(0);
+    };
     require!(
-        ack.next_seq <= posted.next_seq && ack.tokens <= posted.tokens,
-        ChainferenceError::AcknowledgementMismatch
-    );
-    require!(
-        ack.next_seq < posted.next_seq
-            || (ack.chain == posted.chain && ack.tokens == posted.tokens),
+        (ack.next_seq, ack.tokens, ack.chain) == (posted.next_seq, posted.tokens, posted.chain),
         ChainferenceError::AcknowledgementMismatch
     );
     Ok(ack.tokens)

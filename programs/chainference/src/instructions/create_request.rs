@@ -68,6 +68,7 @@ pub fn handler(
     if terms.time_limit_secs == 0 {
         terms.time_limit_secs = params.time_limit_secs;
     }
+    params.admit_time_limit(terms.time_limit_secs)?;
     let rent = ctx.accounts.request.to_account_info().lamports();
     transfer(
         CpiContext::new(

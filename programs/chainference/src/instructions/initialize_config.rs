@@ -17,14 +17,19 @@ pub struct InitializeConfig<'info> {
     pub system_program: Program<'info, System>,
 }
 
-/// Creates the config and the treasury.
-pub fn handler(ctx: Context<InitializeConfig>, params: ConfigParams) -> Result<()> {
+/// Creates the config and the treasury for the cluster whose genesis hash is `cluster`.
+pub fn handler(
+    ctx: Context<InitializeConfig>,
+    params: ConfigParams,
+    cluster: [u8; 32],
+) -> Result<()> {
     params.validate()?;
     ctx.accounts.treasury.bump = ctx.bumps.treasury;
     let config = &mut ctx.accounts.config;
     config.admin = ctx.accounts.admin.key();
     config.treasury = ctx.accounts.treasury.key();
     config.params = params;
+    config.cluster = cluster;
     config.bump = ctx.bumps.config;
     Ok(())
 }

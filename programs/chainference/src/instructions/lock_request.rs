@@ -1,4 +1,4 @@
-use crate::{compression::tree_fill, constants::BPS, error::ChainferenceError, state::*};
+use crate::{compression::tree_fill, constants::BPS, error::ChainferenceError, signed, state::*};
 use anchor_lang::prelude::*;
 use anchor_lang::system_program::{transfer, Transfer};
 
@@ -16,55 +16,30 @@ pub struct LockRequest<'info> {
     pub request: Box<Account<'info, Request>>,
     /// CHECK: one of the server's trees (checked in the handler), where the answer goes.
     pub tree: UncheckedAccount<'info>,
-    /// The config: bond and fee.
+    /// The config: bond, fee, and the cluster the key's signature names.
     pub config: Box<Account<'info, Config>>,
+    /// CHECK: the instructions sysvar, where the operator's signature of the key is read.
+    #[account(address = solana_instructions_sysvar::ID)]
+    pub instructions: UncheckedAccount<'info>,
     /// The system program.
     pub system_program: Program<'info, System>,
 }
 
-/// Locks the request for the server if it may and wants to serve it, and escrows the bond.
+/// Locks the request for the server if it may ([`Request::lockable_by`]), with the per-request
+/// key its operator signed in the ed25519 instruction right before this one (kept beside the
+/// key, so a client can check it against the operator it expects before it seals its prompt),
+/// and escrows the bond.
 pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
     let server = &ctx.accounts.server;
-    require!(
-        request.state == RequestState::Open,
-        ChainferenceError::RequestNotOpen
-    );
-    require!(
-        now <= request.lock_deadline()?,
-        ChainferenceError::LockWindowClosed
-    );
-    require!(server.active, ChainferenceError::ServerInactive);
-    let terms = &request.terms;
-    require!(
-        terms.delivery == Delivery::Chain || !server.endpoint.is_empty(),
-        ChainferenceError::NoEndpoint
-    );
-    require!(
-        terms.allowed_servers.is_empty() || terms.allowed_servers.contains(&server.operator),
-        ChainferenceError::ServerNotAllowed
-    );
-    let offer = server
-        .offer(&terms.model)
-        .ok_or(ChainferenceError::ModelNotServed)?;
-    require!(
-        offer.input_price <= terms.max_input_price,
-        ChainferenceError::InputPriceAboveCap
-    );
-    require!(
-        offer.output_price <= terms.max_output_price,
-        ChainferenceError::OutputPriceAboveCap
-    );
-    require!(
-        request.stake >= offer.min_stake,
-        ChainferenceError::StakeBelowServerMinimum
-    );
-    require!(
-        server.active_locks < server.max_concurrent,
-        ChainferenceError::AtMaxConcurrent
-    );
-    terms.filters.admit(&server.reputation)?;
+    let offer = request.lockable_by(server, now)?;
+    let key_signature = signed::key_signature(
+        &ctx.accounts.instructions,
+        &signed::scope(&ctx.accounts.config, &request.key()),
+        &server.operator,
+        &server_key,
+    )?;
 
     let tree = ctx.accounts.tree.key();
     require!(
@@ -87,6 +62,7 @@ pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
         fee_bps: params.fee_bps,
         bond,
         server_key,
+        key_signature,
         locked_at: now,
     };
     transfer(

@@ -9,6 +9,7 @@
 // always calls by its module path.
 #![allow(ambiguous_glob_reexports)]
 
+pub mod accept_admin;
 pub mod append_batch;
 pub mod append_root;
 pub mod cancel_request;
@@ -21,12 +22,17 @@ pub mod expire_request;
 pub mod flag_response;
 pub mod initialize_config;
 pub mod lock_request;
+pub mod propose_admin;
 pub mod record_comparison;
 pub mod register_server;
 pub mod submit_prompt;
 pub mod update_config;
 pub mod update_server;
+pub mod withdraw_client_funds;
+pub mod withdraw_fees;
+pub mod withdraw_server_funds;
 
+pub use accept_admin::*;
 pub use append_batch::*;
 pub use cancel_request::*;
 pub use close_request::*;
@@ -38,11 +44,15 @@ pub use expire_request::*;
 pub use flag_response::*;
 pub use initialize_config::*;
 pub use lock_request::*;
+pub use propose_admin::*;
 pub use record_comparison::*;
 pub use register_server::*;
 pub use submit_prompt::*;
 pub use update_config::*;
 pub use update_server::*;
+pub use withdraw_client_funds::*;
+pub use withdraw_fees::*;
+pub use withdraw_server_funds::*;
 
 use anchor_lang::prelude::*;
 

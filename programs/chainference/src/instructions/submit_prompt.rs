@@ -13,16 +13,23 @@ pub struct SubmitPrompt<'info> {
 }
 
 /// Adds one encrypted prompt chunk (the instruction data is its record); `seal` makes the
-/// request ready for the answer.
+/// request ready for the answer, if the sealed size fits the declared prompt tokens.
 pub fn handler(ctx: Context<SubmitPrompt>, ciphertext: Vec<u8>, seal: bool) -> Result<()> {
     let request = &mut ctx.accounts.request;
     require!(
         request.state == RequestState::Locked,
         ChainferenceError::RequestNotLocked
     );
+    let now = super::now()?;
     require!(
-        super::now()? <= request.prompt_deadline()?,
+        now <= request.prompt_deadline()?,
         ChainferenceError::PromptWindowClosed
+    );
+    // Unreachable while the time limit outlasts the prompt window (create_request sees to
+    // it); kept so that no later change can let a prompt arrive after its answer was due.
+    require!(
+        now <= request.deadline()?,
+        ChainferenceError::AnswerDeadlinePassed
     );
     require!(
         (1..=MAX_PROMPT_CHUNK_LEN).contains(&ciphertext.len()),
@@ -33,6 +40,10 @@ pub fn handler(ctx: Context<SubmitPrompt>, ciphertext: Vec<u8>, seal: bool) -> R
     request.prompt.bytes = bytes;
     request.prompt.hash = extend_prompt_hash(&request.prompt.hash, &ciphertext);
     if seal {
+        require!(
+            request.terms.prompt_tokens >= min_prompt_tokens(bytes),
+            ChainferenceError::PromptTokensUnderstated
+        );
         request.state = RequestState::Ready;
     }
     Ok(())

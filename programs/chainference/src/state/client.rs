@@ -1,9 +1,11 @@
-//! A client wallet's request counter.
+//! A client wallet's request counter, and where its payouts wait when the wallet cannot take
+//! them.
 
 use anchor_lang::prelude::*;
 
 /// PDA `["client", wallet]`: numbers the wallet's requests so their addresses are never reused
-/// and `history` can enumerate them.
+/// and `history` can enumerate them. Refunds the wallet itself could not take (see
+/// `lamports::pay`) wait here above its rent, for `withdraw_client_funds`.
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct Client {

@@ -7,8 +7,15 @@ use anchor_lang::prelude::*;
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct Config {
-    /// The key allowed to update this config.
+    /// The key allowed to update this config and withdraw fees.
     pub admin: Pubkey,
+    /// The key the admin proposed to hand its role to (default: none), which takes it by
+    /// signing `accept_admin`.
+    pub pending_admin: Pubkey,
+    /// The cluster's genesis hash, which every signed acknowledgement and per-request key
+    /// names, so a signature made on one cluster counts on no other (set at initialization:
+    /// a program cannot read the genesis hash).
+    pub cluster: [u8; 32],
     /// The fee treasury PDA.
     pub treasury: Pubkey,
     /// Fees, bond and default windows.
@@ -67,6 +74,17 @@ impl ConfigParams {
         require!(
             windows.iter().all(|w| *w > 0) && self.time_limit_secs <= MAX_TIME_LIMIT_SECS,
             ChainferenceError::InvalidWindow
+        );
+        self.admit_time_limit(self.time_limit_secs)
+    }
+
+    /// Refuses a time limit that leaves the answer less than [`MIN_ANSWER_SECS`] after the
+    /// prompt window.
+    pub fn admit_time_limit(&self, time_limit_secs: u32) -> Result<()> {
+        require!(
+            u64::from(time_limit_secs)
+                >= u64::from(self.prompt_window_secs) + u64::from(MIN_ANSWER_SECS),
+            ChainferenceError::TimeLimitTooShort
         );
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Accounts the program owns (design §2).
 
+mod admission;
 mod client;
 mod config;
 mod receipt;

@@ -119,24 +119,26 @@ pub struct Filters {
 
 impl Filters {
     /// Refuses a server whose record doesn't meet these filters (design §6), by name.
-    pub fn admit(&self, record: &super::Reputation) -> Result<()> {
-        require!(
-            record.completed >= self.min_completed,
-            ChainferenceError::BelowMinCompleted
-        );
-        require!(
-            record.success_lower_bps() >= self.min_success_bps,
-            ChainferenceError::BelowMinSuccessRatio
-        );
-        require!(
-            record.preference_lower_bps() >= self.min_preference_bps,
-            ChainferenceError::BelowMinPreferenceRatio
-        );
-        require!(
-            record.failure_bps() <= self.max_failure_bps,
-            ChainferenceError::AboveMaxFailureRate
-        );
-        Ok(())
+    pub fn admit(&self, record: &super::Reputation) -> core::result::Result<(), ChainferenceError> {
+        let rules = [
+            (
+                record.completed >= self.min_completed,
+                ChainferenceError::BelowMinCompleted,
+            ),
+            (
+                record.success_lower_bps() >= self.min_success_bps,
+                ChainferenceError::BelowMinSuccessRatio,
+            ),
+            (
+                record.preference_lower_bps() >= self.min_preference_bps,
+                ChainferenceError::BelowMinPreferenceRatio,
+            ),
+            (
+                record.failure_bps() <= self.max_failure_bps,
+                ChainferenceError::AboveMaxFailureRate,
+            ),
+        ];
+        super::admission::first_broken(rules)
     }
 }
 
@@ -214,9 +216,7 @@ impl RequestTerms {
 
 /// What the locking server committed to at lock (prices and fee are copied, so later changes
 /// to the server or the config don't touch this request).
-#[derive(
-    AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, Default, PartialEq, Eq,
-)]
+#[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lock {
     /// The locking server's account.
     pub server: Pubkey,
@@ -234,8 +234,29 @@ pub struct Lock {
     pub bond: u64,
     /// The server's per-request x25519 public key.
     pub server_key: [u8; 32],
+    /// The operator's ed25519 signature of `server_key` in this request's scope
+    /// ([`chainference_prover::core::Scope::key_message`]), checked at lock.
+    pub key_signature: [u8; 64],
     /// Unix time of the lock.
     pub locked_at: i64,
+}
+
+impl Default for Lock {
+    /// Zeroed, as an open request holds it.
+    fn default() -> Self {
+        Self {
+            server: Pubkey::default(),
+            operator: Pubkey::default(),
+            tree: Pubkey::default(),
+            input_price: 0,
+            output_price: 0,
+            fee_bps: 0,
+            bond: 0,
+            server_key: [0; 32],
+            key_signature: [0; 64],
+            locked_at: 0,
+        }
+    }
 }
 
 /// The encrypted prompt's running hash and size.
@@ -247,6 +268,13 @@ pub struct PromptState {
     pub bytes: u32,
     /// Hash chain over the ciphertext chunks (`extend_prompt_hash`).
     pub hash: [u8; 32],
+}
+
+/// The fewest prompt tokens a sealed prompt of `sealed_bytes` may declare: its bytes past
+/// [`PROMPT_OVERHEAD_BYTES`] at [`PROMPT_BYTES_PER_TOKEN`] each, rounded down (`submit_prompt`
+/// refuses a seal under it; clients declare at least this).
+pub fn min_prompt_tokens(sealed_bytes: u32) -> u32 {
+    sealed_bytes.saturating_sub(PROMPT_OVERHEAD_BYTES) / PROMPT_BYTES_PER_TOKEN
 }
 
 /// The answer's running state, advanced by every `append_batch`.

@@ -2,6 +2,7 @@
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
+use anchor_lang::solana_program::system_instruction;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use chainference::compression::{COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
 use chainference::error::ChainferenceError;
@@ -14,7 +15,7 @@ use chainference_native::svm::litesvm::types::TransactionMetadata;
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::*;
-use chainference_prover::core::{batch_root, chunk_hash, RootClaim};
+use chainference_prover::core::{batch_root, chunk_hash, RootClaim, Scope};
 use solana_message::Message;
 use spl_concurrent_merkle_tree::concurrent_merkle_tree::ConcurrentMerkleTree;
 
@@ -141,6 +142,23 @@ impl World {
         Self {
             h: Harness::with_config(ConfigParams::with_fee(fee_bps)),
         }
+    }
+
+    /// A runtime with the design's default config for the cluster whose genesis hash is
+    /// `cluster`.
+    pub fn on_cluster(cluster: [u8; 32]) -> Self {
+        Self {
+            h: Harness::on_cluster(ConfigParams::with_fee(0), cluster),
+        }
+    }
+
+    /// Where signatures about `request` count in this world.
+    pub fn scope(&self, request: &Pubkey) -> Scope {
+        let config = self
+            .h
+            .account::<Config>(&config_address())
+            .expect("the config exists");
+        chainference_client::instructions::scope(&config.cluster, request)
     }
 
     /// A funded wallet.
@@ -274,7 +292,8 @@ impl World {
         self.lock_for(operator, &operator.pubkey(), request, tree)
     }
 
-    /// Locks for the server of `server_operator`, signed by `operator`.
+    /// Locks for the server of `server_operator`, signed by `operator` (who also signs the
+    /// per-request key).
     pub fn lock_for(
         &mut self,
         operator: &Keypair,
@@ -282,20 +301,20 @@ impl World {
         request: &Pubkey,
         tree: &Pubkey,
     ) -> Sent {
-        let accounts = accounts::LockRequest {
-            operator: operator.pubkey(),
-            server: server_address(server_operator),
-            request: *request,
-            tree: *tree,
-            config: config_address(),
-            system_program: anchor_lang::system_program::ID,
-        };
         let server_key = [7u8; 32];
-        self.h.send(
-            &[ix(accounts, instruction::LockRequest { server_key })],
-            operator,
-            &[],
-        )
+        let scope = self.scope(request);
+        let signature = operator
+            .sign_message(&scope.key_message(&server_key))
+            .into();
+        let mut lock = chainference_client::instructions::lock_request(
+            &operator.pubkey(),
+            &scope,
+            tree,
+            server_key,
+            &signature,
+        );
+        lock[1].accounts[1].pubkey = server_address(server_operator);
+        self.h.send(&lock, operator, &[])
     }
 
     pub fn prompt(
@@ -397,6 +416,7 @@ impl World {
         let accounts = accounts::ExpireRequest {
             request: *request,
             client: r.client,
+            client_account: counter_address(&r.client),
             server: locked.then_some(r.lock.server),
             operator: locked.then_some(r.lock.operator),
         };
@@ -494,6 +514,65 @@ impl World {
             .account::<Request>(request)
             .map_or(sender.pubkey(), |request| request.client);
         close_request(&sender.pubkey(), request, &client, state_tree)
+    }
+
+    /// `withdraw_client_funds` of `wallet`'s account to `destination`, the fee paid by `payer`.
+    pub fn withdraw_client(
+        &mut self,
+        wallet: &Keypair,
+        payer: &Keypair,
+        destination: &Pubkey,
+    ) -> Sent {
+        let ix =
+            chainference_client::instructions::withdraw_client_funds(&wallet.pubkey(), destination);
+        self.h.send(&[ix], payer, &[wallet])
+    }
+
+    /// `withdraw_server_funds` of `operator`'s server to `destination`, the fee paid by `payer`.
+    pub fn withdraw_server(
+        &mut self,
+        operator: &Keypair,
+        payer: &Keypair,
+        destination: &Pubkey,
+    ) -> Sent {
+        let ix = chainference_client::instructions::withdraw_server_funds(
+            &operator.pubkey(),
+            destination,
+        );
+        self.h.send(&[ix], payer, &[operator])
+    }
+
+    /// `withdraw_fees` by `admin` to `destination`.
+    pub fn withdraw_fees(&mut self, admin: &Keypair, destination: &Pubkey) -> Sent {
+        let ix = chainference_client::instructions::withdraw_fees(&admin.pubkey(), destination);
+        self.h.send(&[ix], admin, &[])
+    }
+
+    /// Gives `wallet` to another program (the system program's `assign`, which only the
+    /// wallet's signature allows), the fee paid by `payer`: a system account no more.
+    pub fn give_away(&mut self, wallet: &Keypair, payer: &Keypair) -> Sent {
+        let assign = system_instruction::assign(&wallet.pubkey(), &NOOP_PROGRAM_ID);
+        self.h.send(&[assign], payer, &[wallet])
+    }
+
+    /// Empties `wallet` into `sink`, the fee paid by `payer`.
+    pub fn empty(&mut self, wallet: &Keypair, payer: &Keypair, sink: &Pubkey) -> Sent {
+        let all = self.h.lamports(&wallet.pubkey());
+        let transfer = system_instruction::transfer(&wallet.pubkey(), sink, all);
+        self.h.send(&[transfer], payer, &[wallet])
+    }
+
+    /// Gives `wallet` `bytes` of data (the system program's `allocate`), which raises its
+    /// rent-exempt minimum, the fee paid by `payer`.
+    pub fn grow(&mut self, wallet: &Keypair, payer: &Keypair, bytes: u64) -> Sent {
+        let allocate = system_instruction::allocate(&wallet.pubkey(), bytes);
+        self.h.send(&[allocate], payer, &[wallet])
+    }
+
+    /// The rent-exempt minimum of the account at `address` for its size.
+    pub fn rent_floor(&self, address: &Pubkey) -> u64 {
+        let size = self.h.svm.get_account(address).map_or(0, |a| a.data.len());
+        self.h.svm.minimum_balance_for_rent_exemption(size)
     }
 
     /// Drives `request` from open to ready: lock by `operator`, one sealed prompt chunk.

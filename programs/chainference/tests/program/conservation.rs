@@ -1,13 +1,18 @@
 //! Lamport conservation over random sequences of every instruction by several clients and
-//! servers with the clock moving: nothing is created or lost but fees, every escrow and bond
-//! stays reachable, and every request ends paid, refunded or still open.
+//! servers with the clock moving, and of the attacker's moves (a client or operator that
+//! empties its wallet, gives it to another program or grows it with data, a client that seals
+//! late, acknowledges a direct answer falsely or never): nothing is created or lost but fees,
+//! every escrow, bond and lock slot stays reachable, and every request ends paid, refunded or
+//! still open, with whatever a wallet could not take withdrawable by that wallet alone.
 
 use crate::common::*;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::*;
+use chainference_client::instructions::{acknowledgement, append_root};
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::{config_address, server_address, treasury_address};
+use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim};
 use proptest::prelude::*;
 
 /// One step of a random run. Indices pick among the clients, servers and requests that exist;
@@ -20,6 +25,8 @@ enum Op {
         stake: u64,
         tokens: u32,
         only: Option<usize>,
+        direct: bool,
+        time_limit_secs: u32,
     },
     Cancel {
         client: usize,
@@ -45,6 +52,30 @@ enum Op {
         server: usize,
         request: usize,
     },
+    /// A direct answer's root, for the chunks the server claims it sent.
+    Root {
+        server: usize,
+        request: usize,
+        count: u32,
+        tokens: u16,
+        last: bool,
+    },
+    /// A direct completion with the client's acknowledgement as `ack` says.
+    CompleteDirect {
+        server: usize,
+        request: usize,
+        ack: Ack,
+    },
+    /// An attacker's move on its own wallet: `who` < 3 a client, else an operator.
+    Sabotage {
+        who: usize,
+        how: Sabotage,
+    },
+    /// A wallet withdraws what waits in its account of the program (`who` as in `Sabotage`).
+    Withdraw {
+        who: usize,
+    },
+    WithdrawFees,
     Expire {
         request: usize,
     },
@@ -80,13 +111,45 @@ enum Op {
     },
 }
 
+/// What a client signs for a direct completion.
+#[derive(Clone, Copy, Debug)]
+enum Ack {
+    /// Nothing: the server completes on the prompt alone.
+    None,
+    /// Exactly the posted answer.
+    Posted,
+    /// `{u32::MAX, 0, 0}`: a poisoned acknowledgement.
+    Poisoned,
+    /// The posted answer less one token.
+    Short,
+}
+
+/// How an attacker spoils its own wallet.
+#[derive(Clone, Copy, Debug)]
+enum Sabotage {
+    /// Sends every lamport to the cranker.
+    Empty,
+    /// Gives it to another program.
+    GiveAway,
+    /// Gives it 1 KiB of data (a higher rent-exempt minimum).
+    Grow,
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let who = 0..3usize;
     let actor = 0..4usize;
     let request = 0..8usize;
     prop_oneof![
-        3 => (who.clone(), 1u64..3_000_000, 1u32..400, prop::option::of(0..3usize))
-            .prop_map(|(client, stake, tokens, only)| Op::Create { client, stake, tokens, only }),
+        3 => (who.clone(), 1u64..3_000_000, 1u32..400, prop::option::of(0..3usize), any::<bool>(), prop_oneof![4 => Just(0u32), 1 => Just(1), 1 => Just(59), 1 => Just(60)])
+            .prop_map(|(client, stake, tokens, only, direct, time_limit_secs)| Op::Create { client, stake, tokens, only, direct, time_limit_secs }),
+        2 => (actor.clone(), request.clone(), 1u32..4, 0u16..120, any::<bool>())
+            .prop_map(|(server, request, count, tokens, last)| Op::Root { server, request, count, tokens, last }),
+        2 => (actor.clone(), request.clone(), prop_oneof![Just(Ack::None), Just(Ack::Posted), Just(Ack::Poisoned), Just(Ack::Short)])
+            .prop_map(|(server, request, ack)| Op::CompleteDirect { server, request, ack }),
+        1 => (0..6usize, prop_oneof![Just(Sabotage::Empty), Just(Sabotage::GiveAway), Just(Sabotage::Grow)])
+            .prop_map(|(who, how)| Op::Sabotage { who, how }),
+        1 => (0..6usize).prop_map(|who| Op::Withdraw { who }),
+        1 => Just(Op::WithdrawFees),
         1 => (who.clone(), request.clone()).prop_map(|(client, request)| Op::Cancel { client, request }),
         3 => (who.clone(), request.clone()).prop_map(|(server, request)| Op::Lock { server, request }),
         3 => (actor.clone(), request.clone(), any::<bool>()).prop_map(|(client, request, seal)| Op::Prompt { client, request, seal }),
@@ -107,6 +170,13 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// What every server offers: one model and an endpoint (direct requests need one).
+fn served() -> ServerParams {
+    let mut params = server_params(vec![offer(1_000_000, 2_000_000)], 2);
+    params.endpoint = "wss://provider.example/chainference".into();
+    params
+}
+
 /// A random run's world: three clients, three servers with a tree each, and every address
 /// whose lamports are counted.
 struct Run {
@@ -120,9 +190,12 @@ struct Run {
 impl Run {
     fn new() -> Self {
         let mut w = World::new(300);
-        let servers = (0..3u64)
+        let servers: Vec<(Keypair, Pubkey)> = (0..3u64)
             .map(|i| w.server(offer(1_000_000 + i * 500_000, 2_000_000 + i * 1_000_000), 2))
             .collect();
+        for (operator, _) in &servers {
+            assert_ok(w.update_server(operator, &operator.pubkey(), served()));
+        }
         let clients = (0..3).map(|_| w.wallet()).collect();
         let cranker = w.wallet();
         Self {
@@ -199,9 +272,15 @@ impl Run {
                 stake,
                 tokens,
                 only,
+                direct,
+                time_limit_secs,
             } => {
                 let mut t = terms();
                 t.max_output_tokens = tokens;
+                t.time_limit_secs = time_limit_secs;
+                if direct {
+                    t.delivery = Delivery::Direct;
+                }
                 t.allowed_servers = only
                     .map(|s| vec![servers[s].0.pubkey()])
                     .unwrap_or_default();
@@ -247,6 +326,76 @@ impl Run {
                 let request = at(requests, request)?;
                 w.h.account::<Request>(&request)?;
                 w.complete(server_for(w, server, &request), &request)
+            }
+            Op::Root {
+                server,
+                request,
+                count,
+                tokens,
+                last,
+            } => {
+                let request = at(requests, request)?;
+                let r = w.h.account::<Request>(&request)?;
+                let batch = chunks(r.response.next_seq, count, tokens, last);
+                let (claim, _) = claim_after(&request, &r, batch)?;
+                w.append_root(server_for(w, server, &request), &request, &claim)
+            }
+            Op::CompleteDirect {
+                server,
+                request,
+                ack,
+            } => {
+                let request = at(requests, request)?;
+                let r = w.h.account::<Request>(&request)?;
+                let client = client_for(w, 3, &request);
+                let posted = r.response;
+                let signed = match ack {
+                    Ack::None => None,
+                    Ack::Posted => Some((posted.next_seq, posted.tokens, posted.chain)),
+                    Ack::Poisoned => Some((u32::MAX, 0, [0; 32])),
+                    Ack::Short => Some((
+                        posted.next_seq,
+                        posted.tokens.saturating_sub(1),
+                        posted.chain,
+                    )),
+                };
+                let before = signed
+                    .map(|(next_seq, tokens, chain)| {
+                        let ack = Acknowledgement {
+                            next_seq,
+                            tokens,
+                            chain,
+                        };
+                        let scope = w.scope(&request);
+                        let signature = client.sign_message(&ack.message(&scope)).into();
+                        acknowledgement(&scope, &client.pubkey(), &ack, &signature)
+                    })
+                    .into_iter()
+                    .collect();
+                w.complete_after(server_for(w, server, &request), &request, before)
+            }
+            Op::Sabotage { who, how } => {
+                let wallet = if who < 3 {
+                    &clients[who]
+                } else {
+                    &servers[who - 3].0
+                };
+                match how {
+                    Sabotage::Empty => w.empty(wallet, cranker, &cranker.pubkey()),
+                    Sabotage::GiveAway => w.give_away(wallet, cranker),
+                    Sabotage::Grow => w.grow(wallet, cranker, 1_024),
+                }
+            }
+            Op::Withdraw { who } => {
+                if who < 3 {
+                    w.withdraw_client(&clients[who], cranker, &cranker.pubkey())
+                } else {
+                    w.withdraw_server(&servers[who - 3].0, cranker, &cranker.pubkey())
+                }
+            }
+            Op::WithdrawFees => {
+                let admin = w.h.admin();
+                w.withdraw_fees(&admin, &cranker.pubkey())
             }
             Op::Expire { request } => {
                 let request = at(requests, request)?;
@@ -298,6 +447,22 @@ impl Run {
                         w.lock(operator, &address, tree)
                     }
                     RequestState::Locked => w.prompt(client, &address, vec![5; 40], true),
+                    RequestState::Ready if r.terms.delivery == Delivery::Direct => {
+                        // The acknowledged root and the completion, as the provider sends them.
+                        let batch = chunks(r.response.next_seq, 2, 1, true);
+                        let (claim, cursor) = claim_after(&address, &r, batch)?;
+                        let tree = r.lock.tree;
+                        let root = append_root(&operator.pubkey(), &address, &tree, &claim);
+                        let ack = Acknowledgement {
+                            next_seq: cursor.next_seq,
+                            tokens: cursor.tokens,
+                            chain: cursor.chain,
+                        };
+                        let scope = w.scope(&address);
+                        let signature = client.sign_message(&ack.message(&scope)).into();
+                        let signed = acknowledgement(&scope, &client.pubkey(), &ack, &signature);
+                        w.complete_after(operator, &address, vec![root, signed])
+                    }
                     RequestState::Ready if !r.response.finished => {
                         w.append(operator, &address, chunks(r.response.next_seq, 2, 1, true))
                     }
@@ -315,8 +480,7 @@ impl Run {
             }
             Op::Reactivate { server } => {
                 let operator = &servers[server].0;
-                let params = server_params(vec![offer(1_000_000, 2_000_000)], 2);
-                w.update_server(operator, &operator.pubkey(), params)
+                w.update_server(operator, &operator.pubkey(), served())
             }
         })
     }
@@ -357,7 +521,24 @@ impl Run {
         for ((operator, _), expected) in self.servers.iter().zip(locks) {
             prop_assert_eq!(self.w.server_of(&operator.pubkey()).active_locks, expected);
         }
+        for account in self.program_accounts() {
+            prop_assert!(self.w.h.lamports(&account) >= self.w.rent_floor(&account));
+        }
         Ok(())
+    }
+
+    /// The accounts of the program that hold what wallets could not take, and the treasury.
+    fn program_accounts(&self) -> Vec<Pubkey> {
+        let clients = self.clients.iter().map(|c| counter_address(&c.pubkey()));
+        let servers = self
+            .servers
+            .iter()
+            .map(|(o, _)| server_address(&o.pubkey()));
+        clients
+            .chain(servers)
+            .chain([treasury_address()])
+            .filter(|address| self.w.h.svm.get_account(address).is_some())
+            .collect()
     }
 
     /// Moves past every window and ends every request: completes what can be, expires or
@@ -375,7 +556,33 @@ impl Run {
             };
             assert_ok(sent);
         }
+        // Whatever waits for a wallet in its account of the program, it can take.
+        let cranker = self.cranker.pubkey();
+        for client in &self.clients {
+            let _ = self.w.withdraw_client(client, &self.cranker, &cranker);
+        }
+        for (operator, _) in &self.servers {
+            let _ = self.w.withdraw_server(operator, &self.cranker, &cranker);
+        }
+        let admin = self.w.h.admin();
+        let _ = self.w.withdraw_fees(&admin, &cranker);
     }
+}
+
+/// The root claim of `batch` continuing `request`'s posted answer, and the answer's state after
+/// it; `None` when it breaks the answer's rules (the program would refuse it the same way).
+fn claim_after(
+    request: &Pubkey,
+    r: &Request,
+    batch: Vec<chainference::events::Chunk>,
+) -> Option<(RootClaim, ResponseCursor)> {
+    let mut cursor = r.response.cursor();
+    let before = cursor;
+    let views: Vec<_> = batch.iter().map(|chunk| chunk.as_ref()).collect();
+    let applied = cursor
+        .apply(&request.to_bytes(), r.terms.max_output_tokens, &views)
+        .ok()?;
+    Some((RootClaim::between(&before, &cursor, applied.root), cursor))
 }
 
 fn cases() -> u32 {
@@ -414,6 +621,13 @@ proptest! {
         }
         for (operator, _) in &run.servers {
             prop_assert_eq!(run.w.server_of(&operator.pubkey()).active_locks, 0);
+        }
+        for account in run.program_accounts() {
+            prop_assert_eq!(
+                run.w.h.lamports(&account),
+                run.w.rent_floor(&account),
+                "every payout a wallet could not take was withdrawn"
+            );
         }
     }
 }

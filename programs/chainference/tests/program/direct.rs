@@ -8,7 +8,7 @@ use chainference::state::{Delivery, RequestState};
 use chainference_client::instructions::acknowledgement;
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
-use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim};
+use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim, Scope};
 
 /// The claim of `chunks` continuing `cursor`, which it advances.
 fn claim(
@@ -24,11 +24,10 @@ fn claim(
     RootClaim::between(&before, cursor, applied.root)
 }
 
-/// `signer`'s acknowledgement of `ack` for `request`, as the precompile's instruction.
-fn signed(request: &Pubkey, signer: &Keypair, ack: &Acknowledgement) -> Instruction {
-    let signature = signer.sign_message(&ack.message(&request.to_bytes()));
-    let bytes: [u8; 64] = signature.as_ref().try_into().expect("64 bytes");
-    acknowledgement(request, &signer.pubkey(), ack, &bytes)
+/// `signer`'s acknowledgement of `ack` in `scope`, as the precompile's instruction.
+fn signed(scope: &Scope, signer: &Keypair, ack: &Acknowledgement) -> Instruction {
+    let signature = signer.sign_message(&ack.message(scope)).into();
+    acknowledgement(scope, &signer.pubkey(), ack, &signature)
 }
 
 /// Lists an endpoint for `operator`'s server, which direct requests need.
@@ -85,28 +84,29 @@ fn roots_go_on_chain_and_the_bill_stops_at_the_acknowledgement() {
         w.append_root(&operator, &request, &first),
         ChainferenceError::SequenceMismatch,
     );
-    let second = claim(&request, &mut cursor, &chunks(3, 2, 10, true));
-    assert_ok(w.append_root(&operator, &request, &second));
     let posted = w.request(&request).response;
     assert_eq!(
         posted.cursor(),
         cursor,
         "the program's state is the client's own"
     );
+    let mut ahead = cursor;
+    let second = claim(&request, &mut ahead, &chunks(3, 2, 10, true));
 
-    // No acknowledgement, another signer's, more than posted, the whole answer on another
-    // chain: each refused by name.
+    // Roots posted and no acknowledgement, another signer's, more than posted, a batch not
+    // posted yet, the posted answer with another chain, one from another program or cluster:
+    // each refused by name.
     assert_refused(
         w.complete(&operator, &request),
         ChainferenceError::AcknowledgementMissing,
     );
-    let full = ack_of(&cursor);
+    let full = ack_of(&after_first);
     let stranger = w.wallet();
     assert_refused(
         w.complete_after(
             &operator,
             &request,
-            vec![signed(&request, &stranger, &full)],
+            vec![signed(&w.scope(&request), &stranger, &full)],
         ),
         ChainferenceError::AcknowledgementInvalid,
     );
@@ -114,48 +114,69 @@ fn roots_go_on_chain_and_the_bill_stops_at_the_acknowledgement() {
         tokens: full.tokens + 1,
         ..full
     };
-    assert_refused(
-        w.complete_after(
-            &operator,
-            &request,
-            vec![signed(&request, &client, &inflated)],
-        ),
-        ChainferenceError::AcknowledgementMismatch,
-    );
     let forked = Acknowledgement {
         chain: [3; 32],
         ..full
     };
-    assert_refused(
-        w.complete_after(
-            &operator,
-            &request,
-            vec![signed(&request, &client, &forked)],
-        ),
-        ChainferenceError::AcknowledgementMismatch,
-    );
+    for wrong in [inflated, ack_of(&ahead), forked] {
+        assert_refused(
+            w.complete_after(
+                &operator,
+                &request,
+                vec![signed(&w.scope(&request), &client, &wrong)],
+            ),
+            ChainferenceError::AcknowledgementMismatch,
+        );
+    }
+    let elsewhere = [
+        Scope {
+            program: [9; 32],
+            ..w.scope(&request)
+        },
+        Scope {
+            cluster: [9; 32],
+            ..w.scope(&request)
+        },
+    ];
+    for scope in elsewhere {
+        assert_refused(
+            w.complete_after(&operator, &request, vec![signed(&scope, &client, &full)]),
+            ChainferenceError::AcknowledgementInvalid,
+        );
+    }
     // A signature that does not verify never reaches the program.
-    let mut forged = signed(&request, &client, &full);
+    let mut forged = signed(&w.scope(&request), &client, &full);
     let signature_at = 16 + 32;
     forged.data[signature_at] ^= 1;
     let sent = w.complete_after(&operator, &request, vec![forged]);
     assert!(sent.is_err(), "a forged acknowledgement was accepted");
     assert_eq!(w.request(&request).state, RequestState::Ready);
 
-    // The client acknowledged only the first batch: 30 of the 50 posted tokens are billed.
+    // The second root goes on chain: an acknowledgement of the first batch alone no longer
+    // names what the roots commit to.
+    assert_ok(w.append_root(&operator, &request, &second));
+    assert_refused(
+        w.complete_after(
+            &operator,
+            &request,
+            vec![signed(&w.scope(&request), &client, &full)],
+        ),
+        ChainferenceError::AcknowledgementMismatch,
+    );
+
+    // The client acknowledged both batches: their 50 tokens are billed.
     let client_before = w.h.lamports(&client.pubkey());
     let operator_before = w.h.lamports(&operator.pubkey());
     let bond = w.request(&request).lock.bond;
-    let partial = ack_of(&after_first);
     assert_ok(w.complete_after(
         &operator,
         &request,
-        vec![signed(&request, &client, &partial)],
+        vec![signed(&w.scope(&request), &client, &ack_of(&ahead))],
     ));
     let settled = w.request(&request);
     assert_eq!(settled.state, RequestState::Completed);
-    assert_eq!(settled.settlement.tokens, 30);
-    let bill = (100 * 1_000_000 + 30 * 2_000_000) / 1_000_000;
+    assert_eq!(settled.settlement.tokens, 50);
+    let bill = (100 * 1_000_000 + 50 * 2_000_000) / 1_000_000;
     assert_eq!(settled.settlement.bill, bill);
     assert_eq!(w.h.lamports(&client.pubkey()), client_before + stake - bill);
     // The operator paid this transaction's fee: its own signature and the precompile's.
@@ -163,7 +184,48 @@ fn roots_go_on_chain_and_the_bill_stops_at_the_acknowledgement() {
         w.h.lamports(&operator.pubkey()),
         operator_before + bill + bond - 2 * 5_000
     );
-    assert_eq!(w.server_of(&operator.pubkey()).reputation.tokens_served, 30);
+    assert_eq!(w.server_of(&operator.pubkey()).reputation.tokens_served, 50);
+}
+
+#[test]
+fn the_server_completes_on_the_last_acknowledgement_when_the_client_stops() {
+    let mut w = World::new(0);
+    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
+    give_endpoint(&mut w, &operator);
+    let client = w.wallet();
+    let mut direct = terms();
+    direct.delivery = Delivery::Direct;
+    let request = w
+        .create_request(&client, 10_000_000, direct)
+        .expect("create");
+    w.ready(&client, &operator, &tree, &request);
+    // The client acknowledged the first batch and went silent on the second: the server posts
+    // the first batch's root alone and completes on it, bond back, no failure.
+    let mut cursor = ResponseCursor::new();
+    let first = claim(&request, &mut cursor, &chunks(0, 3, 10, false));
+    let append =
+        chainference_client::instructions::append_root(&operator.pubkey(), &request, &tree, &first);
+    let operator_before = w.h.lamports(&operator.pubkey());
+    let bond = w.request(&request).lock.bond;
+    assert_ok(w.complete_after(
+        &operator,
+        &request,
+        vec![
+            append,
+            signed(&w.scope(&request), &client, &ack_of(&cursor)),
+        ],
+    ));
+    let settled = w.request(&request);
+    assert_eq!(
+        (settled.settlement.tokens, settled.settlement.bill),
+        (30, 160)
+    );
+    assert_eq!(
+        w.h.lamports(&operator.pubkey()),
+        operator_before + 160 + bond - 2 * 5_000
+    );
+    let record = w.server_of(&operator.pubkey()).reputation;
+    assert_eq!((record.completed, record.failures), (1, 0));
 }
 
 #[test]
@@ -186,7 +248,10 @@ fn a_whole_acknowledgement_bills_every_posted_token_and_chain_requests_take_no_r
     assert_ok(w.complete_after(
         &operator,
         &request,
-        vec![append, signed(&request, &client, &ack_of(&cursor))],
+        vec![
+            append,
+            signed(&w.scope(&request), &client, &ack_of(&cursor)),
+        ],
     ));
     let settled = w.request(&request);
     assert_eq!(

@@ -5,6 +5,7 @@
 //! delivery's roots and the acknowledgement its bill stops at; receipts written through Light's
 //! own system program (SBF) into its v1 state trees.
 
+mod attacks;
 mod common;
 mod conservation;
 mod direct;

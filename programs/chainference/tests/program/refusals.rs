@@ -38,6 +38,7 @@ fn config_only_by_the_admin_and_within_bounds() {
         accounts: anchor_lang::ToAccountMetas::to_account_metas(&accounts, None),
         data: anchor_lang::InstructionData::data(&chainference::instruction::InitializeConfig {
             params: ConfigParams::with_fee(0),
+            cluster: [0; 32],
         }),
     };
     assert_refused(other.h.send(&[ix], &stranger, &[]), E::NotAdmin);

@@ -168,6 +168,7 @@ fn an_answer_streams_back_out_of_order_and_audits() {
             input_price: settled.lock.input_price,
             output_price: settled.lock.output_price,
             fee_bps: settled.lock.fee_bps,
+            direct: false,
         },
         batches,
         chain: settled.response.chain,
