@@ -18,6 +18,13 @@ const CHUNK_OVERHEAD: usize = 4 + 2 + 1 + NONCE_LEN + 4;
 const APPEND_DATA_OVERHEAD: usize = 8 + 32 + 4;
 /// Accounts of `append_batch`: operator, request, tree, tree authority, compression, noop.
 const APPEND_ACCOUNTS: usize = 6;
+/// Bytes `complete_request` adds beside a final append of the same request in a v0
+/// transaction through the provider's lookup table: the client's wallet and counter as static
+/// keys (64), the instruction (program index, 9 account indexes, 8 bytes of data, two length
+/// prefixes: 20) and the table indexes of the server, treasury, config and instructions sysvar
+/// (4), rounded up. The final chunk is sealed only with this much room left, so the final
+/// append always carries the completion.
+pub const COMPLETION_BYTES: usize = 96;
 /// Bytes a chunk's sealing adds to its stream bytes: the flags byte and the AEAD tag.
 const SEAL_OVERHEAD: usize = 1 + TAG_LEN;
 
@@ -154,7 +161,8 @@ pub struct PackedAppend {
 }
 
 /// Packs as much pending answer as fits into one transaction of `shape`: requests in order,
-/// each taking chunks cut to the room left, its final chunk only once all its bytes fit.
+/// each taking chunks cut to the room left, its final chunk only once all its bytes fit with
+/// [`COMPLETION_BYTES`] to spare.
 pub fn pack(
     shape: &TxShape,
     pending: &mut [PendingAnswer<'_>],
@@ -179,7 +187,13 @@ pub fn pack(
             };
             let sealer = &mut *answer.sealer;
             let chunk = match answer.finish {
-                Some(reason) if sealer.final_fits(room) => sealer.seal_final(reason),
+                Some(reason)
+                    if room
+                        .checked_sub(COMPLETION_BYTES)
+                        .is_some_and(|left| sealer.final_fits(left)) =>
+                {
+                    sealer.seal_final(reason)
+                }
                 _ if sealer.pending_len() > 0 && room > 0 => sealer.seal_chunk(room),
                 _ => break,
             };

@@ -348,9 +348,10 @@ pub fn create_tree(
 
 /// The accounts `operator`'s appends to `tree` and its completions name besides the operator,
 /// the request and the client: what the provider's address lookup table holds.
-pub fn provider_lookup_addresses(operator: &Pubkey, tree: &Pubkey) -> [Pubkey; 7] {
+pub fn provider_lookup_addresses(operator: &Pubkey, tree: &Pubkey) -> [Pubkey; 8] {
     [
         solana_instructions_sysvar::ID,
+        config_address(),
         TREE_AUTHORITY,
         COMPRESSION_PROGRAM_ID,
         NOOP_PROGRAM_ID,

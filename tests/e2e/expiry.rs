@@ -99,8 +99,8 @@ async fn a_client_that_never_sends_its_prompt_frees_the_server_without_blame() {
     let provider_after = chain.balance(&provider.operator).await.unwrap();
     assert_eq!(
         provider_before - provider_after,
-        2 * SIGNATURE_FEE,
-        "lock and expire; bond back"
+        3 * SIGNATURE_FEE,
+        "lock (with its key signature) and expire; bond back"
     );
     let client_after = chain.balance(&client.pubkey()).await.unwrap();
     let counter = counter_rent(&chain, &client.pubkey()).await;
@@ -170,7 +170,8 @@ async fn a_provider_stopped_mid_answer_pays_its_bond_and_fails() {
     let provider_after = chain.balance(&provider.operator).await.unwrap();
     assert_eq!(
         provider_before - provider_after,
-        bond + SIGNATURE_FEE * (1 + appends)
+        bond + SIGNATURE_FEE * (2 + appends),
+        "the bond, the lock (with its key signature) and the appends"
     );
     let server = server_of(&chain, &provider.operator).await;
     assert_eq!(

@@ -233,8 +233,9 @@ impl Before {
 
     /// Checks every lamport of a settled answer billed `bill`: the client paid its fees
     /// (create, prompt pieces), the rent still held (request and counter) and the bill; the
-    /// provider got the bill less its fees (lock, one per batch, the completion's unless it
-    /// shared the final batch's transaction, and a direct answer's acknowledgement).
+    /// provider got the bill less its fees (lock and its key signature, one per batch, the
+    /// completion's unless it shared the final batch's transaction, and a direct answer's
+    /// acknowledgement).
     pub async fn assert_settled(
         &self,
         chain: &Chain,
@@ -268,7 +269,8 @@ impl Before {
         let acknowledged = history
             .iter()
             .any(|transaction| transaction.acknowledgement.is_some());
-        let provider_transactions = 1
+        // The lock pays for the operator's signature of its key (the precompile's) too.
+        let provider_transactions = 2
             + u64::from(account.response.leaves)
             + u64::from(completed_apart)
             + u64::from(acknowledged);
