@@ -22,6 +22,17 @@ pub const MAX_CHUNK_PLAINTEXT: usize = MAX_CHUNK_LEN - TAG_LEN - 1;
 /// Flag of a chunk that starts a new compression stream.
 pub const NEW_STREAM: u8 = 1;
 
+/// Most bytes of text one answer token may stand for when a request's `max_output_tokens`
+/// bounds its answer's text ([`AnswerOpener::with_token_limit`]). A token is a piece of a
+/// tokenizer's vocabulary; the longest pieces of common vocabularies (runs of spaces or
+/// punctuation) are well under 256 bytes; an average English token is about 4 bytes.
+pub const MAX_TEXT_BYTES_PER_TOKEN: usize = 256;
+
+/// Most text any answer is opened into, whatever its request allows: 64 MiB, some 16 million
+/// tokens of English, past any model's output limit. A few kilobytes of compressed stream can
+/// stand for gigabytes; past this the answer is refused.
+pub const MAX_ANSWER_TEXT: usize = 64 << 20;
+
 /// Why an answer could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
@@ -217,11 +228,11 @@ impl AnswerSealer {
     }
 }
 
-/// The client's side of one answer: chunks in order in, text out.
+/// The client's side of one answer: chunks in order in, text out, at most
+/// [`MAX_ANSWER_TEXT`] bytes of it (less with [`AnswerOpener::with_token_limit`]).
 pub struct AnswerOpener {
     key: SessionKey,
     context: KeyContext,
-    compression: Compression,
     decompressor: AnswerDecompressor,
     next_seq: u32,
     /// Bytes of a UTF-8 character split across chunks.
@@ -230,7 +241,8 @@ pub struct AnswerOpener {
 }
 
 impl AnswerOpener {
-    /// Opens an answer encoded with `compression`, from its first chunk.
+    /// Opens an answer encoded with `compression`, from its first chunk, into at most
+    /// [`MAX_ANSWER_TEXT`] bytes of text.
     pub fn new(
         key: SessionKey,
         context: KeyContext,
@@ -239,12 +251,20 @@ impl AnswerOpener {
         Ok(Self {
             key,
             context,
-            compression,
-            decompressor: AnswerDecompressor::new(compression)?,
+            decompressor: AnswerDecompressor::new(compression, MAX_ANSWER_TEXT)?,
             next_seq: 0,
             carry: Vec::new(),
             finish: None,
         })
+    }
+
+    /// Bounds the text by the request's `max_output_tokens`: at most that many times
+    /// [`MAX_TEXT_BYTES_PER_TOKEN`] bytes (and never past [`MAX_ANSWER_TEXT`]); more is refused
+    /// with [`EnvelopeError::TextOverLimit`].
+    pub fn with_token_limit(mut self, max_output_tokens: u32) -> Self {
+        let limit = (max_output_tokens as usize).saturating_mul(MAX_TEXT_BYTES_PER_TOKEN);
+        self.decompressor.limit_to(limit);
+        self
     }
 
     /// How the answer ended, once its final chunk is opened.
@@ -293,7 +313,7 @@ impl AnswerOpener {
             .split_first()
             .ok_or(AnswerError::MissingFlags(chunk.seq))?;
         if flags & NEW_STREAM != 0 {
-            self.decompressor = AnswerDecompressor::new(self.compression)?;
+            self.decompressor.restart()?;
             self.carry.clear();
         }
         let mut bytes = std::mem::take(&mut self.carry);

@@ -331,7 +331,8 @@ async fn receive(
 ) -> Result<Answered, AskError> {
     let request = session.request;
     let context = chain.key_context(&request);
-    let mut opener = AnswerOpener::new(session.key, context, session.compression)?;
+    let mut opener = AnswerOpener::new(session.key, context, session.compression)?
+        .with_token_limit(session.terms.max_output_tokens);
     let mut failure = None;
     let mut show = |chunks: &[Chunk]| -> Result<(), String> {
         for chunk in chunks {

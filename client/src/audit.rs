@@ -250,7 +250,8 @@ pub fn decrypt(
     }
     let request = Pubkey::new_from_array(transcript.bundle.request);
     let (key, prompt) = open_sealed_prompt(chain, wallet, &request, server_key, &sealed)?;
-    let mut opener = AnswerOpener::new(key, chain.key_context(&request), prompt.compression)?;
+    let mut opener = AnswerOpener::new(key, chain.key_context(&request), prompt.compression)?
+        .with_token_limit(transcript.bundle.terms.max_output_tokens);
     let mut text = String::new();
     for chunk in transcript
         .bundle

@@ -9,6 +9,7 @@
 //! pairs with the roots on the ledger.
 
 use crate::rpc::{Chain, ChainError};
+use crate::stream::Unconfirmed;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::Request;
 use chainference_prover::bundle::Chunk;
@@ -18,7 +19,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -31,6 +31,13 @@ pub const SAVED_FORMAT: &str = "chainference-direct-answer";
 const POLL: Duration = Duration::from_millis(200);
 /// How long to wait before connecting again to an endpoint that refused or dropped us.
 const RECONNECT: Duration = Duration::from_secs(1);
+/// Most received batches held whose roots are not yet on chain; a server that sends more is
+/// refused. An honest server publishes a batch only once the root before it is confirmed (one
+/// `append_root` in flight per request, design §4 and §9), so it is one batch ahead of the
+/// chain; more only while the client's RPC lags the server's, a batch per slot (0.4 s) at
+/// most. 64 tolerates some 25 s of such lag and holds at most 64 batches × 64 chunks × 1 KiB
+/// (`MAX_BATCH_CHUNKS` × `MAX_CHUNK_LEN`): 4 MiB of ciphertext.
+pub const MAX_UNCONFIRMED_BATCHES: usize = 64;
 
 /// What a provider sends over the answer socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +219,12 @@ pub enum DirectError {
     /// The roots on chain do not commit to the chunks received.
     #[error("the roots on chain do not match the chunks the server sent (at chunk {0}): refusing the answer")]
     RootMismatch(u32),
+    /// The server ran more batches ahead of its roots than an honest one can.
+    #[error("the server sent more than {limit} batches whose roots are not on chain: refusing the answer")]
+    TooManyUnconfirmed {
+        /// [`MAX_UNCONFIRMED_BATCHES`].
+        limit: usize,
+    },
     /// The request was closed before its answer was complete.
     #[error("request {0} closed before its answer was complete")]
     Closed(Pubkey),
@@ -245,8 +258,7 @@ pub async fn receive_direct(
         request: *request,
         max_output_tokens,
         received: ResponseCursor::new(),
-        unconfirmed: VecDeque::new(),
-        delivered: ResponseCursor::new(),
+        unconfirmed: Unconfirmed::new(),
     };
     loop {
         let url = answer_url(endpoint, request, receiver.received.next_seq);
@@ -305,10 +317,8 @@ struct Receiver {
     max_output_tokens: u32,
     /// Everything received.
     received: ResponseCursor,
-    /// Received batches with the cursor after each, waiting for their roots.
-    unconfirmed: VecDeque<(DirectBatch, ResponseCursor)>,
-    /// Everything handed on.
-    delivered: ResponseCursor,
+    /// Received batches waiting for their roots; what was handed on.
+    unconfirmed: Unconfirmed<DirectBatch>,
 }
 
 impl Receiver {
@@ -319,11 +329,16 @@ impl Receiver {
             Ok(ToClient::Refused(reason)) => return Err(DirectError::Refused(reason)),
             Err(error) => return Err(DirectError::Garbled(error.to_string())),
         };
+        if self.unconfirmed.len() >= MAX_UNCONFIRMED_BATCHES {
+            return Err(DirectError::TooManyUnconfirmed {
+                limit: MAX_UNCONFIRMED_BATCHES,
+            });
+        }
         let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
         self.received
             .apply(&self.request.to_bytes(), self.max_output_tokens, &views)
             .map_err(DirectError::Rule)?;
-        self.unconfirmed.push_back((batch, self.received));
+        self.unconfirmed.hold(batch, self.received);
         Ok(self.received)
     }
 
@@ -339,27 +354,17 @@ impl Receiver {
             return Err(DirectError::Closed(self.request));
         };
         let posted = account.response.cursor();
-        if posted.next_seq > self.delivered.next_seq {
-            let boundary = self
-                .unconfirmed
-                .iter()
-                .position(|(_, after)| after.next_seq == posted.next_seq);
-            match boundary {
-                Some(index) if self.unconfirmed[index].1 == posted => {
-                    for (batch, after) in self.unconfirmed.drain(..=index) {
-                        deliver(batch).map_err(DirectError::Consumer)?;
-                        self.delivered = after;
-                    }
-                }
-                Some(_) => return Err(DirectError::RootMismatch(posted.next_seq)),
-                // Roots past what was received: the chunks are on their way.
-                None if posted.next_seq > self.received.next_seq => {}
-                None => return Err(DirectError::RootMismatch(posted.next_seq)),
-            }
+        let confirmed = self
+            .unconfirmed
+            .confirm(&posted)
+            .map_err(|mismatch| DirectError::RootMismatch(mismatch.next_seq))?;
+        for batch in confirmed {
+            deliver(batch).map_err(DirectError::Consumer)?;
         }
+        let delivered = *self.unconfirmed.confirmed();
         let completed = account.state == chainference::state::RequestState::Completed;
-        let settled = completed && self.delivered.next_seq == posted.next_seq;
-        Ok((self.delivered.finished || settled).then_some(self.delivered))
+        let settled = completed && delivered.next_seq == posted.next_seq;
+        Ok((delivered.finished || settled).then_some(delivered))
     }
 }
 

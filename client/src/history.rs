@@ -114,7 +114,8 @@ pub async fn read_request(
     };
     let context = chain.key_context(request);
     let (key, prompt) = open_sealed_prompt(chain, wallet, request, server_key, &sealed)?;
-    let mut opener = AnswerOpener::new(key, context, prompt.compression)?;
+    let mut opener = AnswerOpener::new(key, context, prompt.compression)?
+        .with_token_limit(past.terms.max_output_tokens);
     past.prompt = Some(prompt);
     let chunks = match past.terms.delivery {
         Delivery::Chain => {

@@ -8,7 +8,7 @@ use base64::{prelude::BASE64_STANDARD, Engine};
 use chainference::events::ChunkBatch;
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{BatchRuleError, ResponseCursor};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Which form of the event's log line to accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +144,18 @@ impl StreamAssembler {
     /// Takes one batch, in any order; returns the batches that now continue the answer, checked,
     /// in order. Batches already given out are dropped.
     pub fn offer(&mut self, batch: ChunkBatch) -> Result<Vec<ChunkBatch>, StreamError> {
+        Ok(self
+            .offer_with_cursors(batch)?
+            .into_iter()
+            .map(|(batch, _)| batch)
+            .collect())
+    }
+
+    /// [`StreamAssembler::offer`], with the answer's cursor after each batch given out.
+    pub fn offer_with_cursors(
+        &mut self,
+        batch: ChunkBatch,
+    ) -> Result<Vec<(ChunkBatch, ResponseCursor)>, StreamError> {
         if batch.request != self.request {
             return Err(StreamError::OtherRequest(batch.request));
         }
@@ -164,9 +176,98 @@ impl StreamAssembler {
                 return Err(StreamError::ChainMismatch(batch.first_seq));
             }
             self.cursor = next;
-            ready.push(batch);
+            ready.push((batch, next));
         }
         Ok(ready)
+    }
+}
+
+/// The request account's answer state differs from the batches received where they meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the request account's answer state at chunk {next_seq} differs from the batches received: refusing them")]
+pub struct ConfirmMismatch {
+    /// The account's next sequence number.
+    pub next_seq: u32,
+}
+
+/// Batches received and checked by the answer's rules, held until the request account shows
+/// they landed (design §7: nothing is shown before): its response cursor (sequence, tokens,
+/// leaves, hash chain, finished) must equal the cursor after one of them, which confirms that
+/// batch and every one before it. Serves both chain delivery ([`crate::follow`]) and direct
+/// delivery ([`crate::direct`]), which bounds how many it holds.
+pub struct Unconfirmed<B> {
+    /// Held batches with the answer's cursor after each, in order.
+    held: VecDeque<(B, ResponseCursor)>,
+    /// The cursor after the last batch received.
+    received: ResponseCursor,
+    /// The cursor after the last batch confirmed.
+    confirmed: ResponseCursor,
+}
+
+impl<B> Default for Unconfirmed<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B> Unconfirmed<B> {
+    /// Holds an answer's batches from its first chunk.
+    pub fn new() -> Self {
+        Self {
+            held: VecDeque::new(),
+            received: ResponseCursor::new(),
+            confirmed: ResponseCursor::new(),
+        }
+    }
+
+    /// The cursor after the last batch confirmed.
+    pub fn confirmed(&self) -> &ResponseCursor {
+        &self.confirmed
+    }
+
+    /// The cursor after the last batch received.
+    pub fn received(&self) -> &ResponseCursor {
+        &self.received
+    }
+
+    /// Batches held, waiting for the account.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether every batch received is confirmed.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Holds `batch`, which took the answer to `after` (checked by the answer's rules).
+    pub fn hold(&mut self, batch: B, after: ResponseCursor) {
+        self.held.push_back((batch, after));
+        self.received = after;
+    }
+
+    /// Takes the request account's response cursor `posted` and gives out, in order, the
+    /// batches it confirms. Roots past what was received are on their way (nothing is given
+    /// out); a cursor that meets the batches received anywhere but at one's end with the same
+    /// state is a [`ConfirmMismatch`].
+    pub fn confirm(&mut self, posted: &ResponseCursor) -> Result<Vec<B>, ConfirmMismatch> {
+        if posted.next_seq <= self.confirmed.next_seq {
+            return Ok(Vec::new());
+        }
+        let boundary = self
+            .held
+            .iter()
+            .position(|(_, after)| after.next_seq == posted.next_seq);
+        match boundary {
+            Some(index) if self.held[index].1 == *posted => {
+                self.confirmed = *posted;
+                Ok(self.held.drain(..=index).map(|(batch, _)| batch).collect())
+            }
+            None if posted.next_seq > self.received.next_seq => Ok(Vec::new()),
+            _ => Err(ConfirmMismatch {
+                next_seq: posted.next_seq,
+            }),
+        }
     }
 }
 
@@ -249,5 +350,41 @@ mod tests {
             assembler.offer(event(request)).unwrap().is_empty(),
             "a repeat is dropped"
         );
+    }
+
+    #[test]
+    fn held_batches_are_given_out_only_where_the_account_meets_them() {
+        let a = ResponseCursor {
+            next_seq: 2,
+            tokens: 5,
+            leaves: 1,
+            chain: [1; 32],
+            finished: false,
+        };
+        let b = ResponseCursor {
+            next_seq: 5,
+            tokens: 9,
+            leaves: 2,
+            chain: [2; 32],
+            finished: true,
+        };
+        let mut held = Unconfirmed::new();
+        held.hold("a", a);
+        held.hold("b", b);
+        assert_eq!(held.confirm(&ResponseCursor::new()), Ok(vec![]), "behind");
+        let ahead = ResponseCursor { next_seq: 9, ..b };
+        assert_eq!(held.confirm(&ahead), Ok(vec![]), "on its way");
+        let forked = ResponseCursor {
+            chain: [9; 32],
+            ..a
+        };
+        assert_eq!(held.confirm(&forked), Err(ConfirmMismatch { next_seq: 2 }));
+        let inside = ResponseCursor { next_seq: 3, ..a };
+        assert_eq!(held.confirm(&inside), Err(ConfirmMismatch { next_seq: 3 }));
+        assert_eq!(held.confirm(&a), Ok(vec!["a"]));
+        assert_eq!((held.confirmed(), held.len()), (&a, 1));
+        assert_eq!(held.confirm(&a), Ok(vec![]), "given out once");
+        assert_eq!(held.confirm(&b), Ok(vec!["b"]));
+        assert!(held.is_empty());
     }
 }

@@ -2,7 +2,10 @@
 //! batched into leaves and opened back.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chainference_client::answer::{AnswerError, AnswerOpener, AnswerSealer, MAX_CHUNK_PLAINTEXT};
+use chainference_client::answer::{
+    AnswerError, AnswerOpener, AnswerSealer, MAX_ANSWER_TEXT, MAX_CHUNK_PLAINTEXT,
+    MAX_TEXT_BYTES_PER_TOKEN, NEW_STREAM,
+};
 use chainference_client::envelope::*;
 use chainference_prover::bundle::{
     Bundle, BundleBatch, BundleSettlement, BundleTerms, Chunk, BUNDLE_FORMAT, BUNDLE_VERSION,
@@ -442,4 +445,133 @@ fn a_resumed_provider_starts_a_new_stream_the_client_follows() {
         text,
         "The first part, posted before the crash. And the rest, after the restart."
     );
+}
+
+/// A zstd frame of RLE blocks, four bytes each that decode to 128 KiB of `a`: about 128 KiB
+/// of stream per 4 GiB of text.
+fn zstd_bomb(text_bytes: u64) -> Vec<u8> {
+    const BLOCK: u64 = 128 << 10;
+    // Magic number; no content size, not single-segment; window 2^(10 + 7) = 128 KiB.
+    let mut stream = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    let blocks = text_bytes / BLOCK;
+    for index in 0..blocks {
+        let last = u64::from(index + 1 == blocks);
+        let header = (BLOCK << 3) | (1 << 1) | last; // size, RLE, last
+        stream.extend_from_slice(&header.to_le_bytes()[..3]);
+        stream.push(b'a');
+    }
+    stream
+}
+
+/// A brotli stream of `text_bytes` of `a`.
+fn brotli_bomb(text_bytes: u64) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut writer = brotli::CompressorWriter::new(Vec::new(), 1 << 16, 5, 24);
+    std::io::copy(
+        &mut std::io::Read::take(std::io::repeat(b'a'), text_bytes),
+        &mut writer,
+    )
+    .unwrap();
+    writer.flush().unwrap();
+    writer.into_inner()
+}
+
+/// `stream` sealed as an answer's chunks (no tokens, none final), as a server may send them.
+fn sealed_stream(p: &Parties, stream: &[u8]) -> Vec<Chunk> {
+    stream
+        .chunks(MAX_CHUNK_PLAINTEXT)
+        .enumerate()
+        .map(|(index, piece)| {
+            let seq = index as u32;
+            let mut plaintext = vec![if index == 0 { NEW_STREAM } else { 0 }];
+            plaintext.extend_from_slice(piece);
+            let header = ChunkHeader {
+                direction: Direction::Response,
+                seq,
+                finish: None,
+            };
+            let (nonce, ciphertext) = seal(&p.server_key, &p.context, &header, &plaintext);
+            Chunk {
+                seq,
+                tokens: 0,
+                is_final: false,
+                nonce,
+                ciphertext,
+            }
+        })
+        .collect()
+}
+
+/// A server seals a small stream that decompresses to gigabytes: the client refuses it once
+/// the text passes what any answer can be, instead of holding it all.
+#[test]
+fn a_decompression_bomb_is_refused_before_it_fills_memory() {
+    let p = parties([5; 32]);
+    let mut failures = Vec::new();
+    for (compression, stream) in [
+        (Compression::Zstd, zstd_bomb(4 << 30)),
+        (Compression::Brotli, brotli_bomb(256 << 20)),
+    ] {
+        let mut opener = AnswerOpener::new(p.client_key, p.context, compression).unwrap();
+        let mut opened = 0usize;
+        let mut refused = None;
+        for chunk in sealed_stream(&p, &stream) {
+            match opener.open(&chunk) {
+                Ok(text) => opened += text.len(),
+                Err(error) => {
+                    refused = Some(error);
+                    break;
+                }
+            }
+        }
+        match refused {
+            Some(AnswerError::Envelope(EnvelopeError::TextOverLimit {
+                limit: MAX_ANSWER_TEXT,
+            })) if opened <= MAX_ANSWER_TEXT => {}
+            refused => failures.push(format!(
+                "{compression:?}: a {} KiB stream was opened into {} MiB of text ({refused:?})",
+                stream.len() >> 10,
+                opened >> 20
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// An answer is bounded by its request's tokens too: a request of 100 tokens takes at most
+/// 100 × [`MAX_TEXT_BYTES_PER_TOKEN`] bytes of text, and an honest answer within it opens.
+#[test]
+fn the_request_s_tokens_bound_its_answer_s_text() {
+    let p = parties([4; 32]);
+    let limit = 100 * MAX_TEXT_BYTES_PER_TOKEN;
+    let stream = zstd_bomb(1 << 20);
+    let mut opener = AnswerOpener::new(p.client_key, p.context, Compression::Zstd)
+        .unwrap()
+        .with_token_limit(100);
+    let refused = sealed_stream(&p, &stream)
+        .iter()
+        .map(|chunk| opener.open(chunk))
+        .find_map(Result::err);
+    assert!(
+        matches!(
+            refused,
+            Some(AnswerError::Envelope(EnvelopeError::TextOverLimit { limit: l })) if l == limit
+        ),
+        "{refused:?}"
+    );
+    let text = "word ".repeat(limit / 5);
+    let (batches, opened) =
+        round_trip(&[(&text, 100)], 1, MAX_CHUNK_PLAINTEXT, Compression::Brotli);
+    assert_eq!(opened, text);
+    let sealed_by = parties([6; 32]); // round_trip's
+    let mut opener =
+        AnswerOpener::new(sealed_by.client_key, sealed_by.context, Compression::Brotli)
+            .unwrap()
+            .with_token_limit(100);
+    let reopened: String = batches
+        .iter()
+        .flatten()
+        .map(|chunk| opener.open(chunk).unwrap())
+        .collect();
+    assert_eq!(reopened, text);
 }

@@ -64,7 +64,8 @@ pub async fn read_posted(
     }
     for _ in 0..LEDGER_LAG_READS {
         let mut assembler = StreamAssembler::new(*request, account.terms.max_output_tokens);
-        let mut opener = AnswerOpener::new(key, chain.key_context(request), compression)?;
+        let mut opener = AnswerOpener::new(key, chain.key_context(request), compression)?
+            .with_token_limit(account.terms.max_output_tokens);
         let mut text = String::new();
         for transaction in history_of(chain, request).await? {
             for batch in transaction.batches {

@@ -44,4 +44,11 @@ pub enum EnvelopeError {
     /// zstd failed.
     #[error("compression failed: {0}")]
     Compression(#[from] std::io::Error),
+    /// The answer decompresses to more text than any answer to its request can be (a
+    /// decompression bomb, or a server ignoring the request's limits).
+    #[error("the server's answer decompresses past {limit} bytes of text, more than this request's answer can be: refusing it")]
+    TextOverLimit {
+        /// The most text the answer may decode to, bytes.
+        limit: usize,
+    },
 }

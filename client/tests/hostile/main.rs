@@ -1,0 +1,181 @@
+//! A hostile server (or a node speaking for one) against the client: nothing it sends is shown
+//! before the Request account confirms it, and nothing it sends grows the client's memory
+//! without a bound.
+
+mod fake;
+
+use anchor_lang::prelude::Pubkey;
+use chainference::events::{Chunk as ProgramChunk, ChunkBatch};
+use chainference_client::direct::{receive_direct, DirectError, MAX_UNCONFIRMED_BATCHES};
+use chainference_client::follow::{follow_answer, FollowError};
+use chainference_client::rpc::Chain;
+use chainference_prover::core::{ResponseCursor, MAX_CHUNK_LEN};
+use fake::{native_line, request_account, EndlessProvider, FakeNode};
+use solana_keypair::Keypair;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// A batch of one final chunk carrying `ciphertext`, as the program would log it, and the
+/// cursor after it.
+fn final_batch(request: Pubkey, ciphertext: &[u8]) -> (ChunkBatch, ResponseCursor) {
+    let chunks = vec![ProgramChunk {
+        seq: 0,
+        tokens: 3,
+        is_final: true,
+        nonce: [1; 24],
+        ciphertext: ciphertext.to_vec(),
+    }];
+    let mut cursor = ResponseCursor::new();
+    let views: Vec<_> = chunks.iter().map(ProgramChunk::as_ref).collect();
+    cursor
+        .apply(&request.to_bytes(), 100, &views)
+        .expect("a valid batch");
+    let batch = ChunkBatch {
+        request,
+        tree: Pubkey::default(),
+        leaf_index: 0,
+        first_seq: 0,
+        chunks,
+        chain: cursor.chain,
+        proof: vec![],
+    };
+    (batch, cursor)
+}
+
+async fn connect(node: &FakeNode) -> Chain {
+    Chain::connect_with_patience(&node.rpc_url, &node.pubsub_url, Duration::ZERO)
+        .await
+        .expect("connects to the fake node")
+}
+
+/// A log line carries a batch that follows the answer's rules and its own hash chain, but the
+/// Request account's chain went another way (a local node shows the native log form wherever
+/// a program logs it): nothing of it may be shown.
+#[tokio::test]
+async fn follow_shows_no_batch_the_request_account_does_not_confirm() {
+    let request = Pubkey::new_unique();
+    let (_, posted) = final_batch(request, b"what the server posted");
+    let (forged, _) = final_batch(request, b"what a log line claims instead");
+    let node = FakeNode::start(
+        Some(request_account(&posted)),
+        vec![vec![native_line(&forged)]],
+    )
+    .await;
+    let chain = connect(&node).await;
+    let mut delivered = Vec::new();
+    let followed = tokio::time::timeout(
+        Duration::from_secs(10),
+        follow_answer(&chain, &request, 100, |batch| {
+            delivered.push(batch);
+            Ok(())
+        }),
+    )
+    .await;
+    assert!(
+        delivered.is_empty(),
+        "follow_answer handed {} batch(es) to deliver that the Request account's hash chain does not confirm (it returned {followed:?})",
+        delivered.len()
+    );
+    assert!(
+        matches!(followed, Ok(Err(FollowError::ChainMismatch))),
+        "{followed:?}"
+    );
+}
+
+/// The account has not reached a batch the socket delivered (it may never land): the batch
+/// waits.
+#[tokio::test]
+async fn follow_shows_nothing_the_request_account_has_not_reached() {
+    let request = Pubkey::new_unique();
+    let (batch, _) = final_batch(request, b"not on chain yet");
+    let node = FakeNode::start(
+        Some(request_account(&ResponseCursor::new())),
+        vec![vec![native_line(&batch)]],
+    )
+    .await;
+    let chain = connect(&node).await;
+    let mut delivered = Vec::new();
+    let followed = tokio::time::timeout(
+        Duration::from_secs(3),
+        follow_answer(&chain, &request, 100, |batch| {
+            delivered.push(batch);
+            Ok(())
+        }),
+    )
+    .await;
+    assert!(
+        delivered.is_empty(),
+        "follow_answer showed a batch the Request account has not reached (it returned {followed:?})"
+    );
+    assert!(followed.is_err(), "it waits for the account: {followed:?}");
+}
+
+/// The honest case: a batch the account confirms is shown, and the answer ends there.
+#[tokio::test]
+async fn follow_shows_a_batch_the_request_account_confirms() {
+    let request = Pubkey::new_unique();
+    let (batch, posted) = final_batch(request, b"what the server posted");
+    let node = FakeNode::start(
+        Some(request_account(&posted)),
+        vec![vec![native_line(&batch)]],
+    )
+    .await;
+    let chain = connect(&node).await;
+    let mut delivered = Vec::new();
+    let followed = tokio::time::timeout(
+        Duration::from_secs(10),
+        follow_answer(&chain, &request, 100, |batch| {
+            delivered.push(batch);
+            Ok(())
+        }),
+    )
+    .await
+    .expect("the answer ends")
+    .expect("the answer is confirmed");
+    assert_eq!(followed, posted);
+    assert_eq!(delivered, vec![batch]);
+}
+
+/// A server sends well-formed direct batches without end and never posts their roots: the
+/// client must refuse it once it holds the most unconfirmed batches an honest server can leave
+/// it, not keep (and acknowledge) them until memory runs out.
+#[tokio::test]
+async fn direct_refuses_a_server_whose_roots_never_land() {
+    let request = Pubkey::new_unique();
+    let node = FakeNode::start(Some(request_account(&ResponseCursor::new())), vec![]).await;
+    let chain = connect(&node).await;
+    let provider = EndlessProvider::start().await;
+    let wallet = Keypair::new();
+    let mut delivered = 0;
+    let received = tokio::time::timeout(
+        Duration::from_secs(5),
+        receive_direct(&chain, &wallet, &request, &provider.endpoint, 1_000, |_| {
+            delivered += 1;
+            Ok(())
+        }),
+    )
+    .await;
+    let sent = provider.sent.load(Ordering::Relaxed);
+    let acks = provider.acks.load(Ordering::Relaxed);
+    let Ok(received) = received else {
+        panic!(
+            "after 5 s the client still takes batches whose roots never land: it kept and acknowledged {acks} of the {sent} sent (about {} MiB of chunks)",
+            (acks * MAX_CHUNK_LEN) >> 20
+        );
+    };
+    let error = received.expect_err("the server is refused");
+    assert!(
+        matches!(
+            error,
+            DirectError::TooManyUnconfirmed {
+                limit: MAX_UNCONFIRMED_BATCHES
+            }
+        ),
+        "refused for the wrong reason: {error}"
+    );
+    assert!(
+        acks <= MAX_UNCONFIRMED_BATCHES,
+        "acknowledged {acks} batches"
+    );
+    assert_eq!(delivered, 0);
+}
