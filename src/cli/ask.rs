@@ -138,6 +138,16 @@ pub fn time_limit_for(max_tokens: u32) -> u32 {
     (60 + max_tokens / 10).min(MAX_TIME_LIMIT_SECS)
 }
 
+/// The reputation filters `args` ask for.
+pub fn filters_of(args: &AskArgs) -> Filters {
+    Filters {
+        min_completed: args.min_completed,
+        min_success_bps: args.min_success.unwrap_or(0),
+        min_preference_bps: args.min_preference.unwrap_or(0),
+        max_failure_bps: args.max_failures.unwrap_or(10_000),
+    }
+}
+
 /// Checks the arguments against the chain's offers and builds the question.
 pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<Question> {
     let (Some(model), Some(max_cost), Some(text)) = (&args.model, &args.max_cost, &args.prompt)
@@ -210,12 +220,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         );
     }
 
-    let filters = Filters {
-        min_completed: args.min_completed,
-        min_success_bps: args.min_success.unwrap_or(0),
-        min_preference_bps: args.min_preference.unwrap_or(0),
-        max_failure_bps: args.max_failures.unwrap_or(10_000),
-    };
+    let filters = filters_of(args);
     let list = servers(chain).await?;
     let models = by_model(&list);
     let Some(offers) = models.get(model.as_str()) else {
@@ -470,5 +475,30 @@ impl<'a> Printer<'a> {
         });
         writeln!(self.out, "{}", serde_json::to_string_pretty(&document)?)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainference::state::Reputation;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ask: AskArgs,
+    }
+
+    fn args(line: &[&str]) -> AskArgs {
+        Cli::try_parse_from([&["ask"], line].concat())
+            .expect("the arguments parse")
+            .ask
+    }
+
+    #[test]
+    fn today_a_default_ask_admits_a_server_with_no_record() {
+        let filters = filters_of(&args(&["--model", "m", "--max-cost", "0.01", "hi"]));
+        assert!(filters.admit(&Reputation::default()).is_ok());
     }
 }
