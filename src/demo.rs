@@ -90,6 +90,8 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         latency: 1.0,
         system: Some("You are a helpful assistant.".into()),
         prompt: Some(prompt.unwrap_or_else(|| DEFAULT_PROMPT.into())),
+        // The demo's provider is new: it has no record yet.
+        accept_newcomers: true,
         ..AskArgs::default()
     };
     let question = question(&global, &args, &chain).await?;

@@ -2,16 +2,19 @@
 //! a server's lock, seal the prompt to that server's per-request key, follow the answer live
 //! (checked, then decrypted batch by batch; a direct answer from the server's endpoint, each
 //! batch once its root is on chain) and read the bill. An unlocked request is expired
-//! at its lock deadline, so the stake comes back.
+//! at its lock deadline, so the stake comes back. The server's token claims are checked against
+//! the whole answer's text ([`crate::claims`]); an answer claiming more than its text can
+//! hold is reported and, once completed, flagged.
 
 use crate::answer::{AnswerError, AnswerOpener};
+use crate::claims::{allowance_for, ClaimTally, Overclaim};
 use crate::direct::{receive_direct, DirectError, SavedAnswer};
 use crate::envelope::{
     client_session, key_message, open_prompt, seal_prompt, ClientSignature, Compression,
     EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
 };
 use crate::follow::{follow_answer, FollowError};
-use crate::instructions::{create_request, expire_request, scope, submit_prompt};
+use crate::instructions::{create_request, expire_request, flag_response, scope, submit_prompt};
 use crate::ledger::{history_of, sealed_prompt};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
@@ -122,6 +125,9 @@ pub enum AskEvent {
     PromptSent,
     /// Answer text, checked and decrypted, in order.
     Text(String),
+    /// The completed answer's token claims exceed what its text can hold ([`crate::claims`]);
+    /// the answer is flagged next.
+    Overclaimed(Overclaim),
 }
 
 /// How an answered question ended.
@@ -147,6 +153,28 @@ pub struct Answered {
     pub refund: u64,
     /// Time from the start to each stage.
     pub timings: Timings,
+    /// Where the server claimed more tokens than the text holds, and the flag sent for it.
+    pub overclaimed: Option<Overclaimed>,
+}
+
+/// An answer whose token claims exceed its text, and what became of its flag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overclaimed {
+    /// The whole answer's claims against its text.
+    pub overclaim: Overclaim,
+    /// The flag sent with `flag_response`.
+    pub flag: FlagOutcome,
+}
+
+/// What became of the flag for an overclaimed answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlagOutcome {
+    /// Flagged now: the server's success ratio counts it against it.
+    Flagged,
+    /// It was flagged before (an `ask --resume` of a flagged answer).
+    AlreadyFlagged,
+    /// The flag could not be sent (its window passed, or the chain refused): why.
+    Failed(String),
 }
 
 /// Times from `ask`'s start to each stage.
@@ -235,6 +263,7 @@ pub async fn ask(
         server: locked.lock.server,
         terms: locked.terms,
         answers_dir: question.answers_dir.clone(),
+        allowance: allowance_for(&question.prompt.sampling.stop),
     };
     receive(chain, wallet, &answer, start, timings, on_event).await
 }
@@ -264,6 +293,8 @@ struct Session {
     server: Pubkey,
     /// Where a direct answer is saved.
     answers_dir: Option<PathBuf>,
+    /// Tokens the answer may claim beyond its text's bytes ([`allowance_for`]).
+    allowance: u64,
 }
 
 /// Reattaches to `request` (asked by `wallet`, in flight or answered): its answer is handed
@@ -300,6 +331,7 @@ pub async fn resume(
         server: account.lock.server,
         terms: account.terms,
         answers_dir: answers_dir.map(Path::to_path_buf),
+        allowance: allowance_for(&prompt.sampling.stop),
     };
     receive(chain, wallet, &session, start, Timings::default(), on_event).await
 }
@@ -334,6 +366,8 @@ async fn receive(
     let mut opener = AnswerOpener::new(session.key, context, session.compression)?
         .with_token_limit(session.terms.max_output_tokens);
     let mut failure = None;
+    // Claims are checked on the whole answer (crate::claims says why not per batch).
+    let mut claims = ClaimTally::new(session.allowance);
     let mut show = |chunks: &[Chunk]| -> Result<(), String> {
         for chunk in chunks {
             let text = opener.open(chunk).map_err(|error| {
@@ -341,6 +375,7 @@ async fn receive(
                 failure = Some(error);
                 message
             })?;
+            claims.chunk(chunk.tokens, &text);
             if timings.first_text.is_zero() {
                 timings.first_text = start.elapsed();
             }
@@ -348,6 +383,7 @@ async fn receive(
                 on_event(AskEvent::Text(text));
             }
         }
+        claims.end_batch();
         Ok(())
     };
     let answer = async {
@@ -373,6 +409,16 @@ async fn receive(
         (Some(answer), AskError::Follow(_)) => AskError::Answer(answer),
         (_, error) => error,
     })?;
+    let overclaimed = match claims.check() {
+        Err(overclaim) => {
+            on_event(AskEvent::Overclaimed(overclaim));
+            Some(Overclaimed {
+                overclaim,
+                flag: flag_overclaim(chain, wallet, &request, &settled).await,
+            })
+        }
+        Ok(()) => None,
+    };
     Ok(Answered {
         request,
         operator: settled.lock.operator,
@@ -384,7 +430,29 @@ async fn receive(
         fee: settled.settlement.fee,
         refund: settled.stake.saturating_sub(settled.settlement.bill),
         timings,
+        overclaimed,
     })
+}
+
+/// Flags the completed `request` (whose account is `settled`) for claiming more tokens than its
+/// text holds, unless it is flagged already.
+async fn flag_overclaim(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+    settled: &Request,
+) -> FlagOutcome {
+    if settled.flagged {
+        return FlagOutcome::AlreadyFlagged;
+    }
+    match chain
+        .send(&[flag_response(request, settled)], wallet, &[])
+        .await
+    {
+        Ok(_) => FlagOutcome::Flagged,
+        Err(error) if error.refusal_name() == Some("AlreadyFlagged") => FlagOutcome::AlreadyFlagged,
+        Err(error) => FlagOutcome::Failed(error.to_string()),
+    }
 }
 
 /// Receives a direct answer from the locking server's endpoint, showing each batch once its

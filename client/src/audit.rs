@@ -5,10 +5,12 @@
 //! a directly delivered answer's chunks come from the client's saved answer, each batch then
 //! proven against the root its `append_root` put on chain, and its bill against the client's
 //! acknowledgement in the completing transaction. Once the request is closed, its receipt is
-//! checked against the transcript too.
+//! checked against the transcript too. With the client's wallet the answer is decrypted and its
+//! token claims checked against its text ([`decrypt_checked`]).
 
 use crate::answer::{AnswerError, AnswerOpener};
 use crate::ask::open_sealed_prompt;
+use crate::claims::{allowance_for, ClaimReport, ClaimTally};
 use crate::direct::SavedAnswer;
 use crate::envelope::EnvelopeError;
 use crate::ledger::{history_at, prompt_pieces, Recorded, RecordedTransaction};
@@ -235,6 +237,17 @@ pub fn decrypt(
     wallet: &Keypair,
     transcript: &Transcript,
 ) -> Result<String, AuditError> {
+    decrypt_checked(chain, wallet, transcript).map(|(text, _)| text)
+}
+
+/// The answer's text, decrypted with the client's `wallet` from the transcript alone, and its
+/// token claims checked against the whole answer's text, as `ask` checks them
+/// ([`crate::claims`]; the allowance widened by the prompt's stop sequences).
+pub fn decrypt_checked(
+    chain: &Chain,
+    wallet: &Keypair,
+    transcript: &Transcript,
+) -> Result<(String, ClaimReport), AuditError> {
     let server_key = transcript
         .history
         .iter()
@@ -252,14 +265,15 @@ pub fn decrypt(
     let (key, prompt) = open_sealed_prompt(chain, wallet, &request, server_key, &sealed)?;
     let mut opener = AnswerOpener::new(key, chain.key_context(&request), prompt.compression)?
         .with_token_limit(transcript.bundle.terms.max_output_tokens);
+    let mut claims = ClaimTally::new(allowance_for(&prompt.sampling.stop));
     let mut text = String::new();
-    for chunk in transcript
-        .bundle
-        .batches
-        .iter()
-        .flat_map(|batch| &batch.chunks)
-    {
-        text.push_str(&opener.open(chunk)?);
+    for batch in &transcript.bundle.batches {
+        for chunk in &batch.chunks {
+            let piece = opener.open(chunk)?;
+            claims.chunk(chunk.tokens, &piece);
+            text.push_str(&piece);
+        }
+        claims.end_batch();
     }
-    Ok(text)
+    Ok((text, claims.report()))
 }

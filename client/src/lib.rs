@@ -12,14 +12,15 @@
 //! life; [`history`] reads a past one back; [`audit`] rebuilds and checks a transcript from the
 //! finalized ledger alone; [`accounts`] lists servers and requests; [`lookup`] finds or creates
 //! the address lookup table a provider's v0 appends load their fixed accounts from; [`receipt`]
-//! reads and checks the Light compressed receipt a closed request leaves;
-//! [`wallet`] reads keypair files.
+//! reads and checks the Light compressed receipt a closed request leaves; [`claims`] checks an
+//! answer's token claims against its decrypted text; [`wallet`] reads keypair files.
 
 pub mod accounts;
 pub mod answer;
 pub mod ask;
 pub mod audit;
 pub mod batcher;
+pub mod claims;
 pub mod direct;
 pub mod envelope;
 pub mod follow;

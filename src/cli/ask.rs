@@ -1,6 +1,8 @@
 //! `chainference ask`: one question, its answer streamed to the terminal as it lands on chain
 //! (checked and decrypted batch by batch), then tokens, cost, fee and refund. Everything that
-//! can be refused is checked before a lamport moves.
+//! can be refused is checked before a lamport moves. By default only servers with a record may
+//! lock the request (`--accept-newcomers` lets anyone); an answer whose token claims exceed its
+//! text is flagged, and the output says so.
 
 use super::models::by_model;
 use super::{lamports_of, sol, Global, Output};
@@ -10,7 +12,9 @@ use chainference::constants::{
 };
 use chainference::state::{min_prompt_tokens, Delivery, Filters, Request, RequestTerms};
 use chainference_client::accounts::servers;
-use chainference_client::ask::{ask, resume, Answered, AskEvent, Question};
+use chainference_client::ask::{
+    ask, resume, Answered, AskEvent, FlagOutcome, Overclaimed, Question,
+};
 use chainference_client::envelope::{
     sealed_prompt_len, Compression, Message, PromptEnvelope, Sampling,
 };
@@ -42,13 +46,21 @@ pub struct AskArgs {
     /// Only these servers (operator keys) may take it.
     #[arg(long = "server")]
     pub servers: Vec<String>,
-    /// Only servers with at least this many completed answers.
-    #[arg(long = "min-completed", default_value_t = 0)]
-    pub min_completed: u64,
+    /// Only servers with at least this many completed answers [default: 3, so a server with no
+    /// record cannot lock the request; 0 with --accept-newcomers].
+    #[arg(long = "min-completed", value_name = "N")]
+    pub min_completed: Option<u64>,
     /// Only servers whose success ratio (answers not flagged) is at least this percentage,
-    /// judged on its Wilson lower bound.
+    /// judged on its Wilson lower bound [default: 40: three completed answers with none flagged
+    /// give 43.8%, one flag among three fails it; 0 with --accept-newcomers].
     #[arg(long = "min-success", value_name = "PERCENT", value_parser = percent)]
     pub min_success: Option<u16>,
+    /// Let servers with no record lock the request: --min-completed and --min-success default
+    /// to 0 (explicit values still apply). A new server is trusted with the whole stake: its
+    /// token claims are checked against the text and an overclaiming answer is flagged, but
+    /// not refunded.
+    #[arg(long = "accept-newcomers")]
+    pub accept_newcomers: bool,
     /// Only servers preferred in blind comparisons at least this percentage of the time,
     /// judged on its Wilson lower bound.
     #[arg(long = "min-preference", value_name = "PERCENT", value_parser = percent)]
@@ -138,6 +150,31 @@ pub fn time_limit_for(max_tokens: u32) -> u32 {
     (60 + max_tokens / 10).min(MAX_TIME_LIMIT_SECS)
 }
 
+/// Completed answers a server needs by default to lock a request (`--min-completed`).
+pub const DEFAULT_MIN_COMPLETED: u64 = 3;
+/// The Wilson lower bound of its success ratio a server needs by default, in basis points
+/// (`--min-success 40`): three completed answers with none flagged give 4,384, one flagged
+/// among three gives 2,076, so a server needs a clean record of three answers (or, say, nine
+/// of ten unflagged: 5,958) before it may lock a default request.
+pub const DEFAULT_MIN_SUCCESS_BPS: u16 = 4_000;
+
+/// The reputation filters `args` ask for: by default only servers with a record
+/// ([`DEFAULT_MIN_COMPLETED`], [`DEFAULT_MIN_SUCCESS_BPS`]); with `--accept-newcomers` anyone.
+/// Explicit `--min-completed` and `--min-success` win either way.
+pub fn filters_of(args: &AskArgs) -> Filters {
+    let (min_completed, min_success_bps) = if args.accept_newcomers {
+        (0, 0)
+    } else {
+        (DEFAULT_MIN_COMPLETED, DEFAULT_MIN_SUCCESS_BPS)
+    };
+    Filters {
+        min_completed: args.min_completed.unwrap_or(min_completed),
+        min_success_bps: args.min_success.unwrap_or(min_success_bps),
+        min_preference_bps: args.min_preference.unwrap_or(0),
+        max_failure_bps: args.max_failures.unwrap_or(10_000),
+    }
+}
+
 /// Checks the arguments against the chain's offers and builds the question.
 pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<Question> {
     let (Some(model), Some(max_cost), Some(text)) = (&args.model, &args.max_cost, &args.prompt)
@@ -212,12 +249,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         );
     }
 
-    let filters = Filters {
-        min_completed: args.min_completed,
-        min_success_bps: args.min_success.unwrap_or(0),
-        min_preference_bps: args.min_preference.unwrap_or(0),
-        max_failure_bps: args.max_failures.unwrap_or(10_000),
-    };
+    let filters = filters_of(args);
     let list = servers(chain).await?;
     let models = by_model(&list);
     let Some(offers) = models.get(model.as_str()) else {
@@ -236,7 +268,7 @@ pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<
         .filter(|(_, server, _)| filters.admit(&server.reputation).is_ok())
         .collect();
     if fitting.is_empty() {
-        bail!("no server offering {} meets --server, --min-completed, --min-success, --min-preference and --max-failures: `chainference models` lists who offers it and their record", model);
+        bail!("no server offering {} meets --server, --min-completed, --min-success, --min-preference and --max-failures (by default a server needs {DEFAULT_MIN_COMPLETED} completed answers and a success lower bound of {}%; --accept-newcomers lets a server with no record take it): `chainference models` lists who offers it and their record", model, DEFAULT_MIN_SUCCESS_BPS / 100);
     }
     let priced: Vec<_> = fitting
         .iter()
@@ -371,6 +403,27 @@ pub async fn follow_and_print(
     printer.finish(&answered)
 }
 
+/// The line saying that `answered`'s server claimed more tokens than its text holds and what
+/// became of the flag; `None` when its claims held.
+pub fn overclaim_line(answered: &Answered) -> Option<String> {
+    let Overclaimed { overclaim, flag } = answered.overclaimed.as_ref()?;
+    let claims = format!(
+        "The server claimed {} tokens for {} bytes of text: more tokens than its text can hold (a token is at least one byte; {} allowed for tokens without text)",
+        overclaim.claimed, overclaim.text_bytes, overclaim.allowance
+    );
+    Some(match flag {
+        FlagOutcome::Flagged => format!(
+            "{claims}. The answer was flagged: server {}'s success ratio counts it against it.",
+            answered.operator
+        ),
+        FlagOutcome::AlreadyFlagged => format!("{claims}. The answer was flagged already."),
+        FlagOutcome::Failed(reason) => format!(
+            "{claims}. Flagging it failed ({reason}): `chainference flag {}` while its flag window lasts.",
+            answered.request
+        ),
+    })
+}
+
 /// Prints a question's progress and answer as it arrives, then the bill.
 pub struct Printer<'a> {
     display: bool,
@@ -458,6 +511,9 @@ impl<'a> Printer<'a> {
                 t.prompt_sent.as_secs_f64(),
                 t.answered.as_secs_f64()
             );
+            if let Some(line) = overclaim_line(answered) {
+                eprintln!("{line}");
+            }
             return Ok(());
         }
         let document = json!({
@@ -472,6 +528,16 @@ impl<'a> Printer<'a> {
             "bill_lamports": answered.bill,
             "fee_lamports": answered.fee,
             "refund_lamports": answered.refund,
+            "overclaimed": answered.overclaimed.as_ref().map(|overclaimed| json!({
+                "claimed_tokens": overclaimed.overclaim.claimed,
+                "text_bytes": overclaimed.overclaim.text_bytes,
+                "allowance": overclaimed.overclaim.allowance,
+                "flagged": matches!(overclaimed.flag, FlagOutcome::Flagged | FlagOutcome::AlreadyFlagged),
+                "flag_error": match &overclaimed.flag {
+                    FlagOutcome::Failed(reason) => Some(reason.as_str()),
+                    _ => None,
+                },
+            })),
             "seconds": {
                 "created": t.created.as_secs_f64(),
                 "locked": t.locked.as_secs_f64(),
@@ -482,5 +548,68 @@ impl<'a> Printer<'a> {
         });
         writeln!(self.out, "{}", serde_json::to_string_pretty(&document)?)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainference::state::Reputation;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ask: AskArgs,
+    }
+
+    fn args(line: &[&str]) -> AskArgs {
+        Cli::try_parse_from([&["ask"], line].concat())
+            .expect("the arguments parse")
+            .ask
+    }
+
+    fn record(completed: u64, flagged: u64) -> Reputation {
+        Reputation {
+            completed,
+            flagged,
+            ..Reputation::default()
+        }
+    }
+
+    const ASK: [&str; 5] = ["--model", "m", "--max-cost", "0.01", "hi"];
+
+    #[test]
+    fn a_default_ask_refuses_a_server_with_no_record() {
+        let filters = filters_of(&args(&ASK));
+        assert_eq!(filters.min_completed, 3);
+        assert_eq!(filters.min_success_bps, 4_000);
+        assert!(filters.admit(&Reputation::default()).is_err());
+        assert!(
+            filters.admit(&record(2, 0)).is_err(),
+            "two answers are not a record"
+        );
+    }
+
+    #[test]
+    fn the_default_takes_three_clean_answers_and_fails_one_flag_among_three() {
+        let filters = filters_of(&args(&ASK));
+        assert_eq!(record(3, 0).success_lower_bps(), 4_384);
+        assert!(filters.admit(&record(3, 0)).is_ok());
+        assert!(filters.admit(&record(3, 1)).is_err());
+        assert!(filters.admit(&record(10, 1)).is_ok());
+    }
+
+    #[test]
+    fn accept_newcomers_admits_a_server_with_no_record_and_explicit_values_win() {
+        let newcomers = filters_of(&args(&[&["--accept-newcomers"], &ASK[..]].concat()));
+        assert_eq!((newcomers.min_completed, newcomers.min_success_bps), (0, 0));
+        assert!(newcomers.admit(&Reputation::default()).is_ok());
+        let explicit = filters_of(&args(
+            &[&["--accept-newcomers", "--min-completed", "5"], &ASK[..]].concat(),
+        ));
+        assert_eq!((explicit.min_completed, explicit.min_success_bps), (5, 0));
+        let lowered = filters_of(&args(&[&["--min-success", "10"], &ASK[..]].concat()));
+        assert_eq!((lowered.min_completed, lowered.min_success_bps), (3, 1_000));
     }
 }

@@ -3,12 +3,14 @@
 //! and the bill, against the receipt once the request is closed, optionally against the
 //! Request account or the receipt's state tree, decrypted with the client's key,
 //! and writes the bundle (a direct answer's chunks come from the client's saved answer under
-//! --answers-dir); `chainference verify BUNDLE` checks a bundle offline.
+//! --answers-dir); with the key, the server's token claims are checked against the text as
+//! `ask` checks them. `chainference verify BUNDLE` checks a bundle offline.
 
 use super::{print_json, request_address, Global, Output};
 use anyhow::{anyhow, Context, Result};
 use chainference::state::Request;
-use chainference_client::audit::{check_account, check_receipt, decrypt, transcript};
+use chainference_client::audit::{check_account, check_receipt, decrypt_checked, transcript};
+use chainference_client::claims::ClaimReport;
 use chainference_client::direct::SavedAnswer;
 use chainference_client::wallet::{expand_home, read_keypair};
 use chainference_prover::bundle::Bundle;
@@ -22,7 +24,8 @@ use std::path::PathBuf;
 pub struct AuditArgs {
     /// The request's address.
     pub request: String,
-    /// The client's keypair, to decrypt the answer too.
+    /// The client's keypair, to decrypt the answer too and check its token claims against
+    /// its text.
     #[arg(long, value_name = "KEYPAIR")]
     pub key: Option<PathBuf>,
     /// Write the transcript bundle (JSON) here, for `chainference verify` anywhere.
@@ -106,12 +109,13 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
     } else {
         None
     };
-    let text = match &args.key {
+    let (text, claims) = match &args.key {
         Some(path) => {
             let wallet = read_keypair(&expand_home(path))?;
-            Some(decrypt(&chain, &wallet, &transcript)?)
+            let (text, claims) = decrypt_checked(&chain, &wallet, &transcript)?;
+            (Some(text), Some(claims))
         }
-        None => None,
+        None => (None, None),
     };
     let recounted = recount(args, text.as_deref(), verified.answer_tokens)?;
     if let Some(path) = &args.bundle {
@@ -134,6 +138,14 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
             "receipt_checked": receipt.is_some(),
             "receipt_leaf_index": receipt_leaf.map(|leaf| leaf.leaf_index),
             "answer": text,
+            "claims": claims.map(|claims| json!({
+                "claimed_tokens": claims.claimed,
+                "text_bytes": claims.text_bytes,
+                "allowance": claims.allowance,
+                "batches": claims.batches,
+                "plausible": claims.plausible(),
+                "verdict": if claims.plausible() { "plausible" } else { "overclaimed" },
+            })),
             "tokenizer": recounted.map(|recount| json!({"counted": recount.counted, "claimed": recount.claimed})),
             "bundle": args.bundle.as_ref().map(|path| path.display().to_string()),
         }));
@@ -165,6 +177,12 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
             path.display()
         );
     }
+    match &claims {
+        Some(claims) => println!("{}", claims_line(claims)),
+        None => {
+            println!("Token claims are checked against the text with --key (the client's keypair).")
+        }
+    }
     if let Some(Recount { counted, claimed }) = recounted {
         let difference = counted as i64 - i64::from(claimed);
         println!("The model's tokenizer counts {counted} answer tokens; the server claimed {claimed} (difference {difference:+}).");
@@ -173,6 +191,19 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
         println!("\n{text}");
     }
     Ok(())
+}
+
+/// The verdict on the answer's token claims against its decrypted text.
+fn claims_line(claims: &ClaimReport) -> String {
+    match claims.overclaim {
+        None => format!(
+            "Token claims hold: {} tokens claimed for {} bytes of text (a token is at least one byte of text, {} allowed for tokens without text).",
+            claims.claimed, claims.text_bytes, claims.allowance
+        ),
+        Some(overclaim) => format!(
+            "Token claims FAIL: {overclaim}. The server claimed more tokens than its text can hold (`ask` flags such an answer; else `chainference flag REQUEST` inside its flag window)."
+        ),
+    }
 }
 
 /// `chainference verify BUNDLE`: checks a bundle offline, with no RPC.

@@ -3,7 +3,7 @@
 //! then the servers are revealed. Both servers' comparisons rise, the preferred one's
 //! `preferred` (design §6).
 
-use super::ask::{question, AskArgs};
+use super::ask::{overclaim_line, question, AskArgs};
 use super::{lamports_of, print_json, sol, Global, Output};
 use anyhow::{anyhow, bail, Context, Result};
 use chainference::state::Request;
@@ -31,6 +31,10 @@ pub struct CompareArgs {
     /// Most answer tokens for each.
     #[arg(long = "max-tokens", default_value_t = 512)]
     pub max_tokens: u32,
+    /// Let servers with no record take part (as `ask --accept-newcomers`; by default each needs
+    /// 3 completed answers and a success lower bound of 40%).
+    #[arg(long = "accept-newcomers")]
+    pub accept_newcomers: bool,
     /// Pick without asking (for scripts): 1 or 2, as the answers are shown.
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub prefer: Option<u8>,
@@ -53,6 +57,7 @@ pub async fn run(global: &Global, args: &CompareArgs) -> Result<()> {
             max_cost: Some(args.max_cost.clone()),
             max_tokens: args.max_tokens,
             servers: vec![server.clone()],
+            accept_newcomers: args.accept_newcomers,
             prompt: Some(args.prompt.clone()),
             ..AskArgs::default()
         };
@@ -108,12 +113,15 @@ pub async fn run(global: &Global, args: &CompareArgs) -> Result<()> {
             sol(winner.bill),
             sol(loser.bill)
         );
+        for line in [&first, &second].into_iter().filter_map(overclaim_line) {
+            println!("{line}");
+        }
     } else {
         print_json(&json!({
             "shown": [shown[0], shown[1]],
             "picked": pick,
-            "preferred": { "server": winner.operator.to_string(), "request": winner.request.to_string() },
-            "other": { "server": loser.operator.to_string(), "request": loser.request.to_string() },
+            "preferred": { "server": winner.operator.to_string(), "request": winner.request.to_string(), "overclaimed": winner.overclaimed.is_some() },
+            "other": { "server": loser.operator.to_string(), "request": loser.request.to_string(), "overclaimed": loser.overclaimed.is_some() },
             "signature": signature.to_string(),
         }));
     }

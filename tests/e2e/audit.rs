@@ -65,6 +65,11 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
     assert_eq!(report["answer_tokens"], 300);
     assert_eq!(report["bill_lamports"], answered.bill);
     assert_eq!(report["batches"], answered.batches);
+    // The claims against the text, as `ask` checked them: an honest answer holds.
+    assert_eq!(report["claims"]["claimed_tokens"], 300);
+    assert_eq!(report["claims"]["text_bytes"], text.len());
+    assert_eq!(report["claims"]["plausible"], true);
+    assert_eq!(answered.overclaimed, None);
     #[cfg(feature = "mistralrs")]
     {
         // The replay engine claims a token a word; a real tokenizer counts otherwise, and the
@@ -199,6 +204,7 @@ async fn a_blind_comparison_counts_once_for_both_servers() {
         "--output",
         "json",
         "compare",
+        "--accept-newcomers",
         "--model",
         model,
         "--servers",

@@ -37,7 +37,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     let (folder, wallet_file) = keypair_file(&wallet);
 
     let before = chain.balance(&wallet.pubkey()).await.unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["ask", "--model", "test/absent", "--max-cost", "0.01", "hi"],
             "chainference models",
@@ -45,6 +45,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
         (
             &[
                 "ask",
+                "--accept-newcomers",
                 "--model",
                 model,
                 "--max-cost",
@@ -58,6 +59,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
         (
             &[
                 "ask",
+                "--accept-newcomers",
                 "--model",
                 model,
                 "--max-cost",
@@ -71,6 +73,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
         (
             &[
                 "ask",
+                "--accept-newcomers",
                 "--model",
                 model,
                 "--max-cost",
@@ -96,6 +99,11 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
                 "hi",
             ],
             "--min-success",
+        ),
+        (
+            // By default only a server with a record may lock: this one is new.
+            &["ask", "--model", model, "--max-cost", "0.01", "hi"],
+            "--accept-newcomers",
         ),
     ];
     for (args, hint) in cases {
@@ -135,6 +143,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
             "--output",
             "json",
             "ask",
+            "--accept-newcomers",
             "--model",
             model,
             "--max-cost",

@@ -51,6 +51,7 @@ async fn a_100000_token_answer_streams_to_a_file_in_bounded_memory() {
         .arg(&wallet_file)
         .args([
             "ask",
+            "--accept-newcomers",
             "--model",
             model,
             "--max-cost",
