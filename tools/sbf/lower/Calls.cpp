@@ -387,15 +387,19 @@ bool lowerSignatures(Module &M, Diags &D) {
         if (Plan(CB->getFunctionType()))
           Calls.push_back(CB);
       }
-  for (CallBase *CB : Calls)
-    rewriteCall(CB, *Plan(CB->getFunctionType()));
+  for (CallBase *CB : Calls) {
+    SigPlan P = *Plan(CB->getFunctionType()); // a copy: Plans may grow
+    rewriteCall(CB, P);
+  }
 
   SmallVector<Function *, 32> Defs;
   for (Function &F : M)
     if (!F.isDeclaration() && Plan(F.getFunctionType()))
       Defs.push_back(&F);
-  for (Function *F : Defs)
-    rewriteDefinition(F, *Plan(F->getFunctionType()));
+  for (Function *F : Defs) {
+    SigPlan P = *Plan(F->getFunctionType());
+    rewriteDefinition(F, P);
+  }
   return !Calls.empty() || !Defs.empty();
 }
 

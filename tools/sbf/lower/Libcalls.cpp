@@ -21,16 +21,63 @@ using namespace llvm;
 
 namespace sbf {
 
+/// A call to the runtime routine Name returning Ret, declared on first use.
+/// When the module already has Name (compiler-builtins is linked in), its
+/// own type is used, since a call through another type would be undefined:
+/// integer parameters and an integer result of another width are converted
+/// (e.g. compiler-builtins' comparisons return i64 on BPF, compiler-rt's
+/// int); any other difference gives null, and the caller reports it, as it
+/// does for an operation inside the routine it would call.
+static Value *callRt(IRBuilder<> &B, Module &M, const Twine &Name, Type *Ret,
+                     ArrayRef<Value *> Args) {
+  std::string N = Name.str();
+  SmallVector<Type *, 3> Tys;
+  for (Value *V : Args)
+    Tys.push_back(V->getType());
+  FunctionType *Want = FunctionType::get(Ret, Tys, false);
+  Function *F = M.getFunction(N);
+  if (!F)
+    return B.CreateCall(M.getOrInsertFunction(N, Want), Args);
+  if (F == B.GetInsertBlock()->getParent())
+    return nullptr; // the routine itself: the call would recurse
+  FunctionType *Have = F->getFunctionType();
+  if (Have == Want)
+    return B.CreateCall(F, Args);
+  auto Compatible = [](Type *H, Type *W) {
+    return H == W || (H->isIntegerTy() && W->isIntegerTy());
+  };
+  if (Have->isVarArg() || Have->getNumParams() != Tys.size() ||
+      !Compatible(Have->getReturnType(), Ret))
+    return nullptr;
+  SmallVector<Value *, 3> Conv;
+  for (unsigned I = 0; I < Tys.size(); ++I) {
+    if (!Compatible(Have->getParamType(I), Tys[I]))
+      return nullptr;
+    Type *P = Have->getParamType(I);
+    Conv.push_back(P == Tys[I] ? Args[I] : B.CreateSExtOrTrunc(Args[I], P));
+  }
+  Value *R = B.CreateCall(F, Conv);
+  return R->getType() == Ret ? R : B.CreateSExtOrTrunc(R, Ret);
+}
+
 //===----------------------------------------------------------------------===//
 // Memory intrinsics
 //===----------------------------------------------------------------------===//
 
-/// At most this many loads (or stores) per inline expansion.
-static constexpr uint64_t InlineMemOps = 16;
+/// Constant-length memcpy the backend expands itself, in pieces of the
+/// alignment (at most 8 bytes): up to 128 stores in both of its modes
+/// (BPF's getCommonMaxStoresPerMemFunc); beyond that it emits a libcall.
+static constexpr uint64_t BackendMemcpyOps = 128;
+/// At most this many loads (or stores) per expansion of memset/memmove here.
+static constexpr uint64_t InlineMemOps = 32;
 
+/// Functions in which a memory intrinsic must not become a call: the C
+/// routines themselves, and code compiled not to call them ("no-builtins",
+/// as compiler-builtins is), which may be what implements them.
 static bool isMemRoutine(const Function &F) {
   StringRef N = F.getName();
-  return N == "memcpy" || N == "memmove" || N == "memset";
+  return N == "memcpy" || N == "memmove" || N == "memset" ||
+         F.hasFnAttribute("no-builtins");
 }
 
 /// Widest access the alignment allows, at most 8 bytes.
@@ -59,18 +106,23 @@ static void forPieces(uint64_t Len, uint64_t Chunk,
 }
 
 /// Lowers llvm.memcpy, llvm.memmove and llvm.memset (and their .inline
-/// forms). Upstream BPF expands constant-length ones into loads and stores
-/// only up to a limit that depends on llc's flags (with
-/// -bpf-expand-memcpy-in-order, which sbpf-linker passes by default, every
-/// memset and memmove is a libcall), and anything longer or of variable
-/// length becomes a refused libcall. Here:
-///  - constant length needing at most 16 accesses of the widest width the
-///    alignment allows (and every .inline form): explicit loads and stores;
-///    memmove loads all pieces before storing any, so overlap is harmless;
-///  - otherwise: a call to the C function memcpy/memmove/memset (the length
-///    extended to i64), to be provided by the link.
-/// Inside memcpy/memmove/memset themselves a variable-length intrinsic would
-/// become a call to itself, so it is reported instead.
+/// forms) that the backend would turn into refused libcalls. It expands a
+/// constant-length memcpy of up to 128 pieces (the alignment, at most 8
+/// bytes, per piece) into loads and stores itself, in both of its modes, and
+/// those are left to it. With -bpf-expand-memcpy-in-order (which sbpf-linker
+/// passes by default) every memset and memmove is a libcall, and without it
+/// the long ones are; variable lengths always are. Here:
+///  - memset/memmove of constant length needing at most 32 pieces (and every
+///    constant-length .inline form the backend would not expand): explicit
+///    loads and stores; memmove loads every piece before storing any, so
+///    overlap is harmless;
+///  - every other one: a call to the C function memcpy/memmove/memset (the
+///    length extended to i64), which the link provides (in the program,
+///    compiler-builtins' memcpy/memmove/memset, which use sol_mem*_ syscalls
+///    for long lengths).
+/// Inside memcpy/memmove/memset themselves a call would recurse (and
+/// "no-builtins" code may implement them), so there constant lengths are
+/// always expanded and variable ones reported.
 bool lowerMemIntrinsics(Module &M, Diags &D) {
   SmallVector<MemIntrinsic *, 32> Work;
   for (Function &F : M)
@@ -90,6 +142,7 @@ bool lowerMemIntrinsics(Module &M, Diags &D) {
   LLVMContext &C = M.getContext();
   Type *I64 = Type::getInt64Ty(C), *I32 = Type::getInt32Ty(C);
   PointerType *Ptr = PointerType::get(C, 0);
+  bool Changed = false;
   for (MemIntrinsic *MI : Work) {
     Function &F = *MI->getFunction();
     bool IsSet = isa<MemSetInst>(MI);
@@ -108,8 +161,11 @@ bool lowerMemIntrinsics(Module &M, Diags &D) {
     uint64_t Chunk = chunkFor(A);
     auto *LenC = dyn_cast<ConstantInt>(MI->getLength());
     IRBuilder<> B(MI);
-    if (LenC && (MustInline || opsFor(LenC->getZExtValue(), Chunk) <=
-                                   InlineMemOps || isMemRoutine(F))) {
+    bool IsCopy = !IsSet && !IsMove;
+    uint64_t Ops = LenC ? opsFor(LenC->getZExtValue(), Chunk) : 0;
+    if (LenC && IsCopy && Ops <= BackendMemcpyOps)
+      continue; // the backend expands it
+    if (LenC && (MustInline || Ops <= InlineMemOps || isMemRoutine(F))) {
       uint64_t Len = LenC->getZExtValue();
       if (IsSet) {
         Value *Byte = cast<MemSetInst>(MI)->getValue();
@@ -144,28 +200,27 @@ bool lowerMemIntrinsics(Module &M, Diags &D) {
           Store(Off, V);
       }
       MI->eraseFromParent();
+      Changed = true;
       continue;
     }
     if (isMemRoutine(F)) {
-      D.error(&F, "variable-length memory intrinsic inside the routine "
-                  "implementing it");
+      D.error(&F, "variable-length memory intrinsic inside memcpy/memmove/"
+                  "memset or a no-builtins function");
       continue;
     }
     Value *Len = B.CreateZExtOrTrunc(MI->getLength(), I64);
-    FunctionCallee Fn;
-    Value *Second;
-    if (IsSet) {
-      Fn = M.getOrInsertFunction("memset", Ptr, Ptr, I32, I64);
-      Second = B.CreateZExt(cast<MemSetInst>(MI)->getValue(), I32);
-    } else {
-      Fn = M.getOrInsertFunction(IsMove ? "memmove" : "memcpy", Ptr, Ptr, Ptr,
-                                 I64);
-      Second = Src;
+    const char *Name = IsSet ? "memset" : IsMove ? "memmove" : "memcpy";
+    Value *Second =
+        IsSet ? B.CreateZExt(cast<MemSetInst>(MI)->getValue(), I32) : Src;
+    if (!callRt(B, M, Name, Ptr, {Dst, Second, Len})) {
+      D.error(&F, Twine("the module defines ") + Name +
+                      " with a signature other than C's");
+      continue;
     }
-    B.CreateCall(Fn, {Dst, Second, Len});
     MI->eraseFromParent();
+    Changed = true;
   }
-  return !Work.empty();
+  return Changed;
 }
 
 //===----------------------------------------------------------------------===//
@@ -181,31 +236,10 @@ static const char *suffixOf(Type *T) {
   return nullptr;
 }
 
-/// A call to the soft-float routine Name, declared on first use.
-static Value *callRt(IRBuilder<> &B, Module &M, const Twine &Name, Type *Ret,
-                     ArrayRef<Value *> Args) {
-  SmallVector<Type *, 3> Tys;
-  for (Value *V : Args)
-    Tys.push_back(V->getType());
-  FunctionCallee Fn = M.getOrInsertFunction(
-      Name.str(), FunctionType::get(Ret, Tys, false));
-  return B.CreateCall(Fn, Args);
-}
-
-/// fcmp through compiler-rt's comparison routines, as LLVM's own soft-float
-/// legalization does. __eq/__ne/__lt/__le return <0, 0, >0 like a three-way
-/// compare and 1 for unordered operands; __ge/__gt return -1 for unordered;
-/// __unord returns non-zero for unordered. The unordered-or predicates are
-/// the negations of the opposite ordered ones (UGE = !OLT, ...).
-static Value *lowerFCmp(IRBuilder<> &B, Module &M, FCmpInst *I,
-                        const char *Sfx) {
-  Value *X = I->getOperand(0), *Y = I->getOperand(1);
-  Type *I32 = B.getInt32Ty();
-  Value *Zero = B.getInt32(0);
-  auto Cmp = [&](const char *Fn) {
-    return callRt(B, M, Twine("__") + Fn + Sfx + "2", I32, {X, Y});
-  };
-  switch (I->getPredicate()) {
+static Value *lowerFCmpWith(IRBuilder<> &B, FCmpInst::Predicate P,
+                            function_ref<Value *(const char *)> Cmp,
+                            Value *Zero) {
+  switch (P) {
   case FCmpInst::FCMP_FALSE:
     return B.getFalse();
   case FCmpInst::FCMP_TRUE:
@@ -243,6 +277,27 @@ static Value *lowerFCmp(IRBuilder<> &B, Module &M, FCmpInst *I,
   default:
     llvm_unreachable("bad fcmp predicate");
   }
+}
+
+/// fcmp through compiler-rt's comparison routines, as LLVM's own soft-float
+/// legalization does. __eq/__ne/__lt/__le return <0, 0, >0 like a three-way
+/// compare and 1 for unordered operands; __ge/__gt return -1 for unordered;
+/// __unord returns non-zero for unordered. The unordered-or predicates are
+/// the negations of the opposite ordered ones (UGE = !OLT, ...).
+static Value *lowerFCmp(IRBuilder<> &B, Module &M, FCmpInst *I,
+                        const char *Sfx) {
+  Value *X = I->getOperand(0), *Y = I->getOperand(1);
+  Type *I32 = B.getInt32Ty();
+  Value *Zero = B.getInt32(0);
+  bool Failed = false;
+  auto Cmp = [&](const char *Fn) -> Value * {
+    if (Value *V = callRt(B, M, Twine("__") + Fn + Sfx + "2", I32, {X, Y}))
+      return V;
+    Failed = true;
+    return Zero;
+  };
+  Value *R = lowerFCmpWith(B, I->getPredicate(), Cmp, Zero);
+  return Failed ? nullptr : R;
 }
 
 /// Integer width letter in compiler-rt conversion names: si (32), di (64),
@@ -424,7 +479,8 @@ bool lowerFloatOps(Module &M, Diags &D) {
       R = callRt(B, M,
                  Twine("__fix") + (S ? "" : "uns") + Sfx + intSuffix(W), CTy,
                  {X});
-      R = B.CreateTrunc(R, Ty);
+      if (R)
+        R = B.CreateTrunc(R, Ty);
       break;
     }
     case Instruction::SIToFP:
@@ -489,6 +545,12 @@ bool lowerFloatOps(Module &M, Diags &D) {
     }
     default:
       continue; // loads, stores, phi, select, fneg, bitcast, calls: fine
+    }
+    if (!R) {
+      Unsupported(Twine(I->getOpcodeName()) +
+                  ": the module defines the runtime routine with another "
+                  "signature, or this is that routine");
+      continue;
     }
     R->takeName(I);
     I->replaceAllUsesWith(R);

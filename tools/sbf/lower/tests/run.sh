@@ -14,7 +14,15 @@
 #    -bpf-expand-memcpy-in-order (sbpf-linker's default);
 #  - functions named t_* (void (ptr in, ptr out)) are compiled for the host
 #    both lowered and unlowered and compared on the same inputs by driver.c
-#    (edge-case pairs and random values); any difference fails the run.
+#    (edge-case pairs and random values); any difference fails the run;
+#  - the same through llc's own plugin hook: llc -load-pass-plugin=PLUGIN
+#    on the unlowered file must compile it;
+#  - divrem.ll is also lowered with the alternative pipeline that lets LLVM's
+#    expand-ir-insts expand the 128-bit divisions ($ALT_PIPELINE), and
+#    checked the same way.
+# If SBF_REAL_BC names a whole program's bitcode, it is lowered too and must
+# compile with llc -march=bpfel -mcpu=v1 -bpf-stack-size=4097 (see README.md
+# for 4097), with and without -bpf-expand-memcpy-in-order.
 # Exits non-zero on any failure.
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +36,9 @@ if [ -z "$plugin" ]; then
   plugin=$work/libsbf-lower.so
 fi
 PIPELINE='function(lower-atomic),sbf-lower'
+ALT_PIPELINE='require<libcall-lowering-info>,function(lower-atomic,expand-ir-insts<O2>),sbf-lower'
+ALT_FLAGS=-expand-div-rem-bits=64
+ALT_TESTS=" divrem "
 opt=("$llvm/bin/opt" "-load-pass-plugin=$plugin")
 llc=$llvm/bin/llc
 cc=${CC:-cc}
@@ -40,7 +51,7 @@ host_ir() { # module on stdin -> host module on stdout
 }
 
 objs=()
-names=()
+entries=() # "label lowered-symbol reference-symbol"
 for t in "$here"/*.ll; do
   n=$(basename "$t" .ll)
   if [[ $n == err_* ]]; then
@@ -63,35 +74,65 @@ for t in "$here"/*.ll; do
   if ! "${opt[@]}" -passes="$PIPELINE" "$t" -o "$work/$n.bc" 2>"$work/$n.err"; then
     fail "$n: opt failed:"; cat "$work/$n.err"; continue
   fi
-  ok=1
-  for extra in "" -bpf-expand-memcpy-in-order; do
-    if ! "$llc" -march=bpfel -mcpu=v1 -bpf-stack-size=4096 $extra -filetype=obj "$work/$n.bc" \
-         -o "$work/$n.o" 2>"$work/$n.llc"; then
-      fail "$n: llc -march=bpfel -mcpu=v1 $extra refused the lowered IR:"
-      head -20 "$work/$n.llc"; ok=0
+  variants=(low)
+  if [[ $ALT_TESTS == *" $n "* ]]; then
+    if "${opt[@]}" $ALT_FLAGS -passes="$ALT_PIPELINE" "$t" -o "$work/$n.alt.bc" \
+         2>"$work/$n.err"; then
+      variants+=(alt)
+    else
+      fail "$n: opt (alternative pipeline) failed:"; cat "$work/$n.err"
     fi
+  fi
+  for v in "${variants[@]}"; do
+    bc=$work/$n.bc; [ $v = alt ] && bc=$work/$n.alt.bc
+    ok=1
+    for extra in "" -bpf-expand-memcpy-in-order; do
+      if ! "$llc" -march=bpfel -mcpu=v1 -bpf-stack-size=4096 $extra -filetype=obj \
+           "$bc" -o "$work/$n.o" 2>"$work/$n.llc"; then
+        fail "$n ($v): llc -march=bpfel -mcpu=v1 $extra refused the lowered IR:"
+        head -20 "$work/$n.llc"; ok=0
+      fi
+    done
+    [ $ok = 1 ] && echo "ok   $n ($v: lowered IR compiles for bpfel v1)"
   done
-  [ $ok = 1 ] && echo "ok   $n (lowered IR compiles for bpfel v1)"
+  if "$llc" -load-pass-plugin="$plugin" -march=bpfel -mcpu=v1 -bpf-stack-size=4096 \
+       -filetype=obj "$t" -o "$work/$n.o" 2>"$work/$n.llc"; then
+    echo "ok   $n (llc -load-pass-plugin compiles it unlowered)"
+  else
+    fail "$n: llc -load-pass-plugin refused it:"; head -20 "$work/$n.llc"
+  fi
   if grep -q '^define void @t_' "$t"; then
-    "$llvm/bin/llvm-dis" "$work/$n.bc" -o - | host_ir >"$work/$n.low.ll"
     sed 's/@t_/@ref_/g' "$t" | host_ir >"$work/$n.ref.ll"
-    for v in low ref; do
+    "$llvm/bin/llvm-dis" "$work/$n.bc" -o - | host_ir >"$work/$n.low.ll"
+    if [[ " ${variants[*]} " == *" alt "* ]]; then
+      "$llvm/bin/llvm-dis" "$work/$n.alt.bc" -o - | sed 's/@t_/@alt_/g' |
+        host_ir >"$work/$n.alt.ll"
+    fi
+    for v in ref "${variants[@]}"; do
       "$llc" -O1 -relocation-model=pic -filetype=obj "$work/$n.$v.ll" \
         -o "$work/$n.$v.o" || fail "$n: host llc ($v)"
       objs+=("$work/$n.$v.o")
     done
-    names+=($(sed -n 's/^define void @t_\([A-Za-z0-9_]*\)(.*/\1/p' "$t"))
+    for x in $(sed -n 's/^define void @t_\([A-Za-z0-9_]*\)(.*/\1/p' "$t"); do
+      entries+=("$x t_$x ref_$x")
+      [[ " ${variants[*]} " == *" alt "* ]] &&
+        entries+=("$x(expand-ir-insts) alt_$x ref_$x")
+    done
   fi
 done
 
 # Differential run on the host.
 {
-  for x in "${names[@]}"; do
-    echo "void t_$x(const uint8_t *, uint8_t *);"
-    echo "void ref_$x(const uint8_t *, uint8_t *);"
+  for e in "${entries[@]}"; do
+    read -r label low ref <<<"$e"
+    echo "void $low(const uint8_t *, uint8_t *);"
+    echo "void $ref(const uint8_t *, uint8_t *);"
   done
   echo "static const struct test TESTS[] = {"
-  for x in "${names[@]}"; do echo "  {\"$x\", t_$x, ref_$x},"; done
+  for e in "${entries[@]}"; do
+    read -r label low ref <<<"$e"
+    echo "  {\"$label\", $low, $ref},"
+  done
   echo "  {0, 0, 0}};"
 } >"$work/tests.h"
 if "$cc" -O1 -fno-builtin -I"$work" "$here/driver.c" "${objs[@]}" -lm \
@@ -99,6 +140,22 @@ if "$cc" -O1 -fno-builtin -I"$work" "$here/driver.c" "${objs[@]}" -lm \
   if ! "$work/driver"; then fail "host differential test"; fi
 else
   fail "building the host driver:"; cat "$work/cc.err"
+fi
+
+if [ -n "${SBF_REAL_BC:-}" ]; then
+  if "${opt[@]}" -passes="$PIPELINE" "$SBF_REAL_BC" -o "$work/real.bc" 2>"$work/real.err"; then
+    for extra in "" -bpf-expand-memcpy-in-order; do
+      if "$llc" -march=bpfel -mcpu=v1 -bpf-stack-size=4097 $extra -filetype=obj \
+           "$work/real.bc" -o "$work/real.o" 2>"$work/real.llc"; then
+        echo "ok   $SBF_REAL_BC (lowered, compiles for bpfel v1 $extra)"
+      else
+        fail "$SBF_REAL_BC: llc $extra refused the lowered program:"
+        grep error "$work/real.llc" | head -20
+      fi
+    done
+  else
+    fail "$SBF_REAL_BC: opt failed:"; head -20 "$work/real.err"
+  fi
 fi
 
 if [ $failures -ne 0 ]; then
