@@ -22,12 +22,10 @@ pub const DEFAULT_PROMPT: &str = "Explain in three sentences what a Merkle tree 
 /// Runs the demo.
 pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
     let model_path = tokio::task::spawn_blocking(smollm2::model_path).await??;
-    // The natively hosted programs print their logs to stdout and the validator logs to
-    // stderr: the answer goes to the terminal's stdout alone, the node stays quiet.
+    // The answer goes to the terminal's stdout alone; the node and the engine stay quiet.
     let mut terminal = quiet_stdout()?;
     eprintln!("Starting a local node…");
     let node = tokio::task::spawn_blocking(|| {
-        chainference_native::stubs::install();
         agave_logger::setup_with_default("off");
         LocalNode::start_with(None, None, ConfigParams::with_fee(0))
     })

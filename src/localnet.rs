@@ -1,7 +1,9 @@
-//! The local node: solana-test-validator in process, hosting Chainference,
-//! spl-account-compression and spl-noop as native builtins (no SBF toolchain can be had on our
-//! machines) and Light Protocol's programs and v1 state trees (its SBF builds), serving the same JSON-RPC and PubSub as devnet, its config initialized by the
-//! local admin key, and a faucet behind `requestAirdrop`. Clients and providers know it is
+//! The local node: solana-test-validator in process, with every program deployed in genesis as
+//! a cluster has it (sBPF, upgradeable loader, compute metered): Chainference and
+//! spl-account-compression built from this tree (`chainference_native::sbf`), spl-noop and Light
+//! Protocol's programs and v1 state trees from Light's package. It serves the same JSON-RPC and
+//! PubSub as devnet, its config initialized by the local admin key, and a faucet behind
+//! `requestAirdrop`. Clients and providers know it is
 //! local only by its genesis hash.
 
 use anchor_lang::prelude::Pubkey;
@@ -9,11 +11,10 @@ use anchor_lang::solana_program::system_instruction;
 use anyhow::{anyhow, Context, Result};
 use chainference::state::ConfigParams;
 use chainference_client::instructions::initialize_config;
-use solana_account::{AccountSharedData, WritableAccount};
+use solana_account::AccountSharedData;
 use solana_commitment_config::CommitmentConfig;
 use solana_faucet::faucet::{run_faucet, Faucet};
 use solana_keypair::Keypair;
-use solana_program_runtime::program_cache_entry::ProgramCacheEntry;
 use solana_rpc::rpc::JsonRpcConfig;
 use solana_rpc_client::rpc_client::RpcClient;
 use solana_signer::Signer;
@@ -45,7 +46,6 @@ impl LocalNode {
         rpc_port: Option<u16>,
         config: ConfigParams,
     ) -> Result<Self> {
-        chainference_native::stubs::install();
         let temporary = match ledger {
             Some(_) => None,
             None => Some(tempfile::tempdir().context("creating a temporary ledger folder")?),
@@ -72,45 +72,13 @@ impl LocalNode {
         // The validator's gossip port is otherwise the first of its port range, so a second
         // node in one process would fail to bind it.
         genesis.gossip_port(free_gossip_port()?);
-        let builtins = chainference_native::builtins::all();
-        for (program_id, _, _) in &builtins {
-            let mut account = AccountSharedData::new(1, 0, &solana_sdk_ids::native_loader::ID);
-            account.set_executable(true);
-            genesis.add_account(*program_id, account);
-        }
-        add_light(&mut genesis)?;
+        add_programs(&mut genesis, &ledger_path)?;
         let validator = genesis
             .start_with_mint_address(
                 mint.pubkey(),
                 solana_net_utils::SocketAddrSpace::Unspecified,
             )
             .map_err(|error| anyhow!("the local node did not start: {error}"))?;
-        // Register the builtins on every bank there is, twice, so that a bank forked while the
-        // first pass ran is covered by the second.
-        for _ in 0..2 {
-            let forks = validator.bank_forks();
-            let banks: Vec<_> = {
-                let forks = forks
-                    .read()
-                    .map_err(|_| anyhow!("the bank forks lock is poisoned"))?;
-                forks
-                    .banks()
-                    .values()
-                    .map(|bank| bank.clone_without_scheduler())
-                    .chain([forks.working_bank()])
-                    .collect()
-            };
-            for bank in banks {
-                for (program_id, name, register) in &builtins {
-                    bank.add_builtin(
-                        *program_id,
-                        name,
-                        ProgramCacheEntry::new_builtin(0, 1, *register),
-                    );
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(400));
-        }
         let node = Self {
             validator,
             mint,
@@ -175,18 +143,34 @@ impl LocalNode {
 /// validator's default cap (10 MiB) leaves little room; 64 MiB leaves plenty.
 const MAX_GENESIS_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Adds Light Protocol's system program and account-compression (SBF, upgradeable loader) and
-/// its v1 state trees to `genesis`, so that `close_request` can write receipts.
-fn add_light(genesis: &mut TestValidatorGenesis) -> Result<()> {
+/// Deploys every program in `genesis` as a cluster has them (sBPF, upgradeable loader): ours
+/// (written into the ledger folder, which the validator reads them from), and Light's system
+/// program, account-compression and spl-noop with Light's v1 state trees, so that
+/// `close_request` can write receipts.
+fn add_programs(genesis: &mut TestValidatorGenesis, ledger: &Path) -> Result<()> {
+    let folder = ledger.join("programs");
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let mut programs = Vec::new();
+    for program in chainference_native::sbf::PROGRAMS {
+        let path = folder.join(program.file);
+        std::fs::write(&path, program.elf)
+            .with_context(|| format!("writing {}", path.display()))?;
+        programs.push((program.id, path));
+    }
     let light = chainference_native::light::package().map_err(|error| anyhow!("{error}"))?;
-    let programs: Vec<UpgradeableProgramInfo> = light
-        .programs
-        .iter()
-        .map(|program| UpgradeableProgramInfo {
-            program_id: program.id,
+    programs.extend(
+        light
+            .programs
+            .iter()
+            .map(|program| (program.id, program.path.clone())),
+    );
+    let programs: Vec<UpgradeableProgramInfo> = programs
+        .into_iter()
+        .map(|(program_id, program_path)| UpgradeableProgramInfo {
+            program_id,
             loader: solana_sdk_ids::bpf_loader_upgradeable::ID,
             upgrade_authority: Pubkey::default(),
-            program_path: program.path.clone(),
+            program_path,
         })
         .collect();
     genesis.add_upgradeable_programs_with_path(&programs);
@@ -255,8 +239,8 @@ pub fn run(ledger: Option<PathBuf>, rpc_port: u16) -> Result<()> {
     }
 }
 
-/// Points file descriptor 1 at `/dev/null` and returns the terminal's stdout, so that what
-/// the hosted programs print does not mix with the answer.
+/// Points file descriptor 1 at `/dev/null` and returns the terminal's stdout, so that nothing
+/// the node's or the engine's libraries print mixes with the answer.
 pub fn quiet_stdout() -> Result<File> {
     let null = File::options()
         .write(true)

@@ -96,11 +96,7 @@ pub async fn follow_answer(
                                     if !follower.seen.insert(signature) {
                                         continue;
                                     }
-                                    let batches = chunk_batches(
-                                        &logs.logs,
-                                        &chainference::ID,
-                                        chain.log_form(),
-                                    );
+                                    let batches = chunk_batches(&logs.logs, &chainference::ID);
                                     follower.offer(batches);
                                     if follower.assembler.missing().is_some() {
                                         follower.backfill().await?;

@@ -166,18 +166,18 @@ pub async fn read_transaction(
         OptionSerializer::Some(logs) => logs.clone(),
         _ => Vec::new(),
     };
-    let batches = chunk_batches(&logs, &chainference::ID, chain.log_form())
+    let batches = chunk_batches(&logs, &chainference::ID)
         .into_iter()
         .filter(|batch| batch.request == *address)
         .collect();
-    let every_root = program_events::<RootBatch>(&logs, &chainference::ID, chain.log_form());
+    let every_root = program_events::<RootBatch>(&logs, &chainference::ID);
     let all_roots = every_root.len();
     let roots = every_root
         .into_iter()
         .filter(|root| root.request == *address)
         .collect();
     let mut acknowledgement = None;
-    let settled = program_events::<RequestSettled>(&logs, &chainference::ID, chain.log_form())
+    let settled = program_events::<RequestSettled>(&logs, &chainference::ID)
         .into_iter()
         .find(|settled| settled.request == *address);
     let mut instructions = Vec::new();

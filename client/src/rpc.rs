@@ -4,7 +4,6 @@
 //! transaction is never executed twice; the program's refusals come back by name.
 
 use crate::envelope::KeyContext;
-use crate::stream::LogForm;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::AccountDeserialize;
@@ -19,13 +18,6 @@ use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-/// Genesis hashes of the public clusters, whose logs carry events in the cluster form.
-const PUBLIC_GENESIS_HASHES: [&str; 3] = [
-    "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d", // mainnet-beta
-    "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG", // devnet
-    "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY", // testnet
-];
 
 /// How often a sent transaction's status is polled.
 const POLL: Duration = Duration::from_millis(150);
@@ -161,17 +153,6 @@ impl Chain {
     /// The cluster's genesis hash.
     pub fn genesis_hash(&self) -> [u8; 32] {
         self.genesis_hash
-    }
-
-    /// Which log form carries events here: the cluster form on the public clusters, the
-    /// native form elsewhere (a local node hosting the program as a builtin).
-    pub fn log_form(&self) -> LogForm {
-        let genesis = Pubkey::new_from_array(self.genesis_hash).to_string();
-        if PUBLIC_GENESIS_HASHES.contains(&genesis.as_str()) {
-            LogForm::Cluster
-        } else {
-            LogForm::Native
-        }
     }
 
     /// What binds keys to `request` on this cluster.

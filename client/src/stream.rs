@@ -10,40 +10,25 @@ use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{BatchRuleError, ResponseCursor};
 use std::collections::{BTreeMap, VecDeque};
 
-/// Which form of the event's log line to accept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogForm {
-    /// A cluster's `Program data: <base64>`, only inside our program's own top-level
-    /// invocation.
-    Cluster,
-    /// A local node's native form, `Program log: Program data: <base64>`, which natively
-    /// hosted programs leave wherever they run (accept it only from a local node, known by its
-    /// genesis hash).
-    Native,
-}
-
+/// How an event's line starts: `Program data: <base64>`, accepted only inside our program's own
+/// top-level invocation.
 const DATA: &str = "Program data: ";
-const NATIVE_DATA: &str = "Program log: Program data: ";
 
 /// The `ChunkBatch` events in one successful transaction's log.
-pub fn chunk_batches(logs: &[String], program_id: &Pubkey, form: LogForm) -> Vec<ChunkBatch> {
-    program_events(logs, program_id, form)
+pub fn chunk_batches(logs: &[String], program_id: &Pubkey) -> Vec<ChunkBatch> {
+    program_events(logs, program_id)
 }
 
 /// The events of type `E` that `program_id` itself logged in one successful transaction.
 pub fn program_events<E: AnchorDeserialize + Discriminator>(
     logs: &[String],
     program_id: &Pubkey,
-    form: LogForm,
 ) -> Vec<E> {
     let ours = program_id.to_string();
     let mut stack: Vec<&str> = Vec::new();
     let mut events = Vec::new();
     for line in logs {
-        let data = match form {
-            LogForm::Native => line.strip_prefix(NATIVE_DATA),
-            LogForm::Cluster => line.strip_prefix(DATA).filter(|_| stack == [ours.as_str()]),
-        };
+        let data = line.strip_prefix(DATA).filter(|_| stack == [ours.as_str()]);
         if let Some(event) = data.and_then(decode) {
             events.push(event);
             continue;
@@ -321,15 +306,16 @@ mod tests {
             format!("Program {ours} success"),
         ];
         assert_eq!(
-            chunk_batches(&logs, &chainference::ID, LogForm::Cluster),
+            chunk_batches(&logs, &chainference::ID),
             vec![genuine.clone()]
         );
-        let native = vec![format!("Program log: {}", line(&genuine))];
-        assert_eq!(
-            chunk_batches(&native, &chainference::ID, LogForm::Native),
-            vec![genuine.clone()]
-        );
-        assert!(chunk_batches(&native, &chainference::ID, LogForm::Cluster).is_empty());
+        // A line our program logs with `msg!` cannot pass for an event.
+        let logged = vec![
+            format!("Program {ours} invoke [1]"),
+            format!("Program log: {}", line(&genuine)),
+            format!("Program {ours} success"),
+        ];
+        assert!(chunk_batches(&logged, &chainference::ID).is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The local node over the real JSON-RPC: our program, spl-account-compression and spl-noop run
-//! as builtins inside solana-test-validator, cross-program invocations included.
+//! as sBPF programs inside solana-test-validator, cross-program invocations included.
 
 use crate::support::*;
 use chainference::compression::{tree_account_len, tree_fill, COMPRESSION_PROGRAM_ID};

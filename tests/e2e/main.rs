@@ -1,6 +1,6 @@
 //! End-to-end tests over the local node: the real JSON-RPC and PubSub (solana-rpc-client and
-//! solana-pubsub-client), our program with spl-account-compression and spl-noop as builtins of
-//! solana-test-validator, providers and clients running the same code a user runs. One
+//! solana-pubsub-client), our program with spl-account-compression and spl-noop deployed as sBPF
+//! in solana-test-validator's genesis, providers and clients running the same code a user runs. One
 //! binary, one shared node; each test serves its own model id so providers never take
 //! another test's requests.
 

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
-/// A local node's genesis hash (not a public cluster's, so events come in the native form).
+/// A local node's genesis hash.
 pub const GENESIS: [u8; 32] = [7; 32];
 
 /// A Request account whose answer stands at `response`, as the program stores it.
@@ -235,12 +235,14 @@ impl EndlessProvider {
     }
 }
 
-/// The native log line a local node shows for `event`.
-pub fn native_line(event: &impl anchor_lang::Event) -> String {
-    format!(
-        "Program log: Program data: {}",
-        base64_encode(&event.data())
-    )
+/// The log of a transaction in which our program emitted `event`.
+pub fn event_logs(event: &impl anchor_lang::Event) -> Vec<String> {
+    let program = chainference::ID;
+    vec![
+        format!("Program {program} invoke [1]"),
+        format!("Program data: {}", base64_encode(&event.data())),
+        format!("Program {program} success"),
+    ]
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

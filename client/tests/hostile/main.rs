@@ -10,7 +10,7 @@ use chainference_client::direct::{receive_direct, DirectError, MAX_UNCONFIRMED_B
 use chainference_client::follow::{follow_answer, FollowError};
 use chainference_client::rpc::Chain;
 use chainference_prover::core::{ResponseCursor, MAX_CHUNK_LEN};
-use fake::{native_line, request_account, EndlessProvider, FakeNode};
+use fake::{event_logs, request_account, EndlessProvider, FakeNode};
 use solana_keypair::Keypair;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -49,18 +49,13 @@ async fn connect(node: &FakeNode) -> Chain {
 }
 
 /// A log line carries a batch that follows the answer's rules and its own hash chain, but the
-/// Request account's chain went another way (a local node shows the native log form wherever
-/// a program logs it): nothing of it may be shown.
+/// Request account's chain went another way: nothing of it may be shown.
 #[tokio::test]
 async fn follow_shows_no_batch_the_request_account_does_not_confirm() {
     let request = Pubkey::new_unique();
     let (_, posted) = final_batch(request, b"what the server posted");
     let (forged, _) = final_batch(request, b"what a log line claims instead");
-    let node = FakeNode::start(
-        Some(request_account(&posted)),
-        vec![vec![native_line(&forged)]],
-    )
-    .await;
+    let node = FakeNode::start(Some(request_account(&posted)), vec![event_logs(&forged)]).await;
     let chain = connect(&node).await;
     let mut delivered = Vec::new();
     let followed = tokio::time::timeout(
@@ -90,7 +85,7 @@ async fn follow_shows_nothing_the_request_account_has_not_reached() {
     let (batch, _) = final_batch(request, b"not on chain yet");
     let node = FakeNode::start(
         Some(request_account(&ResponseCursor::new())),
-        vec![vec![native_line(&batch)]],
+        vec![event_logs(&batch)],
     )
     .await;
     let chain = connect(&node).await;
@@ -115,11 +110,7 @@ async fn follow_shows_nothing_the_request_account_has_not_reached() {
 async fn follow_shows_a_batch_the_request_account_confirms() {
     let request = Pubkey::new_unique();
     let (batch, posted) = final_batch(request, b"what the server posted");
-    let node = FakeNode::start(
-        Some(request_account(&posted)),
-        vec![vec![native_line(&batch)]],
-    )
-    .await;
+    let node = FakeNode::start(Some(request_account(&posted)), vec![event_logs(&batch)]).await;
     let chain = connect(&node).await;
     let mut delivered = Vec::new();
     let followed = tokio::time::timeout(

@@ -123,10 +123,5 @@ pub struct RequestSettled {
 
 /// Writes `event` (discriminator ‖ borsh) to the transaction log as `Program data: <base64>`.
 pub fn log_event(event: &impl Event) {
-    let data = event.data();
-    #[cfg(target_os = "solana")]
-    anchor_lang::solana_program::log::sol_log_data(&[&data]);
-    // Natively the syscall is a stub; the runtime that hosts the program routes it to the log.
-    #[cfg(not(target_os = "solana"))]
-    anchor_lang::compat::solana_sysvar::program_stubs::sol_log_data(&[&data]);
+    anchor_lang::solana_program::log::sol_log_data(&[&event.data()]);
 }

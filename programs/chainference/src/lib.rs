@@ -11,6 +11,10 @@
 
 use anchor_lang::prelude::*;
 
+// Linked, though nothing names it: the sBPF build's soft-float and memory builtins.
+#[cfg(target_os = "solana")]
+extern crate solana_compiler_builtins;
+
 pub mod compression;
 pub mod constants;
 pub mod error;

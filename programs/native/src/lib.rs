@@ -1,18 +1,14 @@
-//! Hosts Chainference, spl-account-compression and spl-noop as native builtins of a real
-//! Solana runtime, since no SBF toolchain can be had on our build machines, beside Light
-//! Protocol's own SBF programs.
+//! The programs as a cluster runs them, for local runtimes: Chainference and
+//! spl-account-compression built to sBPF from source, Light Protocol's programs, trees and
+//! spl-noop from Light's package, and a LiteSVM harness with all of them loaded.
 //!
-//! - [`stubs`] routes the syscall stubs that each generation of `solana-program` calls through
-//!   (CPI, sysvars, logs) to `solana-program-test`'s implementation, which executes them
-//!   against the runtime's invoke context for real.
-//! - [`builtins`] adapts each program's entrypoint to the runtime's builtin form.
-//! - [`light`] brings Light Protocol's system program, account-compression and v1 state trees
-//!   (SBF builds from its npm package), which receipts are written through.
+//! - [`sbf`] holds the sBPF builds of this tree (`build.rs` runs `tools/sbf/build`).
+//! - [`light`] brings Light Protocol's system program, account-compression, v1 state trees and
+//!   spl-noop (SBF builds from its npm package); receipts are written through Light's.
 //! - [`svm`] is a LiteSVM harness with all of them loaded: the program tests' runtime.
 
-pub mod builtins;
 pub mod light;
-pub mod stubs;
+pub mod sbf;
 pub mod svm;
 
 /// The keypair of [`chainference::constants::ADMIN`] on local deployments (a test key:

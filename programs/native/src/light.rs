@@ -1,11 +1,13 @@
 //! Light Protocol for local runtimes: its system program and account-compression (their SBF
-//! builds) and its pre-initialised v1 state trees, from the npm package
+//! builds), its pre-initialised v1 state trees, and the official SBF build of spl-noop that it
+//! ships (what spl-account-compression logs through), from the npm package
 //! `@lightprotocol/zk-compression-cli`. The package is fetched once from the npm registry into
 //! the cache (`$CHAINFERENCE_CACHE`, else `~/.cache/chainference`), its published SHA-512
 //! checked, and never committed.
 
 use anchor_lang::prelude::Pubkey;
 use base64::Engine as _;
+use chainference::compression::NOOP_PROGRAM_ID;
 use chainference::receipt::{LIGHT_COMPRESSION_PROGRAM, LIGHT_SYSTEM_PROGRAM};
 use sha2::{Digest, Sha512};
 use std::io::Read;
@@ -23,9 +25,10 @@ const INTEGRITY: &str =
     "sha512-EIoS0N0fLYMEy0Ob2rSfy0GRTddXM/EZ+RcPKpeav+bY1GVVWlfnbTPqvW6q1zTnm77is3QRPx6+qEQTJqNHbg==";
 
 /// The programs loaded: id and file under the package's `bin/`.
-const PROGRAMS: [(Pubkey, &str); 2] = [
+const PROGRAMS: [(Pubkey, &str); 3] = [
     (LIGHT_SYSTEM_PROGRAM, "light_system_program_pinocchio.so"),
     (LIGHT_COMPRESSION_PROGRAM, "account_compression.so"),
+    (NOOP_PROGRAM_ID, "spl_noop.so"),
 ];
 
 /// The accounts loaded, files under the package's `accounts/`: the registration of Light's
@@ -104,6 +107,11 @@ fn folder() -> PathBuf {
 
 fn load() -> Result<LightPackage, LightPackageError> {
     let folder = folder();
+    // A cache from before a file joined the list lacks it: it is replaced.
+    let whole = PROGRAMS.iter().all(|(_, file)| folder.join(file).exists());
+    if folder.join("complete").exists() && !whole {
+        let _ = std::fs::remove_dir_all(&folder);
+    }
     if !folder.join("complete").exists() {
         fetch(&folder)?;
     }

@@ -1,8 +1,9 @@
-//! A LiteSVM runtime with Chainference, spl-account-compression and spl-noop loaded as
-//! builtins and Light Protocol's programs and v1 state trees as SBF, CPIs between them
-//! executed for real: the harness of the program tests.
+//! A LiteSVM runtime with every program as a cluster runs it (sBPF, compute metered, the real
+//! heap, stack and compute limits): Chainference and spl-account-compression built from source
+//! ([`crate::sbf`]), spl-noop and Light Protocol's programs and v1 state trees from Light's
+//! package, CPIs between them executed for real: the harness of the program tests.
 
-use crate::{builtins, light, stubs};
+use crate::{light, sbf};
 use anchor_lang::prelude::{AccountDeserialize, Pubkey};
 use anchor_lang::solana_program::instruction::Instruction;
 use chainference::compression::tree_account_len;
@@ -32,7 +33,7 @@ pub const HARNESS_CLUSTER: [u8; 32] = [0x11; 32];
 /// What a refused transaction failed with.
 pub type Refusal = Box<FailedTransactionMetadata>;
 
-/// The runtime with our three builtins and Light's programs loaded.
+/// The runtime with every program loaded.
 pub struct Harness {
     /// The LiteSVM instance; tests may reach into it.
     pub svm: LiteSVM,
@@ -45,7 +46,7 @@ impl Default for Harness {
 }
 
 impl Harness {
-    /// A fresh runtime with the three builtins, Light's programs and trees, and no config
+    /// A fresh runtime with the programs, Light's trees, and no config
     /// (panics if Light's package cannot be had: its error says how to provide it). Each
     /// thread loads them once and clones that runtime, since loading Light's programs is the
     /// slow part.
@@ -170,12 +171,13 @@ impl Harness {
     }
 }
 
-/// A runtime with our three builtins and Light's programs and accounts.
+/// A runtime with our programs and Light's programs and accounts.
 fn loaded() -> LiteSVM {
-    stubs::install();
     let mut svm = LiteSVM::new();
-    for (program_id, _, register) in builtins::all() {
-        svm.add_builtin(program_id, register);
+    for program in sbf::PROGRAMS {
+        if let Err(error) = svm.add_program(program.id, program.elf) {
+            panic!("loading {}: {error:?}", program.file);
+        }
     }
     let light = light::package().unwrap_or_else(|error| panic!("{error}"));
     for program in &light.programs {

@@ -8,7 +8,7 @@ use chainference_client::answer::{AnswerOpener, AnswerSealer};
 use chainference_client::batcher::{pack, PendingAnswer, TxShape};
 use chainference_client::envelope::*;
 use chainference_client::instructions::append_batch;
-use chainference_client::stream::{chunk_batches, chunks_of, LogForm, StreamAssembler};
+use chainference_client::stream::{chunk_batches, chunks_of, StreamAssembler};
 use chainference_native::svm::solana_signer::Signer;
 use chainference_prover::bundle::*;
 use chainference_prover::change_log::parse_change_log;
@@ -93,14 +93,9 @@ fn an_answer_streams_back_out_of_order_and_audits() {
     // The client: each transaction's events, delivered in a scrambled order with repeats.
     let events: Vec<_> = transactions
         .iter()
-        .flat_map(|meta| chunk_batches(&meta.logs, &chainference::ID, LogForm::Native))
+        .flat_map(|meta| chunk_batches(&meta.logs, &chainference::ID))
         .collect();
     assert_eq!(events.len(), transactions.len());
-    let cluster_form = chunk_batches(&transactions[0].logs, &chainference::ID, LogForm::Cluster);
-    assert!(
-        cluster_form.is_empty(),
-        "the native form is accepted only when asked for"
-    );
     let mut order: Vec<usize> = (0..events.len()).rev().collect();
     order.extend([0, events.len() / 2, 1]);
     let mut assembler = StreamAssembler::new(request, 5_000);
