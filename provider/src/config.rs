@@ -120,7 +120,7 @@ pub struct Settings {
     #[serde(default = "default_scan")]
     pub scan_secs: u64,
     /// Priority fee of each append, in micro-lamports per compute unit (0: none). Appends
-    /// then ask for `poster::APPEND_COMPUTE_UNITS`, so the fee per append is that times this.
+    /// then ask for `batcher::APPEND_COMPUTE_UNITS`, so the fee per append is that times this.
     #[serde(default)]
     pub compute_unit_price: u64,
 }

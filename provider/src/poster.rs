@@ -14,6 +14,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
+use chainference_client::batcher::APPEND_COMPUTE_UNITS;
 use chainference_client::batcher::{pack, PendingAnswer, TxShape, PACKET_DATA_SIZE};
 use chainference_client::envelope::{EnvelopeError, PromptEnvelope, SessionKey};
 use chainference_client::instructions::{append_batch, complete_request};
@@ -26,10 +27,6 @@ use solana_signer::Signer;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Compute units an append asks for when it pays a priority fee: a filled append is counted
-/// at about 18,000 and a completion beside it at about 8,000
-/// (programs/chainference/COMPUTE.md), so this leaves room to spare.
-pub const APPEND_COMPUTE_UNITS: u32 = 40_000;
 /// The most compute units a transaction may ask for.
 const MAX_COMPUTE_UNITS: u32 = 1_400_000;
 

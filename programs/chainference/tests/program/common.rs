@@ -126,6 +126,25 @@ pub fn assert_ok(sent: Sent) -> TransactionMetadata {
     }
 }
 
+/// `append_batch` of `chunks` to `request` on `tree` under `root`.
+pub fn append_ix(
+    operator: &Keypair,
+    request: &Pubkey,
+    tree: &Pubkey,
+    root: [u8; 32],
+    chunks: Vec<Chunk>,
+) -> Instruction {
+    let accounts = accounts::AppendBatch {
+        operator: operator.pubkey(),
+        request: *request,
+        tree: *tree,
+        tree_authority: chainference::constants::TREE_AUTHORITY,
+        compression_program: COMPRESSION_PROGRAM_ID,
+        noop_program: NOOP_PROGRAM_ID,
+    };
+    ix(accounts, instruction::AppendBatch { root, chunks })
+}
+
 fn ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
     Instruction {
         program_id: chainference::ID,
@@ -363,19 +382,8 @@ impl World {
         root: [u8; 32],
         chunks: Vec<Chunk>,
     ) -> Sent {
-        let accounts = accounts::AppendBatch {
-            operator: operator.pubkey(),
-            request: *request,
-            tree: *tree,
-            tree_authority: chainference::constants::TREE_AUTHORITY,
-            compression_program: COMPRESSION_PROGRAM_ID,
-            noop_program: NOOP_PROGRAM_ID,
-        };
-        self.h.send(
-            &[ix(accounts, instruction::AppendBatch { root, chunks })],
-            operator,
-            &[],
-        )
+        let append = append_ix(operator, request, tree, root, chunks);
+        self.h.send(&[append], operator, &[])
     }
 
     pub fn complete(&mut self, operator: &Keypair, request: &Pubkey) -> Sent {

@@ -7,6 +7,7 @@
 
 mod attacks;
 mod common;
+mod compute;
 mod conservation;
 mod direct;
 mod lifecycle;

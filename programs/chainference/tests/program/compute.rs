@@ -1,0 +1,141 @@
+//! Compute and memory as a cluster meters them, on the sBPF build: the largest batch a
+//! transaction can carry appends within the heap, and the appends a provider sends fit the
+//! compute units it asks for when it pays a priority fee. Run with `--nocapture` to see the
+//! measured figures (COMPUTE.md lists them).
+
+use crate::common::*;
+use anchor_lang::prelude::Pubkey;
+use chainference::events::Chunk;
+use chainference_client::batcher::{
+    AppendShape, TxShape, APPEND_COMPUTE_UNITS, COMPLETION_BYTES, PACKET_DATA_SIZE,
+};
+use chainference_client::instructions::{set_compute_unit_limit, set_compute_unit_price};
+use chainference_native::svm::litesvm::types::TransactionMetadata;
+use chainference_native::svm::solana_keypair::Keypair;
+use chainference_prover::core::MAX_BATCH_CHUNKS;
+
+/// How a provider that pays a priority fee shapes its appends when its lookup table is not
+/// used: the largest transactions of all, every key inline.
+const PRICED_LEGACY: TxShape = TxShape {
+    versioned: false,
+    compute_unit_limit: true,
+    compute_unit_price: true,
+};
+
+/// The smallest chunk the program takes: no ciphertext at all (a sealed one has at least the
+/// AEAD tag, but a server may send anything).
+const SMALLEST: usize = 0;
+
+/// A chunk at `seq` with `len` ciphertext bytes.
+fn chunk(seq: u32, len: usize, is_final: bool) -> Chunk {
+    Chunk {
+        seq,
+        tokens: 1,
+        is_final,
+        nonce: [seq as u8; 24],
+        ciphertext: (0..len).map(|i| (i * 7 + seq as usize) as u8).collect(),
+    }
+}
+
+/// The compute-budget instructions a provider sends before `appends` appends.
+fn priced_budget(appends: u32) -> Vec<anchor_lang::solana_program::instruction::Instruction> {
+    vec![
+        set_compute_unit_limit(APPEND_COMPUTE_UNITS * appends),
+        set_compute_unit_price(1),
+    ]
+}
+
+/// Prints what `meta` consumed under `what` and returns it.
+fn measured(what: &str, meta: &TransactionMetadata) -> u64 {
+    println!("{what}: {} CU", meta.compute_units_consumed);
+    meta.compute_units_consumed
+}
+
+/// A ready request of a fresh world, with room for long answers.
+fn ready_request(w: &mut World) -> (Keypair, Pubkey, Pubkey) {
+    let (operator, tree) = w.server(offer(1_000, 2_000), 1);
+    let client = w.wallet();
+    let mut request_terms = terms();
+    request_terms.max_output_tokens = 10_000;
+    let request = w
+        .create_request(&client, 1_000_000_000, request_terms)
+        .expect("create_request");
+    w.ready(&client, &operator, &tree, &request);
+    (operator, tree, request)
+}
+
+#[test]
+fn the_largest_batch_a_transaction_carries_appends() {
+    let mut w = World::new(100);
+    let (operator, tree, request) = ready_request(&mut w);
+    // As many of the smallest sealed chunks as one priced legacy transaction holds.
+    let mut lens: Vec<usize> = Vec::new();
+    while lens.len() < MAX_BATCH_CHUNKS {
+        let mut more = lens.clone();
+        more.push(SMALLEST);
+        let shape = AppendShape {
+            tree,
+            chunk_lens: more.clone(),
+        };
+        if PRICED_LEGACY.size(&[shape]) > PACKET_DATA_SIZE {
+            break;
+        }
+        lens = more;
+    }
+    assert!(lens.len() > 10, "{} chunks fit", lens.len());
+    let chunks: Vec<Chunk> = (0..lens.len())
+        .map(|seq| chunk(seq as u32, SMALLEST, false))
+        .collect();
+    let root = root_of(&request, &chunks);
+    let mut instructions = priced_budget(1);
+    instructions[0] = set_compute_unit_limit(200_000);
+    instructions.push(append_ix(&operator, &request, &tree, root, chunks));
+    let meta = assert_ok(w.h.send(&instructions, &operator, &[]));
+    measured(
+        &format!("append_batch, {} chunks of {SMALLEST} B", lens.len()),
+        &meta,
+    );
+    assert_eq!(w.request(&request).response.next_seq, lens.len() as u32);
+}
+
+#[test]
+fn a_providers_appends_fit_the_compute_it_asks_for() {
+    let mut w = World::new(100);
+    let (operator, tree, request) = ready_request(&mut w);
+
+    // A filled append: one chunk as long as a priced legacy transaction holds.
+    let room = PRICED_LEGACY
+        .room_for_chunk(&[], Some(tree))
+        .expect("a chunk fits");
+    let filled = vec![chunk(0, room, false)];
+    let root = root_of(&request, &filled);
+    let mut instructions = priced_budget(1);
+    instructions.push(append_ix(&operator, &request, &tree, root, filled));
+    let meta = assert_ok(w.h.send(&instructions, &operator, &[]));
+    let filled_cu = measured(&format!("append_batch, 1 chunk of {room} B"), &meta);
+
+    // The final append, as long as the packer seals one, with the completion beside it.
+    let last = vec![chunk(1, room - COMPLETION_BYTES, true)];
+    let root = root_of(&request, &last);
+    let mut before = priced_budget(1);
+    before.push(append_ix(&operator, &request, &tree, root, last));
+    let meta = assert_ok(w.complete_after(&operator, &request, before));
+    let final_cu = measured(
+        &format!(
+            "append_batch (final, {} B) + complete_request",
+            room - COMPLETION_BYTES
+        ),
+        &meta,
+    );
+
+    // The limit is paid for whether used or not: a margin, not a multiple.
+    let most = filled_cu.max(final_cu);
+    let margin = u64::from(APPEND_COMPUTE_UNITS) * 100 / most;
+    println!(
+        "the provider asks for {APPEND_COMPUTE_UNITS} CU an append: {margin}% of the most measured"
+    );
+    assert!(
+        margin <= 150,
+        "{APPEND_COMPUTE_UNITS} CU is {margin}% of {most}"
+    );
+}
