@@ -9,6 +9,7 @@
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::system_instruction;
 use anyhow::{anyhow, Context, Result};
+use chainference::pda::config_address;
 use chainference::state::ConfigParams;
 use chainference_client::instructions::initialize_config;
 use solana_account::AccountSharedData;
@@ -34,7 +35,8 @@ pub struct LocalNode {
 
 impl LocalNode {
     /// Starts a node with its ledger in `ledger` (a temporary folder if `None`) on free ports,
-    /// with the default config.
+    /// with the default config. A ledger folder a node already ran in is started from where
+    /// that node stopped: its accounts, programs and mint as they were.
     pub fn start(ledger: Option<&Path>) -> Result<Self> {
         Self::start_with(ledger, None, ConfigParams::with_fee(0))
     }
@@ -55,7 +57,7 @@ impl LocalNode {
             (None, Some(path)) => path.to_path_buf(),
             (None, None) => unreachable!("one of the two is set"),
         };
-        let mint = Keypair::new();
+        let mint = ledger_mint(&ledger_path)?;
         let faucet = start_faucet(&mint)?;
         let mut genesis = TestValidatorGenesis::default();
         genesis
@@ -84,7 +86,9 @@ impl LocalNode {
             mint,
             _ledger: temporary,
         };
-        node.initialize_config(config)?;
+        if node.rpc().get_account(&config_address()).is_err() {
+            node.initialize_config(config)?;
+        }
         Ok(node)
     }
 
@@ -137,6 +141,21 @@ impl LocalNode {
             .context("initializing the local config")?;
         Ok(())
     }
+}
+
+/// The genesis mint of the node whose ledger is `ledger`: kept in the folder beside the ledger
+/// so a node started again from it can still fund accounts; a new one for a new ledger.
+fn ledger_mint(ledger: &Path) -> Result<Keypair> {
+    let path = ledger.join("mint.json");
+    if path.exists() {
+        return chainference_client::wallet::read_keypair(&path)
+            .map_err(|error| anyhow!("the ledger's mint: {error}"));
+    }
+    let mint = Keypair::new();
+    std::fs::create_dir_all(ledger).with_context(|| format!("creating {}", ledger.display()))?;
+    chainference_client::wallet::write_keypair(&mint, &path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(mint)
 }
 
 /// Light's largest genesis: its programs and trees make the genesis about 7 MB, and the

@@ -85,6 +85,8 @@ pub struct RecordedTransaction {
     pub receipt: Option<WrittenReceipt>,
     /// The fee it paid, lamports (signatures and any priority fee).
     pub fee: u64,
+    /// Compute units it consumed, as the cluster metered them (0 if the node did not say).
+    pub compute_units: u64,
     /// Its serialized size, bytes (at most 1,232).
     pub bytes: usize,
 }
@@ -258,6 +260,10 @@ pub async fn read_transaction(
         change_logs,
         receipt,
         fee: meta.fee,
+        compute_units: match meta.compute_units_consumed {
+            OptionSerializer::Some(units) => units,
+            _ => 0,
+        },
         bytes,
     }))
 }

@@ -28,8 +28,11 @@ use std::sync::Arc;
 const CORPUS: &str = include_str!("../../fixtures/corpus/prose.txt");
 /// The model id the bench's providers serve.
 const MODEL: &str = "bench/replay-prose";
-/// Depth of the bench's trees: the provider's default, so the rent amortizes as it would.
+/// Depth of the tree whose rent the figures amortize: the provider's default on a cluster.
 const TREE_DEPTH: u32 = 24;
+/// Depth of the trees the bench's providers append to: the local node's spl-account-compression
+/// build serves depth 14 only (tools/sbf/build says why); a leaf costs the same at any depth.
+const LOCAL_TREE_DEPTH: u32 = 14;
 
 /// `chainference bench cost` options.
 #[derive(Args, Clone, Debug)]
@@ -84,6 +87,10 @@ pub struct Figures {
     pub appends: u64,
     /// Mean serialized size of an append transaction, bytes (of 1,232).
     pub append_bytes_mean: f64,
+    /// Mean compute units of an append transaction, as the node metered them.
+    pub append_compute_units_mean: f64,
+    /// The most compute units an append transaction consumed.
+    pub append_compute_units_max: u64,
     /// Fees of the appends, lamports.
     pub append_fees: u64,
     /// Answers whose completion rode in the final append's transaction.
@@ -114,8 +121,8 @@ pub struct Report {
     pub tree_rent: u64,
     /// Leaves of the tree.
     pub tree_capacity: u64,
-    /// Compute units a filled append is counted at (syscalls and hashing, COMPUTE.md).
-    pub filled_append_compute_units: u64,
+    /// The most compute units an append transaction consumed, as the node metered them.
+    pub append_compute_units_max: u64,
     /// Compute units an append with a priority fee asks for.
     pub priced_append_compute_unit_limit: u32,
     /// Each configuration.
@@ -159,7 +166,7 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
     ];
     let started = futures_util::future::try_join_all(paces.iter().map(|&(rate, price)| {
         bed.serve(
-            settings(MODEL, 16, TREE_DEPTH, price),
+            settings(MODEL, 16, LOCAL_TREE_DEPTH, price),
             Arc::new(ReplayEngine::new(CORPUS, rate)),
         )
     }))
@@ -281,7 +288,11 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
         corpus_bytes_per_token,
         tree_rent,
         tree_capacity,
-        filled_append_compute_units: append_compute_units(1, filled_ciphertext(&runs)),
+        append_compute_units_max: runs
+            .iter()
+            .map(|run| run.append_compute_units_max)
+            .max()
+            .unwrap_or(0),
         priced_append_compute_unit_limit: APPEND_COMPUTE_UNITS,
         runs,
     };
@@ -345,6 +356,9 @@ fn measure(
         appends: appends.len() as u64,
         append_bytes_mean: appends.iter().map(|t| t.bytes as f64).sum::<f64>()
             / appends.len().max(1) as f64,
+        append_compute_units_mean: appends.iter().map(|t| t.compute_units as f64).sum::<f64>()
+            / appends.len().max(1) as f64,
+        append_compute_units_max: appends.iter().map(|t| t.compute_units).max().unwrap_or(0),
         append_fees,
         completions_shared: u32::from(shared),
         marginal_fees: append_fees.saturating_sub(completion_in_appends),
@@ -362,6 +376,12 @@ fn merge(run: &mut Figures, more: &Figures) {
     run.append_bytes_mean = (run.append_bytes_mean * run.appends as f64
         + more.append_bytes_mean * more.appends as f64)
         / (run.appends + more.appends).max(1) as f64;
+    run.append_compute_units_mean = (run.append_compute_units_mean * run.appends as f64
+        + more.append_compute_units_mean * more.appends as f64)
+        / (run.appends + more.appends).max(1) as f64;
+    run.append_compute_units_max = run
+        .append_compute_units_max
+        .max(more.append_compute_units_max);
     run.fixed_lamports = (run.fixed_lamports * answers + more.fixed_lamports) / (answers + 1.0);
     run.rent_per_token = (run.rent_per_token * run.tokens as f64
         + more.rent_per_token * more.tokens as f64)
@@ -382,26 +402,6 @@ async fn rent(chain: &Chain, len: usize) -> Result<u64> {
     Ok(chain
         .call(|rpc| async move { rpc.get_minimum_balance_for_rent_exemption(len).await })
         .await?)
-}
-
-/// Ciphertext bytes of a filled append, from the first filled run.
-fn filled_ciphertext(runs: &[Figures]) -> usize {
-    runs.first().map_or(0, |run| {
-        (run.ciphertext_bytes / run.appends.max(1)) as usize
-    })
-}
-
-/// Compute units an `append_batch` of `chunks` chunks carrying `ciphertext` bytes is counted
-/// at on a depth-24 tree, from the syscalls it makes (programs/chainference/COMPUTE.md):
-/// chunk hashes `153 N + C / 2`, `N − 1` node hashes at 117, the leaf 147, the chain 117, the
-/// clock 140, the CPI into spl-account-compression `946 + 210`, its append `24 × 117`, its
-/// CPI into spl-noop `946 + 4`, `sol_log_data` `300 + C + 40 N`; plus 11,000 for Anchor's
-/// account handling and deserialization (the allowance COMPUTE.md takes).
-pub fn append_compute_units(chunks: usize, ciphertext: usize) -> u64 {
-    let (n, c) = (chunks as u64, ciphertext as u64);
-    let hashing = 153 * n + c / 2 + 117 * n.saturating_sub(1) + 147 + 117;
-    let calls = 140 + (946 + 210) + 24 * 117 + (946 + 4) + (300 + c + 40 * n);
-    hashing + calls + 11_000
 }
 
 fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
@@ -464,9 +464,9 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "A filled append_batch is counted at {} compute units (one chunk, syscalls and \
-         hashing, COMPUTE.md); appends with a priority fee ask for {}.",
-        report.filled_append_compute_units, report.priced_append_compute_unit_limit
+        "Append transactions took at most {} compute units as the node metered them (sBPF); \
+         appends with a priority fee ask for {} each.",
+        report.append_compute_units_max, report.priced_append_compute_unit_limit
     )?;
     Ok(())
 }

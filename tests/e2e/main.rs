@@ -16,6 +16,7 @@ mod lossy_pubsub;
 #[cfg(feature = "mistralrs")]
 mod mistral;
 mod node_outage;
+mod node_restart;
 mod node_switch;
 mod receipts;
 mod restart;

@@ -139,3 +139,46 @@ fn a_providers_appends_fit_the_compute_it_asks_for() {
         "{APPEND_COMPUTE_UNITS} CU is {margin}% of {most}"
     );
 }
+
+/// The most compute a transaction gets per instruction without a `SetComputeUnitLimit`.
+const DEFAULT_INSTRUCTION_UNITS: u64 = 200_000;
+
+#[test]
+fn a_requests_life_fits_the_default_compute_of_each_instruction() {
+    let mut w = World::new(100);
+    let operator = w.wallet();
+    let registered = assert_ok(w.register(&operator, server_params(vec![offer(1_000, 2_000)], 2)));
+    let tree =
+        w.h.create_tree(&operator, DEPTH, BUFFER)
+            .expect("create_tree");
+    let client = w.wallet();
+    let request = w
+        .create_request(&client, 10_000_000, terms())
+        .expect("create_request");
+    let locked = assert_ok(w.lock(&operator, &request, &tree));
+    let prompted = assert_ok(w.prompt(&client, &request, vec![1; 600], true));
+    let appended = assert_ok(w.append(&operator, &request, chunks(0, 4, 10, true)));
+    let completed = assert_ok(w.complete(&operator, &request));
+    let flagged = assert_ok(w.flag(&client, &request));
+    w.h.advance(3_601); // past the flag window
+    let closed = assert_ok(w.close(&client, &request));
+
+    let unanswered = w
+        .create_request(&client, 10_000_000, terms())
+        .expect("create_request");
+    let cancelled = assert_ok(w.cancel(&client, &unanswered));
+
+    for (what, meta) in [
+        ("register_server", &registered),
+        ("lock_request", &locked),
+        ("submit_prompt (600 B)", &prompted),
+        ("append_batch (4 chunks, final)", &appended),
+        ("complete_request", &completed),
+        ("flag_response", &flagged),
+        ("close_request (Light receipt)", &closed),
+        ("cancel_request", &cancelled),
+    ] {
+        let units = measured(what, meta);
+        assert!(units < DEFAULT_INSTRUCTION_UNITS, "{what}: {units} CU");
+    }
+}
