@@ -86,6 +86,7 @@ impl LocalNode {
             mint,
             _ledger: temporary,
         };
+        node.wait_for_confirmed_replay()?;
         if node.rpc().get_account(&config_address()).is_err() {
             node.initialize_config(config)?;
         }
@@ -123,6 +124,28 @@ impl LocalNode {
         rpc.send_and_confirm_transaction(&tx)
             .context("funding from the local mint")?;
         Ok(())
+    }
+
+    /// Waits until the slots the node replayed from its ledger are confirmed: a node started
+    /// again from a ledger replays it first, and until its votes confirm the replayed slots,
+    /// reads at `confirmed` see an older bank (where requests made since may not exist yet).
+    fn wait_for_confirmed_replay(&self) -> Result<()> {
+        let rpc = self.rpc();
+        let replayed = rpc
+            .get_slot_with_commitment(CommitmentConfig::processed())
+            .context("the local node's RPC did not answer")?;
+        for _ in 0..600 {
+            let confirmed = rpc
+                .get_slot_with_commitment(CommitmentConfig::confirmed())
+                .context("the local node's RPC did not answer")?;
+            if confirmed >= replayed {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(anyhow!(
+            "the local node did not confirm the slots it replayed from its ledger within a minute"
+        ))
     }
 
     /// Initializes the config for this node's cluster (its genesis hash).
