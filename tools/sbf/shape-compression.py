@@ -35,6 +35,8 @@ manifest = crate / "Cargo.toml"
 cargo = manifest.read_text()
 cargo += '\n[workspace]\n\n[target.\'cfg(target_os = "solana")\'.dependencies]\nsolana-compiler-builtins = "0.3"\n'
 cargo += '\n[profile.sbf]\ninherits = "release"\noverflow-checks = true\ncodegen-units = 1\n'
+# Its own cfgs are Anchor's and the entrypoint macros' (`custom-heap`, `anchor-debug`): not ours to fix.
+cargo += '\n[lints.rust]\nunexpected_cfgs = "allow"\n'
 manifest.write_text(cargo)
 
 lib = crate / "src/lib.rs"

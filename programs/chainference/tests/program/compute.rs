@@ -12,6 +12,7 @@ use chainference_client::batcher::{
 use chainference_client::instructions::{set_compute_unit_limit, set_compute_unit_price};
 use chainference_native::svm::litesvm::types::TransactionMetadata;
 use chainference_native::svm::solana_keypair::Keypair;
+use chainference_native::svm::solana_signer::Signer;
 use chainference_prover::core::MAX_BATCH_CHUNKS;
 
 /// How a provider that pays a priority fee shapes its appends when its lookup table is not
@@ -152,9 +153,8 @@ fn a_requests_life_fits_the_default_compute_of_each_instruction() {
         w.h.create_tree(&operator, DEPTH, BUFFER)
             .expect("create_tree");
     let client = w.wallet();
-    let request = w
-        .create_request(&client, 10_000_000, terms())
-        .expect("create_request");
+    let created = assert_ok(w.create_request_with_nonce(&client, 0, 10_000_000, terms()));
+    let request = request_address(&client.pubkey(), 0);
     let locked = assert_ok(w.lock(&operator, &request, &tree));
     let prompted = assert_ok(w.prompt(&client, &request, vec![1; 600], true));
     let appended = assert_ok(w.append(&operator, &request, chunks(0, 4, 10, true)));
@@ -167,9 +167,15 @@ fn a_requests_life_fits_the_default_compute_of_each_instruction() {
         .create_request(&client, 10_000_000, terms())
         .expect("create_request");
     let cancelled = assert_ok(w.cancel(&client, &unanswered));
+    let unlocked = w
+        .create_request(&client, 10_000_000, terms())
+        .expect("create_request");
+    w.h.advance(3_601); // past the lock window
+    let expired = assert_ok(w.expire(&client, &unlocked));
 
     for (what, meta) in [
         ("register_server", &registered),
+        ("create_request", &created),
         ("lock_request", &locked),
         ("submit_prompt (600 B)", &prompted),
         ("append_batch (4 chunks, final)", &appended),
@@ -177,6 +183,7 @@ fn a_requests_life_fits_the_default_compute_of_each_instruction() {
         ("flag_response", &flagged),
         ("close_request (Light receipt)", &closed),
         ("cancel_request", &cancelled),
+        ("expire_request (open, past its lock window)", &expired),
     ] {
         let units = measured(what, meta);
         assert!(units < DEFAULT_INSTRUCTION_UNITS, "{what}: {units} CU");
