@@ -63,7 +63,8 @@ enum Command {
     /// spl-account-compression and spl-noop, its config initialized, and a faucet.
     #[cfg(feature = "localnet")]
     Localnet {
-        /// Ledger folder (a temporary one if not given).
+        /// Ledger folder (a temporary one if not given); a folder a node ran in before is
+        /// started again where that node stopped.
         #[arg(long)]
         ledger: Option<std::path::PathBuf>,
         /// JSON-RPC port (PubSub listens on the next one).

@@ -203,12 +203,11 @@ async fn settle(
     tables: &[AddressLookupTableAccount],
 ) -> Result<(), JobError> {
     let request = job.request;
-    let mut instructions = job.posting.budget();
-    instructions.extend(
-        sent.acknowledged_roots(job, ready, ack)
-            .into_iter()
-            .map(|(append, _)| append),
-    );
+    let roots = sent.acknowledged_roots(job, ready, ack);
+    // One append's compute for each root and one for the completion with its acknowledgement
+    // (measured: programs/chainference/tests/program/compute.rs).
+    let mut instructions = job.posting.budget_for(roots.len() + 1);
+    instructions.extend(roots.into_iter().map(|(append, _)| append));
     match &ack {
         Some(ack) => instructions.push(acknowledgement(
             &scope(&job.chain.genesis_hash(), &request),

@@ -420,11 +420,13 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "{:<42} {:>7} {:>7} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
+        "{:<42} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
         "run",
         "answers",
         "appends",
         "tx bytes",
+        "CU mean",
+        "CU max",
         "text/ct",
         "L/token",
         "fixed L",
@@ -434,11 +436,13 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
     for run in &report.runs {
         writeln!(
             out,
-            "{:<42} {:>7} {:>7} {:>8.0} {:>9.2} {:>10.3} {:>9.0} {:>10.1} {:>11.2}",
+            "{:<42} {:>7} {:>7} {:>8.0} {:>8.0} {:>8} {:>9.2} {:>10.3} {:>9.0} {:>10.1} {:>11.2}",
             run.label,
             run.answers,
             run.appends,
             run.append_bytes_mean,
+            run.append_compute_units_mean,
+            run.append_compute_units_max,
             run.text_bytes as f64 / run.ciphertext_bytes.max(1) as f64,
             run.lamports_per_token,
             run.fixed_lamports,

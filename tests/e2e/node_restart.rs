@@ -7,7 +7,6 @@ use crate::support::*;
 use chainference::state::ConfigParams;
 use chainference_cli::localnet::LocalNode;
 use chainference_client::rpc::Chain;
-use chainference_prover::core::bill_for;
 use solana_signer::Signer;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -126,25 +125,11 @@ async fn an_answer_in_flight_completes_once_after_the_node_restarts() {
             .expect("the node thread")
     };
 
-    let (text, answered) = asking.await.expect("the client task");
-    assert_eq!(answered.request, request);
-    assert_eq!(
-        text,
-        engine.expected_text(&question.prompt, max_tokens),
-        "the uninterrupted answer, byte for byte"
-    );
-    assert_eq!(answered.answer_tokens, max_tokens);
-    assert_eq!(
-        answered.bill,
-        bill_for(
-            question.terms.prompt_tokens,
-            input_price,
-            max_tokens,
-            output_price
-        )
-        .expect("a bill")
-    );
-    let chunks = assert_each_chunk_once(&chain, &request).await;
+    let answer = asking.await.expect("the client task");
+    assert_eq!(answer.1.request, request);
+    let prices = (input_price, output_price);
+    let chunks =
+        assert_answered_once(&chain, &engine, &question, &answer, max_tokens, prices).await;
     assert!(chunks > delivered, "more chunks came after the restart");
     let server = server_of(&chain, &operator.pubkey()).await;
     assert_eq!(

@@ -300,6 +300,36 @@ pub async fn ask_text(
     (text, answered)
 }
 
+/// Asserts that an answer that lived through an interruption is the uninterrupted one: `text`
+/// byte for byte what `engine` gives for `question`, all `max_tokens` tokens billed once at
+/// `(input_price, output_price)`, every chunk on the ledger once; returns the chunk count.
+pub async fn assert_answered_once(
+    chain: &Chain,
+    engine: &ReplayEngine,
+    question: &Question,
+    (text, answered): &(String, chainference_client::ask::Answered),
+    max_tokens: u32,
+    (input_price, output_price): (u64, u64),
+) -> u32 {
+    assert_eq!(
+        *text,
+        engine.expected_text(&question.prompt, max_tokens),
+        "the uninterrupted answer, byte for byte"
+    );
+    assert_eq!(answered.answer_tokens, max_tokens);
+    assert_eq!(
+        answered.bill,
+        chainference_prover::core::bill_for(
+            question.terms.prompt_tokens,
+            input_price,
+            max_tokens,
+            output_price
+        )
+        .expect("a bill")
+    );
+    assert_each_chunk_once(chain, &answered.request).await
+}
+
 /// Checks that `request`'s batches on the ledger tile its sequence from 0 to the account's
 /// next sequence number, each chunk once; returns the chunk count.
 pub async fn assert_each_chunk_once(chain: &Chain, request: &Pubkey) -> u32 {

@@ -589,6 +589,25 @@ impl World {
         assert_ok(self.prompt(client, request, vec![1; 64], true));
     }
 
+    /// A server offering `offer` and a ready request of a new client for answers up to
+    /// `max_output_tokens`, staked `stake`: the operator, its tree and the request.
+    pub fn ready_request(
+        &mut self,
+        offer: ModelOffer,
+        stake: u64,
+        max_output_tokens: u32,
+    ) -> (Keypair, Pubkey, Pubkey) {
+        let (operator, tree) = self.server(offer, 1);
+        let client = self.wallet();
+        let mut request_terms = terms();
+        request_terms.max_output_tokens = max_output_tokens;
+        let request = self
+            .create_request(&client, stake, request_terms)
+            .expect("create_request");
+        self.ready(&client, &operator, &tree, &request);
+        (operator, tree, request)
+    }
+
     /// Drives a new request of `client` to completion with `tokens` answer tokens in one batch.
     pub fn completed(
         &mut self,

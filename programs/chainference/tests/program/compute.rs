@@ -4,14 +4,12 @@
 //! measured figures (COMPUTE.md lists them).
 
 use crate::common::*;
-use anchor_lang::prelude::Pubkey;
 use chainference::events::Chunk;
 use chainference_client::batcher::{
     AppendShape, TxShape, APPEND_COMPUTE_UNITS, COMPLETION_BYTES, PACKET_DATA_SIZE,
 };
 use chainference_client::instructions::{set_compute_unit_limit, set_compute_unit_price};
 use chainference_native::svm::litesvm::types::TransactionMetadata;
-use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_prover::core::MAX_BATCH_CHUNKS;
 
@@ -52,23 +50,10 @@ fn measured(what: &str, meta: &TransactionMetadata) -> u64 {
     meta.compute_units_consumed
 }
 
-/// A ready request of a fresh world, with room for long answers.
-fn ready_request(w: &mut World) -> (Keypair, Pubkey, Pubkey) {
-    let (operator, tree) = w.server(offer(1_000, 2_000), 1);
-    let client = w.wallet();
-    let mut request_terms = terms();
-    request_terms.max_output_tokens = 10_000;
-    let request = w
-        .create_request(&client, 1_000_000_000, request_terms)
-        .expect("create_request");
-    w.ready(&client, &operator, &tree, &request);
-    (operator, tree, request)
-}
-
 #[test]
 fn the_largest_batch_a_transaction_carries_appends() {
     let mut w = World::new(100);
-    let (operator, tree, request) = ready_request(&mut w);
+    let (operator, tree, request) = w.ready_request(offer(1_000, 2_000), 1_000_000_000, 10_000);
     // As many of the smallest sealed chunks as one priced legacy transaction holds.
     let mut lens: Vec<usize> = Vec::new();
     while lens.len() < MAX_BATCH_CHUNKS {
@@ -102,7 +87,7 @@ fn the_largest_batch_a_transaction_carries_appends() {
 #[test]
 fn a_providers_appends_fit_the_compute_it_asks_for() {
     let mut w = World::new(100);
-    let (operator, tree, request) = ready_request(&mut w);
+    let (operator, tree, request) = w.ready_request(offer(1_000, 2_000), 1_000_000_000, 10_000);
 
     // A filled append: one chunk as long as a priced legacy transaction holds.
     let room = PRICED_LEGACY
@@ -188,4 +173,57 @@ fn a_requests_life_fits_the_default_compute_of_each_instruction() {
         let units = measured(what, meta);
         assert!(units < DEFAULT_INSTRUCTION_UNITS, "{what}: {units} CU");
     }
+}
+
+#[test]
+fn a_direct_settlement_fits_the_compute_it_asks_for() {
+    use crate::direct::{ack_of, claim, give_endpoint, signed};
+    use chainference::state::Delivery;
+    use chainference_prover::core::ResponseCursor;
+
+    let mut w = World::new(100);
+    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
+    give_endpoint(&mut w, &operator);
+    let client = w.wallet();
+    let mut direct = terms();
+    direct.delivery = Delivery::Direct;
+    let request = w
+        .create_request(&client, 10_000_000, direct)
+        .expect("create_request");
+    w.ready(&client, &operator, &tree, &request);
+
+    // A batch's root alone, as the provider posts one once the client acknowledged it.
+    let mut cursor = ResponseCursor::new();
+    let first = claim(&request, &mut cursor, &chunks(0, 3, 10, false));
+    let mut instructions = priced_budget(1);
+    instructions.push(chainference_client::instructions::append_root(
+        &operator.pubkey(),
+        &request,
+        &tree,
+        &first,
+    ));
+    let meta = assert_ok(w.h.send(&instructions, &operator, &[]));
+    measured("append_root", &meta);
+
+    // The settlement: the roots of the two batches acknowledged since (not on chain yet), the
+    // acknowledgement and the completion in one transaction, with the budget the provider
+    // asks for it: one append's for each root and one for the completion.
+    let second = claim(&request, &mut cursor, &chunks(3, 2, 10, false));
+    let last = claim(&request, &mut cursor, &chunks(5, 2, 10, true));
+    let roots = [second, last];
+    let mut before = priced_budget(roots.len() as u32 + 1);
+    for root in &roots {
+        before.push(chainference_client::instructions::append_root(
+            &operator.pubkey(),
+            &request,
+            &tree,
+            root,
+        ));
+    }
+    before.push(signed(&w.scope(&request), &client, &ack_of(&cursor)));
+    let meta = assert_ok(w.complete_after(&operator, &request, before));
+    measured(
+        "2 × append_root + acknowledgement + complete_request (direct settlement)",
+        &meta,
+    );
 }

@@ -11,7 +11,7 @@ use chainference_native::svm::solana_signer::Signer;
 use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim, Scope};
 
 /// The claim of `chunks` continuing `cursor`, which it advances.
-fn claim(
+pub fn claim(
     request: &Pubkey,
     cursor: &mut ResponseCursor,
     chunks: &[chainference::events::Chunk],
@@ -25,19 +25,20 @@ fn claim(
 }
 
 /// `signer`'s acknowledgement of `ack` in `scope`, as the precompile's instruction.
-fn signed(scope: &Scope, signer: &Keypair, ack: &Acknowledgement) -> Instruction {
+pub fn signed(scope: &Scope, signer: &Keypair, ack: &Acknowledgement) -> Instruction {
     let signature = signer.sign_message(&ack.message(scope)).into();
     acknowledgement(scope, &signer.pubkey(), ack, &signature)
 }
 
 /// Lists an endpoint for `operator`'s server, which direct requests need.
-fn give_endpoint(w: &mut World, operator: &Keypair) {
+pub fn give_endpoint(w: &mut World, operator: &Keypair) {
     let mut params = server_params(vec![offer(1_000_000, 2_000_000)], 2);
     params.endpoint = "wss://provider.example/chainference".into();
     assert_ok(w.update_server(operator, &operator.pubkey(), params));
 }
 
-fn ack_of(cursor: &ResponseCursor) -> Acknowledgement {
+/// The acknowledgement of everything up to `cursor`.
+pub fn ack_of(cursor: &ResponseCursor) -> Acknowledgement {
     Acknowledgement {
         next_seq: cursor.next_seq,
         tokens: cursor.tokens,

@@ -33,14 +33,7 @@ fn words(count: usize) -> Vec<String> {
 #[test]
 fn an_answer_streams_back_out_of_order_and_audits() {
     let mut w = World::new(100);
-    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 1);
-    let client = w.wallet();
-    let mut request_terms = terms();
-    request_terms.max_output_tokens = 5_000;
-    let request = w
-        .create_request(&client, 10_000_000, request_terms)
-        .expect("create_request");
-    w.ready(&client, &operator, &tree, &request);
+    let (operator, tree, request) = w.ready_request(offer(1_000_000, 2_000_000), 10_000_000, 5_000);
 
     let context = KeyContext {
         genesis_hash: [0; 32],
@@ -152,7 +145,7 @@ fn an_answer_streams_back_out_of_order_and_audits() {
         program_id: chainference::ID.to_bytes(),
         genesis_hash: [0; 32],
         request: request.to_bytes(),
-        client: client.pubkey().to_bytes(),
+        client: settled.client.to_bytes(),
         server: settled.lock.server.to_bytes(),
         tree: tree.to_bytes(),
         terms: BundleTerms {
