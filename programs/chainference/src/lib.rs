@@ -11,8 +11,9 @@
 
 use anchor_lang::prelude::*;
 
-// Linked, though nothing names it: the sBPF build's soft-float and memory builtins.
-#[cfg(target_os = "solana")]
+// Linked, though nothing names it: the soft-float and memory builtins of the sBPF build through
+// upstream LLVM (Solana's own toolchain brings its own).
+#[cfg(all(target_os = "solana", feature = "upstream-sbf"))]
 extern crate solana_compiler_builtins;
 
 pub mod compression;

@@ -2,29 +2,14 @@
 //! an off-chain reference tree fed the same leaves.
 
 use crate::common::*;
-use anchor_lang::{AnchorDeserialize, Discriminator, Space};
-use base64::{prelude::BASE64_STANDARD, Engine};
-use chainference::events::ChunkBatch;
+use anchor_lang::Space;
 use chainference::state::*;
+use chainference_client::stream::chunk_batches;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::{treasury_address, FEE_PER_SIGNATURE as SIG};
 use chainference_prover::change_log::{parse_change_log, ChangeLog};
 use chainference_prover::core::{batch_leaf, extend_chain, root_from_proof, EMPTY_CHAIN};
 use chainference_prover::tree::TreeMirror;
-
-/// The ChunkBatch events in a transaction's log (`Program data:` lines, natively prefixed by
-/// `Program log: `).
-fn chunk_batches(logs: &[String]) -> Vec<ChunkBatch> {
-    logs.iter()
-        .filter_map(|line| line.split("Program data: ").nth(1))
-        .filter_map(|data| BASE64_STANDARD.decode(data.trim()).ok())
-        .filter(|bytes| bytes.starts_with(ChunkBatch::DISCRIMINATOR))
-        .map(|bytes| {
-            ChunkBatch::deserialize(&mut &bytes[ChunkBatch::DISCRIMINATOR.len()..])
-                .expect("a ChunkBatch decodes")
-        })
-        .collect()
-}
 
 #[test]
 fn a_request_from_registration_to_close_balances_to_the_lamport() {
@@ -132,7 +117,7 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
             w.tree_state(&tree),
             (reference.get_root(), index as u64 + 1)
         );
-        let events = chunk_batches(&meta.logs);
+        let events = chunk_batches(&meta.logs, &chainference::ID);
         assert_eq!(
             events.len(),
             1,
