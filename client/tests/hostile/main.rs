@@ -48,6 +48,32 @@ async fn connect(node: &FakeNode) -> Chain {
         .expect("connects to the fake node")
 }
 
+/// What `follow_answer` gives within `wait` on a fake node whose Request account holds
+/// `account` and whose socket sends `batch`: its result (`Err` if it still waited) and the
+/// batches it handed on to be shown.
+async fn follow_on_fake_node(
+    request: Pubkey,
+    account: &ResponseCursor,
+    batch: &ChunkBatch,
+    wait: Duration,
+) -> (
+    Result<Result<ResponseCursor, FollowError>, tokio::time::error::Elapsed>,
+    Vec<ChunkBatch>,
+) {
+    let node = FakeNode::start(Some(request_account(account)), vec![event_logs(batch)]).await;
+    let chain = connect(&node).await;
+    let mut delivered = Vec::new();
+    let followed = tokio::time::timeout(
+        wait,
+        follow_answer(&chain, &request, 100, |batch| {
+            delivered.push(batch);
+            Ok(())
+        }),
+    )
+    .await;
+    (followed, delivered)
+}
+
 /// A log line carries a batch that follows the answer's rules and its own hash chain, but the
 /// Request account's chain went another way: nothing of it may be shown.
 #[tokio::test]
@@ -55,17 +81,8 @@ async fn follow_shows_no_batch_the_request_account_does_not_confirm() {
     let request = Pubkey::new_unique();
     let (_, posted) = final_batch(request, b"what the server posted");
     let (forged, _) = final_batch(request, b"what a log line claims instead");
-    let node = FakeNode::start(Some(request_account(&posted)), vec![event_logs(&forged)]).await;
-    let chain = connect(&node).await;
-    let mut delivered = Vec::new();
-    let followed = tokio::time::timeout(
-        Duration::from_secs(10),
-        follow_answer(&chain, &request, 100, |batch| {
-            delivered.push(batch);
-            Ok(())
-        }),
-    )
-    .await;
+    let (followed, delivered) =
+        follow_on_fake_node(request, &posted, &forged, Duration::from_secs(10)).await;
     assert!(
         delivered.is_empty(),
         "follow_answer handed {} batch(es) to deliver that the Request account's hash chain does not confirm (it returned {followed:?})",
@@ -83,19 +100,11 @@ async fn follow_shows_no_batch_the_request_account_does_not_confirm() {
 async fn follow_shows_nothing_the_request_account_has_not_reached() {
     let request = Pubkey::new_unique();
     let (batch, _) = final_batch(request, b"not on chain yet");
-    let node = FakeNode::start(
-        Some(request_account(&ResponseCursor::new())),
-        vec![event_logs(&batch)],
-    )
-    .await;
-    let chain = connect(&node).await;
-    let mut delivered = Vec::new();
-    let followed = tokio::time::timeout(
+    let (followed, delivered) = follow_on_fake_node(
+        request,
+        &ResponseCursor::new(),
+        &batch,
         Duration::from_secs(3),
-        follow_answer(&chain, &request, 100, |batch| {
-            delivered.push(batch);
-            Ok(())
-        }),
     )
     .await;
     assert!(
@@ -110,19 +119,11 @@ async fn follow_shows_nothing_the_request_account_has_not_reached() {
 async fn follow_shows_a_batch_the_request_account_confirms() {
     let request = Pubkey::new_unique();
     let (batch, posted) = final_batch(request, b"what the server posted");
-    let node = FakeNode::start(Some(request_account(&posted)), vec![event_logs(&batch)]).await;
-    let chain = connect(&node).await;
-    let mut delivered = Vec::new();
-    let followed = tokio::time::timeout(
-        Duration::from_secs(10),
-        follow_answer(&chain, &request, 100, |batch| {
-            delivered.push(batch);
-            Ok(())
-        }),
-    )
-    .await
-    .expect("the answer ends")
-    .expect("the answer is confirmed");
+    let (followed, delivered) =
+        follow_on_fake_node(request, &posted, &batch, Duration::from_secs(10)).await;
+    let followed = followed
+        .expect("the answer ends")
+        .expect("the answer is confirmed");
     assert_eq!(followed, posted);
     assert_eq!(delivered, vec![batch]);
 }

@@ -255,17 +255,7 @@ fn a_declared_prompt_covers_its_sealed_size_at_the_stated_rate() {
 #[test]
 fn a_server_completes_a_direct_answer_its_client_never_acknowledged() {
     let mut w = World::new(0);
-    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
-    let mut params = server_params(vec![offer(1_000_000, 2_000_000)], 2);
-    params.endpoint = "wss://provider.example/chainference".into();
-    assert_ok(w.update_server(&operator, &operator.pubkey(), params));
-    let client = w.wallet();
-    let mut direct = terms();
-    direct.delivery = Delivery::Direct;
-    let request = w
-        .create_request(&client, 10_000_000, direct)
-        .expect("create");
-    w.ready(&client, &operator, &tree, &request);
+    let (operator, _, _, request) = w.ready_direct();
     // The client took the batches and never acknowledged: the server completes on the prompt.
     assert_ok(w.complete(&operator, &request));
     let settled = w.request(&request);

@@ -608,6 +608,29 @@ impl World {
         (operator, tree, request)
     }
 
+    /// Lists an endpoint for `operator`'s server (offering [`offer`]`(1_000_000, 2_000_000)` to
+    /// two at once), which direct requests need.
+    pub fn give_endpoint(&mut self, operator: &Keypair) {
+        let mut params = server_params(vec![offer(1_000_000, 2_000_000)], 2);
+        params.endpoint = "wss://provider.example/chainference".into();
+        assert_ok(self.update_server(operator, &operator.pubkey(), params));
+    }
+
+    /// A server with an endpoint and a ready direct-delivery request of a new client, staked
+    /// 10,000,000: the operator, its tree, the client and the request.
+    pub fn ready_direct(&mut self) -> (Keypair, Pubkey, Keypair, Pubkey) {
+        let (operator, tree) = self.server(offer(1_000_000, 2_000_000), 2);
+        self.give_endpoint(&operator);
+        let client = self.wallet();
+        let mut direct = terms();
+        direct.delivery = Delivery::Direct;
+        let request = self
+            .create_request(&client, 10_000_000, direct)
+            .expect("create_request");
+        self.ready(&client, &operator, &tree, &request);
+        (operator, tree, client, request)
+    }
+
     /// Drives a new request of `client` to completion with `tokens` answer tokens in one batch.
     pub fn completed(
         &mut self,

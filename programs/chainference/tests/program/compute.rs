@@ -177,20 +177,11 @@ fn a_requests_life_fits_the_default_compute_of_each_instruction() {
 
 #[test]
 fn a_direct_settlement_fits_the_compute_it_asks_for() {
-    use crate::direct::{ack_of, claim, give_endpoint, signed};
-    use chainference::state::Delivery;
+    use crate::direct::{ack_of, claim, signed};
     use chainference_prover::core::ResponseCursor;
 
     let mut w = World::new(100);
-    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
-    give_endpoint(&mut w, &operator);
-    let client = w.wallet();
-    let mut direct = terms();
-    direct.delivery = Delivery::Direct;
-    let request = w
-        .create_request(&client, 10_000_000, direct)
-        .expect("create_request");
-    w.ready(&client, &operator, &tree, &request);
+    let (operator, tree, client, request) = w.ready_direct();
 
     // A batch's root alone, as the provider posts one once the client acknowledged it.
     let mut cursor = ResponseCursor::new();

@@ -30,13 +30,6 @@ pub fn signed(scope: &Scope, signer: &Keypair, ack: &Acknowledgement) -> Instruc
     acknowledgement(scope, &signer.pubkey(), ack, &signature)
 }
 
-/// Lists an endpoint for `operator`'s server, which direct requests need.
-pub fn give_endpoint(w: &mut World, operator: &Keypair) {
-    let mut params = server_params(vec![offer(1_000_000, 2_000_000)], 2);
-    params.endpoint = "wss://provider.example/chainference".into();
-    assert_ok(w.update_server(operator, &operator.pubkey(), params));
-}
-
 /// The acknowledgement of everything up to `cursor`.
 pub fn ack_of(cursor: &ResponseCursor) -> Acknowledgement {
     Acknowledgement {
@@ -62,7 +55,7 @@ fn roots_go_on_chain_and_the_bill_stops_at_the_acknowledgement() {
         w.lock(&operator, &request, &tree),
         ChainferenceError::NoEndpoint,
     );
-    give_endpoint(&mut w, &operator);
+    w.give_endpoint(&operator);
     w.ready(&client, &operator, &tree, &request);
 
     // Chunks themselves are refused; roots of the answer's batches are taken.
@@ -191,15 +184,7 @@ fn roots_go_on_chain_and_the_bill_stops_at_the_acknowledgement() {
 #[test]
 fn the_server_completes_on_the_last_acknowledgement_when_the_client_stops() {
     let mut w = World::new(0);
-    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
-    give_endpoint(&mut w, &operator);
-    let client = w.wallet();
-    let mut direct = terms();
-    direct.delivery = Delivery::Direct;
-    let request = w
-        .create_request(&client, 10_000_000, direct)
-        .expect("create");
-    w.ready(&client, &operator, &tree, &request);
+    let (operator, tree, client, request) = w.ready_direct();
     // The client acknowledged the first batch and went silent on the second: the server posts
     // the first batch's root alone and completes on it, bond back, no failure.
     let mut cursor = ResponseCursor::new();
@@ -232,15 +217,7 @@ fn the_server_completes_on_the_last_acknowledgement_when_the_client_stops() {
 #[test]
 fn a_whole_acknowledgement_bills_every_posted_token_and_chain_requests_take_no_roots() {
     let mut w = World::new(0);
-    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
-    give_endpoint(&mut w, &operator);
-    let client = w.wallet();
-    let mut direct = terms();
-    direct.delivery = Delivery::Direct;
-    let request = w
-        .create_request(&client, 10_000_000, direct)
-        .expect("create");
-    w.ready(&client, &operator, &tree, &request);
+    let (operator, tree, client, request) = w.ready_direct();
     let mut cursor = ResponseCursor::new();
     let only = claim(&request, &mut cursor, &chunks(0, 4, 25, true));
     // The last root and the completion share one transaction.
