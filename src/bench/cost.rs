@@ -373,19 +373,22 @@ fn measure(
 /// Adds one more answer's figures to a configuration's.
 fn merge(run: &mut Figures, more: &Figures) {
     let answers = f64::from(run.answers);
-    run.append_bytes_mean = (run.append_bytes_mean * run.appends as f64
-        + more.append_bytes_mean * more.appends as f64)
-        / (run.appends + more.appends).max(1) as f64;
-    run.append_compute_units_mean = (run.append_compute_units_mean * run.appends as f64
-        + more.append_compute_units_mean * more.appends as f64)
-        / (run.appends + more.appends).max(1) as f64;
+    run.append_bytes_mean = weighted_mean(
+        (run.append_bytes_mean, run.appends),
+        (more.append_bytes_mean, more.appends),
+    );
+    run.append_compute_units_mean = weighted_mean(
+        (run.append_compute_units_mean, run.appends),
+        (more.append_compute_units_mean, more.appends),
+    );
     run.append_compute_units_max = run
         .append_compute_units_max
         .max(more.append_compute_units_max);
     run.fixed_lamports = (run.fixed_lamports * answers + more.fixed_lamports) / (answers + 1.0);
-    run.rent_per_token = (run.rent_per_token * run.tokens as f64
-        + more.rent_per_token * more.tokens as f64)
-        / (run.tokens + more.tokens) as f64;
+    run.rent_per_token = weighted_mean(
+        (run.rent_per_token, run.tokens),
+        (more.rent_per_token, more.tokens),
+    );
     run.answers += 1;
     run.tokens += more.tokens;
     run.text_bytes += more.text_bytes;
@@ -395,6 +398,11 @@ fn merge(run: &mut Figures, more: &Figures) {
     run.completions_shared += more.completions_shared;
     run.marginal_fees += more.marginal_fees;
     run.tree_rent += more.tree_rent;
+}
+
+/// The mean of two means, each weighted by its count (0 when both counts are 0).
+fn weighted_mean((a, a_count): (f64, u64), (b, b_count): (f64, u64)) -> f64 {
+    (a * a_count as f64 + b * b_count as f64) / (a_count + b_count).max(1) as f64
 }
 
 /// The rent-exempt minimum of an account of `len` bytes.
