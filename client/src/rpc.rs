@@ -7,15 +7,20 @@ use crate::envelope::KeyContext;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::AccountDeserialize;
+use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_message::{v0, AddressLookupTableAccount, Message, VersionedMessage};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
+use solana_rpc_client_api::config::RpcAccountInfoConfig;
+use solana_rpc_client_api::custom_error::JSON_RPC_SERVER_ERROR_MIN_CONTEXT_SLOT_NOT_REACHED;
+use solana_rpc_client_api::request::RpcError;
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -94,8 +99,14 @@ pub struct Chain {
     rpc_url: String,
     pubsub_url: String,
     genesis_hash: [u8; 32],
-    /// How long an unreachable RPC is waited for.
+    /// How long an unreachable RPC (or one behind) is waited for.
     patience: Duration,
+    /// The newest slot this connection has seen the cluster at (an account read's context, a
+    /// transaction's confirmation), shared by its clones. Account reads ask for a bank at
+    /// least this new (`minContextSlot`), so a node behind (restarted and replaying its
+    /// ledger, or a replica lagging) is waited for instead of showing an older state, e.g. a
+    /// request that does not exist yet read as one that is gone.
+    seen_slot: Arc<AtomicU64>,
 }
 
 impl Chain {
@@ -123,6 +134,7 @@ impl Chain {
             pubsub_url: pubsub_url.to_string(),
             genesis_hash: [0; 32],
             patience,
+            seen_slot: Arc::new(AtomicU64::new(0)),
         };
         let genesis = chain
             .call(|rpc| async move { rpc.get_genesis_hash().await })
@@ -164,8 +176,14 @@ impl Chain {
         }
     }
 
+    /// Notes that the cluster was seen at `slot`: reads from now on show at least that bank.
+    fn saw_slot(&self, slot: u64) {
+        self.seen_slot.fetch_max(slot, Ordering::Relaxed);
+    }
+
     /// Runs one RPC call; while the RPC cannot be reached (a node restarting, a network cut)
-    /// it says so once and tries again, for up to the connection's patience.
+    /// or is behind the slot a read asks for, it says so once and tries again, for up to the
+    /// connection's patience.
     pub async fn call<T, Call, Answer>(&self, call: Call) -> Result<T, ChainError>
     where
         Call: Fn(Arc<RpcClient>) -> Answer,
@@ -181,12 +199,12 @@ impl Chain {
                     return Ok(answer);
                 }
                 Err(error)
-                    if unreachable(&error)
+                    if (unreachable(&error) || behind(&error))
                         && !self.patience.is_zero()
                         && outage.is_none_or(|since| since.elapsed() < self.patience) =>
                 {
                     if outage.is_none() {
-                        tracing::warn!(url = %self.rpc_url, %error, patience_s = self.patience.as_secs(), "the RPC cannot be reached; waiting for it");
+                        tracing::warn!(url = %self.rpc_url, %error, patience_s = self.patience.as_secs(), "the RPC cannot be reached or is behind what was seen; waiting for it");
                         outage = Some(Instant::now());
                     }
                     tokio::time::sleep(RETRY).await;
@@ -215,7 +233,8 @@ impl Chain {
         .await
     }
 
-    /// Reads and decodes an Anchor account; `None` if it does not exist.
+    /// Reads and decodes an Anchor account at `confirmed`, from a bank at least as new as any
+    /// this connection has seen; `None` if it does not exist there.
     pub async fn account<T: AccountDeserialize>(
         &self,
         address: &Pubkey,
@@ -224,23 +243,36 @@ impl Chain {
         let response = self
             // Not getAccountInfo: its client folds transport errors into "AccountNotFound",
             // which would hide an unreachable node.
-            .call(|rpc| async move {
-                rpc.get_multiple_accounts_with_commitment(&[*address], rpc.commitment())
-                    .await
+            .call(|rpc| {
+                let config = RpcAccountInfoConfig {
+                    encoding: Some(UiAccountEncoding::Base64),
+                    data_slice: None,
+                    commitment: Some(CommitmentConfig::confirmed()),
+                    min_context_slot: Some(self.seen_slot.load(Ordering::Relaxed)),
+                };
+                async move {
+                    rpc.get_multiple_ui_accounts_with_config(&[*address], config)
+                        .await
+                }
             })
             .await?;
+        self.saw_slot(response.context.slot);
+        let bad = || ChainError::BadAccount {
+            address: *address,
+            kind,
+        };
         match response.value.into_iter().next().flatten() {
             None => Ok(None),
-            Some(account) if account.owner != chainference::ID => Err(ChainError::BadAccount {
-                address: *address,
-                kind,
-            }),
-            Some(account) => T::try_deserialize(&mut account.data.as_slice())
-                .map(Some)
-                .map_err(|_| ChainError::BadAccount {
-                    address: *address,
-                    kind,
-                }),
+            Some(account) => {
+                let owner: Pubkey = account.owner.parse().map_err(|_| bad())?;
+                if owner != chainference::ID {
+                    return Err(bad());
+                }
+                let data = account.data.decode().ok_or_else(bad)?;
+                T::try_deserialize(&mut data.as_slice())
+                    .map(Some)
+                    .map_err(|_| bad())
+            }
         }
     }
 
@@ -326,6 +358,8 @@ impl Chain {
                 .await?;
             if let Some(Some(status)) = statuses.value.first() {
                 if status.satisfies_commitment(CommitmentConfig::confirmed()) {
+                    // What this transaction did is seen by every read after it.
+                    self.saw_slot(status.slot);
                     return Ok(Some(match &status.err {
                         None => Ok(()),
                         Some(error) => Err(refusal(error.clone())),
@@ -389,6 +423,15 @@ fn unreachable(error: &ClientError) -> bool {
         ClientErrorKind::Reqwest(error) => error.status().is_none(),
         _ => false,
     }
+}
+
+/// Whether `error` is the node saying its bank is older than the slot a read asked for.
+fn behind(error: &ClientError) -> bool {
+    matches!(
+        error.kind(),
+        ClientErrorKind::RpcError(RpcError::RpcResponseError { code, .. })
+            if *code == JSON_RPC_SERVER_ERROR_MIN_CONTEXT_SLOT_NOT_REACHED
+    )
 }
 
 /// The program's error for `error` if it is a custom error of ours, else the runtime's.

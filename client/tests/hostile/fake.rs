@@ -30,7 +30,10 @@ pub fn request_account(response: &ResponseCursor) -> Vec<u8> {
     data
 }
 
-/// The node: serves `account` as the request's account and, to every `logsSubscribe`, one
+/// What the node's bank shows at one read: its slot and the request's account (`None`: absent).
+pub type View = (u64, Option<Vec<u8>>);
+
+/// The node: serves the request's account and, to every `logsSubscribe`, one
 /// `logsNotification` per entry of `notifications` (each a transaction's log lines).
 pub struct FakeNode {
     /// Its JSON-RPC URL.
@@ -40,17 +43,28 @@ pub struct FakeNode {
 }
 
 impl FakeNode {
+    /// A node whose bank stays at slot 10 with `account`.
     pub async fn start(account: Option<Vec<u8>>, notifications: Vec<Vec<String>>) -> Self {
+        Self::with_views(vec![(10, account)], notifications).await
+    }
+
+    /// A node whose account reads go through `views` one by one, staying at the last; like a
+    /// real node, it refuses a read that asks for a newer slot than the view's
+    /// (`minContextSlot`), and the view is used up either way.
+    pub async fn with_views(views: Vec<View>, notifications: Vec<Vec<String>>) -> Self {
         let rpc = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let pubsub = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let node = Self {
             rpc_url: format!("http://{}", rpc.local_addr().expect("address")),
             pubsub_url: format!("ws://{}", pubsub.local_addr().expect("address")),
         };
-        let account = Arc::new(account);
+        let views = Arc::new(Views {
+            views,
+            reads: AtomicUsize::new(0),
+        });
         tokio::spawn(async move {
             while let Ok((socket, _)) = rpc.accept().await {
-                tokio::spawn(serve_rpc(socket, account.clone()));
+                tokio::spawn(serve_rpc(socket, views.clone()));
             }
         });
         let notifications = Arc::new(notifications);
@@ -63,7 +77,21 @@ impl FakeNode {
     }
 }
 
-async fn serve_rpc(mut socket: TcpStream, account: Arc<Option<Vec<u8>>>) {
+/// The node's views and how many account reads used them up.
+struct Views {
+    views: Vec<View>,
+    reads: AtomicUsize,
+}
+
+impl Views {
+    /// The view now shown.
+    fn current(&self) -> &View {
+        let index = self.reads.load(Ordering::SeqCst);
+        &self.views[index.min(self.views.len() - 1)]
+    }
+}
+
+async fn serve_rpc(mut socket: TcpStream, views: Arc<Views>) {
     let mut buffer = Vec::new();
     loop {
         let Some(body) = read_http_request(&mut socket, &mut buffer).await else {
@@ -72,10 +100,21 @@ async fn serve_rpc(mut socket: TcpStream, account: Arc<Option<Vec<u8>>>) {
         let Ok(call) = serde_json::from_slice::<Value>(&body) else {
             return;
         };
+        let (slot, account) = views.current().clone();
+        let mut error = Value::Null;
         let result = match call["method"].as_str().unwrap_or_default() {
             "getGenesisHash" => json!(bs58::encode(GENESIS).into_string()),
-            "getSlot" => json!(10),
+            "getSlot" => json!(slot),
             "getMultipleAccounts" => {
+                views.reads.fetch_add(1, Ordering::SeqCst);
+                let asked = call["params"][1]["minContextSlot"].as_u64().unwrap_or(0);
+                if asked > slot {
+                    error = json!({
+                        "code": -32016,
+                        "message": "Minimum context slot has not been reached",
+                        "data": {"contextSlot": slot},
+                    });
+                }
                 let value = match account.as_ref() {
                     Some(data) => json!({
                         "lamports": 1_000_000,
@@ -87,12 +126,17 @@ async fn serve_rpc(mut socket: TcpStream, account: Arc<Option<Vec<u8>>>) {
                     }),
                     None => Value::Null,
                 };
-                json!({"context": {"slot": 10}, "value": [value]})
+                json!({"context": {"slot": slot}, "value": [value]})
             }
             "getSignaturesForAddress" => json!([]),
             _ => Value::Null,
         };
-        let reply = json!({"jsonrpc": "2.0", "result": result, "id": call["id"]}).to_string();
+        let reply = if error.is_null() {
+            json!({"jsonrpc": "2.0", "result": result, "id": call["id"]})
+        } else {
+            json!({"jsonrpc": "2.0", "error": error, "id": call["id"]})
+        }
+        .to_string();
         let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             reply.len()

@@ -42,6 +42,38 @@ fn final_batch(request: Pubkey, ciphertext: &[u8]) -> (ChunkBatch, ResponseCurso
     (batch, cursor)
 }
 
+/// Two batches of one chunk each, the second final, as the program would log them, and the
+/// cursor after each.
+fn two_batches(request: Pubkey) -> Vec<(ChunkBatch, ResponseCursor)> {
+    let mut cursor = ResponseCursor::new();
+    (0..2u32)
+        .map(|seq| {
+            let chunks = vec![ProgramChunk {
+                seq,
+                tokens: 3,
+                is_final: seq == 1,
+                nonce: [seq as u8 + 1; 24],
+                ciphertext: vec![seq as u8; 16],
+            }];
+            let views: Vec<_> = chunks.iter().map(ProgramChunk::as_ref).collect();
+            let first = cursor;
+            cursor
+                .apply(&request.to_bytes(), 100, &views)
+                .expect("a valid batch");
+            let batch = ChunkBatch {
+                request,
+                tree: Pubkey::default(),
+                leaf_index: u64::from(first.next_seq),
+                first_seq: first.next_seq,
+                chunks,
+                chain: cursor.chain,
+                proof: vec![],
+            };
+            (batch, cursor)
+        })
+        .collect()
+}
+
 async fn connect(node: &FakeNode) -> Chain {
     Chain::connect_with_patience(&node.rpc_url, &node.pubsub_url, Duration::ZERO)
         .await
@@ -126,6 +158,42 @@ async fn follow_shows_a_batch_the_request_account_confirms() {
         .expect("the answer is confirmed");
     assert_eq!(followed, posted);
     assert_eq!(delivered, vec![batch]);
+}
+
+/// The node answers one read from an older bank (restarted from its ledger and replaying, or a
+/// replica behind), where the request does not exist yet: the client must wait for the node to
+/// catch up with what it has already seen, not call the request expired and give up its answer.
+#[tokio::test]
+async fn follow_waits_for_a_node_behind_instead_of_calling_the_request_expired() {
+    let request = Pubkey::new_unique();
+    let batches = two_batches(request);
+    let views = vec![
+        (10, Some(request_account(&batches[0].1))),
+        (5, None),
+        (12, Some(request_account(&batches[1].1))),
+    ];
+    let notifications = batches.iter().map(|(batch, _)| event_logs(batch)).collect();
+    let node = FakeNode::with_views(views, notifications).await;
+    let chain =
+        Chain::connect_with_patience(&node.rpc_url, &node.pubsub_url, Duration::from_secs(30))
+            .await
+            .expect("connects to the fake node");
+    let mut delivered = Vec::new();
+    let followed = tokio::time::timeout(
+        Duration::from_secs(20),
+        follow_answer(&chain, &request, 100, |batch| {
+            delivered.push(batch);
+            Ok(())
+        }),
+    )
+    .await
+    .expect("the answer ends");
+    assert_eq!(
+        followed.expect("the whole answer, not an expiry"),
+        batches[1].1
+    );
+    let sent: Vec<_> = batches.into_iter().map(|(batch, _)| batch).collect();
+    assert_eq!(delivered, sent);
 }
 
 /// A server sends well-formed direct batches without end and never posts their roots: the
