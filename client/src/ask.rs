@@ -19,6 +19,7 @@ use crate::ledger::{history_of, sealed_prompt};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
 use anchor_lang::prelude::Pubkey;
+use chainference::error::ChainferenceError;
 use chainference::pda::{client_address, request_address};
 use chainference::state::{Client, Delivery, Lock, Request, RequestState, RequestTerms, Server};
 use chainference_prover::bundle::Chunk;
@@ -450,7 +451,9 @@ async fn flag_overclaim(
         .await
     {
         Ok(_) => FlagOutcome::Flagged,
-        Err(error) if error.refusal_name() == Some("AlreadyFlagged") => FlagOutcome::AlreadyFlagged,
+        Err(error) if error.refused() == Some(ChainferenceError::AlreadyFlagged) => {
+            FlagOutcome::AlreadyFlagged
+        }
         Err(error) => FlagOutcome::Failed(error.to_string()),
     }
 }
@@ -526,7 +529,7 @@ async fn wait_for_lock(
             {
                 Ok(_) => return Err(AskError::NoServer),
                 // Locked in the last moment: go on with it.
-                Err(error) if error.refusal_name() == Some("NotExpired") => {}
+                Err(error) if error.refused() == Some(ChainferenceError::NotExpired) => {}
                 Err(error) => return Err(error.into()),
             }
         }
@@ -569,7 +572,7 @@ async fn expire_after(
                     bond: account.lock.bond,
                 }
             }
-            Err(error) if error.refusal_name() == Some("NotExpired") => {}
+            Err(error) if error.refused() == Some(ChainferenceError::NotExpired) => {}
             Err(error) => return error.into(),
         }
     }

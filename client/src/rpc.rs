@@ -1,12 +1,13 @@
 //! The cluster connection: JSON-RPC for reads and sends, the PubSub URL for subscriptions, and
 //! the genesis hash that binds keys to a cluster. Transactions are confirmed at `confirmed`,
 //! resent while their blockhash lives and signed afresh only once it has expired, so a
-//! transaction is never executed twice; the program's refusals come back by name.
+//! transaction is never executed twice; the program's refusals come back as its error enum.
 
 use crate::envelope::KeyContext;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::AccountDeserialize;
+use chainference::error::ChainferenceError;
 use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
@@ -21,7 +22,7 @@ use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a sent transaction's status is polled.
@@ -45,15 +46,8 @@ pub enum ChainError {
         reason: String,
     },
     /// The program refused the transaction.
-    #[error("the program refused: {name}: {message}")]
-    Refused {
-        /// The error's code (6000 and up).
-        code: u32,
-        /// The error's name in the program.
-        name: String,
-        /// What it means.
-        message: String,
-    },
+    #[error("the program refused: {name}: {0}", name = .0.name())]
+    Refused(ChainferenceError),
     /// The runtime refused the transaction (funds, signatures, accounts).
     #[error("the transaction failed: {0}")]
     Transaction(TransactionError),
@@ -83,10 +77,10 @@ impl From<ClientError> for ChainError {
 }
 
 impl ChainError {
-    /// The program error's name, if the program refused.
-    pub fn refusal_name(&self) -> Option<&str> {
+    /// The program's error, if the program refused.
+    pub fn refused(&self) -> Option<ChainferenceError> {
         match self {
-            Self::Refused { name, .. } => Some(name),
+            Self::Refused(error) => Some(*error),
             _ => None,
         }
     }
@@ -438,54 +432,51 @@ fn behind(error: &ClientError) -> bool {
 pub fn refusal(error: TransactionError) -> ChainError {
     use solana_transaction_error::TransactionError::InstructionError;
     if let InstructionError(_, solana_instruction_error::InstructionError::Custom(code)) = &error {
-        if let Some((name, message)) = program_errors().get(code) {
-            return ChainError::Refused {
-                code: *code,
-                name: name.clone(),
-                message: message.clone(),
-            };
+        if let Some(refused) = ChainferenceError::from_code(*code) {
+            return ChainError::Refused(refused);
         }
     }
     ChainError::Transaction(error)
 }
 
-/// Program error codes to (name, message), read once from the committed IDL.
-fn program_errors() -> &'static std::collections::HashMap<u32, (String, String)> {
-    static ERRORS: OnceLock<std::collections::HashMap<u32, (String, String)>> = OnceLock::new();
-    ERRORS.get_or_init(|| {
-        let idl: serde_json::Value =
-            serde_json::from_str(include_str!("../../idl/chainference.json")).unwrap_or_default();
-        idl["errors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|error| {
-                Some((
-                    u32::try_from(error["code"].as_u64()?).ok()?,
-                    (
-                        error["name"].as_str()?.to_string(),
-                        error["msg"].as_str().unwrap_or_default().to_string(),
-                    ),
-                ))
-            })
-            .collect()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chainference::error::ChainferenceError;
 
     #[test]
-    fn program_errors_come_back_by_name() {
+    fn program_errors_come_back_as_the_programs_enum() {
         let code: u32 = ChainferenceError::StakeTooSmall.into();
         let error = refusal(TransactionError::InstructionError(
             0,
             solana_instruction_error::InstructionError::Custom(code),
         ));
-        assert_eq!(error.refusal_name(), Some("StakeTooSmall"));
-        let other = refusal(TransactionError::AccountNotFound);
-        assert!(matches!(other, ChainError::Transaction(_)));
+        assert_eq!(error.refused(), Some(ChainferenceError::StakeTooSmall));
+        let other = refusal(TransactionError::InstructionError(
+            0,
+            solana_instruction_error::InstructionError::Custom(1),
+        ));
+        assert!(matches!(other, ChainError::Transaction(_)), "{other}");
+        assert!(matches!(
+            refusal(TransactionError::AccountNotFound),
+            ChainError::Transaction(_)
+        ));
+    }
+
+    /// Every error the published IDL names comes back as the variant of that name, and the
+    /// message a user reads is the program's.
+    #[test]
+    fn the_idls_errors_are_the_enums() {
+        let idl: serde_json::Value =
+            serde_json::from_str(include_str!("../../idl/chainference.json")).expect("the IDL");
+        let errors = idl["errors"].as_array().expect("errors");
+        assert!(!errors.is_empty());
+        for error in errors {
+            let code = u32::try_from(error["code"].as_u64().expect("a code")).expect("u32");
+            let ours = ChainferenceError::from_code(code).expect("a code of the enum");
+            assert_eq!(ours.name(), error["name"].as_str().expect("a name"));
+            assert_eq!(ours.to_string(), error["msg"].as_str().expect("a message"));
+        }
+        let past = 6000 + u32::try_from(errors.len()).expect("few");
+        assert_eq!(ChainferenceError::from_code(past), None);
     }
 }

@@ -13,6 +13,7 @@ use crate::poster::{post_answer, Posting};
 use crate::resume::{read_posted, wait_until_past};
 use crate::roots::RootPoster;
 use anchor_lang::prelude::Pubkey;
+use chainference::error::ChainferenceError;
 use chainference::state::{Delivery, Request, RequestState};
 use chainference_client::answer::AnswerError;
 use chainference_client::envelope::{
@@ -230,7 +231,7 @@ impl Job {
             match sent {
                 Ok(_) => {}
                 // An earlier run's claim landed first.
-                Err(error) if error.refusal_name() == Some("RequestNotReady") => {}
+                Err(error) if error.refused() == Some(ChainferenceError::RequestNotReady) => {}
                 Err(error) => return Err(error.into()),
             }
         }
@@ -268,7 +269,7 @@ impl Job {
                         tracing::info!(request = %self.request, "the client never sent its prompt; expired, bond returned");
                         return Ok(None);
                     }
-                    Err(error) if error.refusal_name() == Some("NotExpired") => {}
+                    Err(error) if error.refused() == Some(ChainferenceError::NotExpired) => {}
                     Err(error) => return Err(error.into()),
                 }
             }

@@ -12,6 +12,7 @@ use crate::job::{Job, JobError};
 use crate::resume::Posted;
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
+use chainference::error::ChainferenceError;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
 use chainference_client::batcher::APPEND_COMPUTE_UNITS;
@@ -278,8 +279,8 @@ async fn post_append(
             pass(&job.hold, Checkpoint::BatchSent { request, first_seq })
         })
         .await
-        .map_err(|error| match error.refusal_name() {
-            Some("SequenceMismatch") => JobError::Overtaken,
+        .map_err(|error| match error.refused() {
+            Some(ChainferenceError::SequenceMismatch) => JobError::Overtaken,
             _ => error.into(),
         })?;
     let next_seq = chunks.last().map_or(0, |chunk| chunk.seq + 1);

@@ -2,8 +2,10 @@
 
 use anchor_lang::prelude::*;
 
-/// Errors of the Chainference program.
+/// Errors of the Chainference program. Off chain, a refusal's code comes back as its variant
+/// ([`ChainferenceError::from_code`]), so callers match the enum, never a name.
 #[error_code]
+#[derive(PartialEq, Eq, num_enum::TryFromPrimitive)]
 pub enum ChainferenceError {
     #[msg("only the admin key compiled into the program may initialize or update the config")]
     NotAdmin,
@@ -191,4 +193,34 @@ pub enum ChainferenceError {
     NothingToWithdraw,
     #[msg("the signer is not the admin proposed by the current admin")]
     NotProposedAdmin,
+}
+
+impl ChainferenceError {
+    /// The error whose custom program error code is `code` (6000 and up), if it is one of ours.
+    pub fn from_code(code: u32) -> Option<Self> {
+        let index = code.checked_sub(anchor_lang::error::ERROR_CODE_OFFSET)?;
+        Self::try_from(index).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_comes_back_as_its_error_and_no_other_code_does() {
+        for error in [
+            ChainferenceError::NotAdmin,
+            ChainferenceError::StakeTooSmall,
+            ChainferenceError::NotExpired,
+        ] {
+            assert_eq!(ChainferenceError::from_code(error.into()), Some(error));
+        }
+        assert_eq!(
+            ChainferenceError::from_code(6000),
+            Some(ChainferenceError::NotAdmin)
+        );
+        assert_eq!(ChainferenceError::from_code(5999), None);
+        assert_eq!(ChainferenceError::from_code(u32::MAX), None);
+    }
 }
