@@ -10,8 +10,8 @@ use crate::answer::{AnswerError, AnswerOpener};
 use crate::claims::{allowance_for, ClaimTally, Overclaim};
 use crate::direct::{receive_direct, DirectError, SavedAnswer};
 use crate::envelope::{
-    client_session, key_message, open_prompt, seal_prompt, ClientSignature, Compression,
-    EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
+    client_session, key_message, open_prompt, seal_prompt, server_key_is_signed, ClientSignature,
+    Compression, EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
 };
 use crate::follow::{follow_answer, FollowError};
 use crate::instructions::{create_request, expire_request, flag_response, scope, submit_prompt};
@@ -21,9 +21,8 @@ use crate::stream::chunks_of;
 use anchor_lang::prelude::Pubkey;
 use chainference::error::ChainferenceError;
 use chainference::pda::{client_address, request_address};
-use chainference::state::{Client, Delivery, Lock, Request, RequestState, RequestTerms, Server};
+use chainference::state::{Client, Delivery, Request, RequestState, RequestTerms, Server};
 use chainference_prover::bundle::Chunk;
-use chainference_prover::core::Scope;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::path::{Path, PathBuf};
@@ -267,19 +266,6 @@ pub async fn ask(
         allowance: allowance_for(&question.prompt.sampling.stop),
     };
     receive(chain, wallet, &answer, start, timings, on_event).await
-}
-
-/// Whether `lock`'s per-request key carries its operator's signature in `scope`, and that
-/// operator is one of `allowed` (when the request names any): checked before the prompt is
-/// sealed to the key, so an RPC that lies about the lock cannot have the prompt sealed to a key
-/// of its own (design §5).
-pub fn server_key_is_signed(lock: &Lock, scope: &Scope, allowed: &[Pubkey]) -> bool {
-    let allowed = allowed.is_empty() || allowed.contains(&lock.operator);
-    allowed
-        && solana_signature::Signature::from(lock.key_signature).verify(
-            &lock.operator.to_bytes(),
-            &scope.key_message(&lock.server_key),
-        )
 }
 
 /// What it takes to receive one request's answer.

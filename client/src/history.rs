@@ -91,7 +91,7 @@ pub async fn read_request(
         .find_map(|transaction| transaction.receipt.clone())
     {
         Some(written) => {
-            let checked = written.check(chain).await?;
+            let checked = chain.check_receipt(&written).await?;
             Some((written, checked))
         }
         None => None,

@@ -89,8 +89,8 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
     }
     let receipt_leaf = match (receipt, args.check_chain) {
         (Some(written), true) => Some(
-            written
-                .check(&chain)
+            chain
+                .check_receipt(written)
                 .await?
                 .map_err(|error| anyhow!("the audit fails: {error}"))?,
         ),

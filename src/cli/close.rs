@@ -127,7 +127,11 @@ async fn close(
     let written = recorded
         .receipt
         .ok_or_else(|| anyhow!("the closing transaction {signature} wrote no receipt"))?;
-    let leaf = written.check(chain).await?.ok().map(|leaf| leaf.leaf_index);
+    let leaf = chain
+        .check_receipt(&written)
+        .await?
+        .ok()
+        .map(|leaf| leaf.leaf_index);
     Ok(Closed {
         address: *address,
         rent: account.rent,

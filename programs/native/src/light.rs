@@ -102,7 +102,7 @@ pub fn package() -> Result<&'static LightPackage, &'static LightPackageError> {
 
 /// The cache folder of this package version.
 fn folder() -> PathBuf {
-    chainference_client::wallet::cache_dir().join(format!("light-{PACKAGE_VERSION}"))
+    chainference_client_core::wallet::cache_dir().join(format!("light-{PACKAGE_VERSION}"))
 }
 
 fn load() -> Result<LightPackage, LightPackageError> {

@@ -71,8 +71,11 @@ impl Harness {
         let mut harness = Self::new();
         let admin = harness.admin();
         harness.airdrop(&admin.pubkey(), 10_000_000_000);
-        let ix =
-            chainference_client::instructions::initialize_config(&admin.pubkey(), params, cluster);
+        let ix = chainference_client_core::instructions::initialize_config(
+            &admin.pubkey(),
+            params,
+            cluster,
+        );
         if let Err(refusal) = harness.send(&[ix], &admin, &[]) {
             panic!(
                 "initialize_config failed: {:?}\n{:#?}",
@@ -159,7 +162,7 @@ impl Harness {
         let tree = Keypair::new();
         let space = tree_account_len(max_depth, max_buffer_size);
         let rent = self.svm.minimum_balance_for_rent_exemption(space);
-        let [create, init] = chainference_client::instructions::create_tree(
+        let [create, init] = chainference_client_core::instructions::create_tree(
             &operator.pubkey(),
             &tree.pubkey(),
             max_depth,

@@ -177,7 +177,7 @@ fn a_prompt_sealed_after_the_time_limit_cannot_turn_into_the_servers_failure() {
         assert_ok(w.lock(&operator, &request, &tree));
         w.h.advance(2);
         let sealed = w.h.account::<chainference::state::Request>(&request);
-        let seal = chainference_client::instructions::submit_prompt(
+        let seal = chainference_client_core::instructions::submit_prompt(
             &client.pubkey(),
             &request,
             vec![1; 64],
@@ -185,7 +185,7 @@ fn a_prompt_sealed_after_the_time_limit_cannot_turn_into_the_servers_failure() {
         );
         let mut ready = sealed.expect("locked");
         ready.state = RequestState::Ready;
-        let expire = chainference_client::instructions::expire_request(&request, &ready);
+        let expire = chainference_client_core::instructions::expire_request(&request, &ready);
         let _ = w.h.send(&[seal, expire], &client, &[]);
     }
     assert_eq!(w.server_of(&operator.pubkey()).reputation.failures, 0);
@@ -275,7 +275,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
     // A lock whose per-request key nobody signed: an RPC could have put its own key there.
     let scope = w.scope(&request);
     let signature = operator.sign_message(&scope.key_message(&[7; 32])).into();
-    let bare = chainference_client::instructions::lock_request(
+    let bare = chainference_client_core::instructions::lock_request(
         &operator.pubkey(),
         &scope,
         &tree,
@@ -290,7 +290,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
     let stranger = w.wallet();
     let scope = w.scope(&request);
     let by_stranger: [u8; 64] = stranger.sign_message(&scope.key_message(&[7; 32])).into();
-    let [strangers_signature, _] = chainference_client::instructions::lock_request(
+    let [strangers_signature, _] = chainference_client_core::instructions::lock_request(
         &stranger.pubkey(),
         &scope,
         &tree,
@@ -304,7 +304,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
     );
     let other = w.scope(&Pubkey::new_unique());
     let elsewhere = operator.sign_message(&other.key_message(&[7; 32])).into();
-    let mut moved = chainference_client::instructions::lock_request(
+    let mut moved = chainference_client_core::instructions::lock_request(
         &operator.pubkey(),
         &other,
         &tree,
@@ -320,17 +320,17 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
     // against the operator it expects.
     assert_ok(w.lock(&operator, &request, &tree));
     let lock = w.request(&request).lock;
-    assert!(chainference_client::ask::server_key_is_signed(
+    assert!(chainference_client_core::envelope::server_key_is_signed(
         &lock,
         &scope,
         &[]
     ));
-    assert!(chainference_client::ask::server_key_is_signed(
+    assert!(chainference_client_core::envelope::server_key_is_signed(
         &lock,
         &scope,
         &[operator.pubkey()]
     ));
-    assert!(!chainference_client::ask::server_key_is_signed(
+    assert!(!chainference_client_core::envelope::server_key_is_signed(
         &lock,
         &scope,
         &[stranger.pubkey()]
@@ -339,7 +339,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
         server_key: [8; 32],
         ..lock
     };
-    assert!(!chainference_client::ask::server_key_is_signed(
+    assert!(!chainference_client_core::envelope::server_key_is_signed(
         &lied,
         &scope,
         &[]
@@ -348,7 +348,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
 
 #[test]
 fn an_acknowledgement_signed_on_another_cluster_bills_nothing_here() {
-    use chainference_client::instructions::{acknowledgement, append_root};
+    use chainference_client_core::instructions::{acknowledgement, append_root};
     use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim};
     // The same wallets on two clusters (devnet and mainnet, say): the same request address.
     let client = Keypair::new();
@@ -433,9 +433,9 @@ fn fees_leave_the_treasury_to_the_admin_alone_and_the_role_moves_in_two_steps() 
     // The role moves only when the proposed key accepts it.
     let successor = w.wallet();
     let propose = |by: &Keypair, to: &Pubkey| {
-        chainference_client::instructions::propose_admin(&by.pubkey(), to)
+        chainference_client_core::instructions::propose_admin(&by.pubkey(), to)
     };
-    let accept = |by: &Keypair| chainference_client::instructions::accept_admin(&by.pubkey());
+    let accept = |by: &Keypair| chainference_client_core::instructions::accept_admin(&by.pubkey());
     assert_refused(
         w.h.send(&[propose(&stranger, &stranger.pubkey())], &stranger, &[]),
         ChainferenceError::NotAdmin,

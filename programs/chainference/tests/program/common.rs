@@ -9,8 +9,8 @@ use chainference::error::ChainferenceError;
 use chainference::events::Chunk;
 use chainference::state::*;
 use chainference::{accounts, instruction};
-use chainference_client::instructions::close_request;
-pub use chainference_client::receipt::{WrittenReceipt, V1_STATE_TREES};
+use chainference_client_core::instructions::close_request;
+pub use chainference_client_core::receipt::{WrittenReceipt, V1_STATE_TREES};
 use chainference_native::svm::litesvm::types::TransactionMetadata;
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
@@ -177,7 +177,7 @@ impl World {
             .h
             .account::<Config>(&config_address())
             .expect("the config exists");
-        chainference_client::instructions::scope(&config.cluster, request)
+        chainference_client_core::instructions::scope(&config.cluster, request)
     }
 
     /// A funded wallet.
@@ -325,7 +325,7 @@ impl World {
         let signature = operator
             .sign_message(&scope.key_message(&server_key))
             .into();
-        let mut lock = chainference_client::instructions::lock_request(
+        let mut lock = chainference_client_core::instructions::lock_request(
             &operator.pubkey(),
             &scope,
             tree,
@@ -399,7 +399,8 @@ impl World {
         mut before: Vec<Instruction>,
     ) -> Sent {
         let locked = self.request(request);
-        let mut complete = chainference_client::instructions::complete_request(request, &locked);
+        let mut complete =
+            chainference_client_core::instructions::complete_request(request, &locked);
         complete.accounts[0].pubkey = operator.pubkey();
         before.push(complete);
         self.h.send(&before, operator, &[])
@@ -408,7 +409,7 @@ impl World {
     /// `append_root` of a directly delivered batch's `claim`.
     pub fn append_root(&mut self, operator: &Keypair, request: &Pubkey, claim: &RootClaim) -> Sent {
         let tree = self.request(request).lock.tree;
-        let append = chainference_client::instructions::append_root(
+        let append = chainference_client_core::instructions::append_root(
             &operator.pubkey(),
             request,
             &tree,
@@ -531,8 +532,10 @@ impl World {
         payer: &Keypair,
         destination: &Pubkey,
     ) -> Sent {
-        let ix =
-            chainference_client::instructions::withdraw_client_funds(&wallet.pubkey(), destination);
+        let ix = chainference_client_core::instructions::withdraw_client_funds(
+            &wallet.pubkey(),
+            destination,
+        );
         self.h.send(&[ix], payer, &[wallet])
     }
 
@@ -543,7 +546,7 @@ impl World {
         payer: &Keypair,
         destination: &Pubkey,
     ) -> Sent {
-        let ix = chainference_client::instructions::withdraw_server_funds(
+        let ix = chainference_client_core::instructions::withdraw_server_funds(
             &operator.pubkey(),
             destination,
         );
@@ -552,7 +555,8 @@ impl World {
 
     /// `withdraw_fees` by `admin` to `destination`.
     pub fn withdraw_fees(&mut self, admin: &Keypair, destination: &Pubkey) -> Sent {
-        let ix = chainference_client::instructions::withdraw_fees(&admin.pubkey(), destination);
+        let ix =
+            chainference_client_core::instructions::withdraw_fees(&admin.pubkey(), destination);
         self.h.send(&[ix], admin, &[])
     }
 

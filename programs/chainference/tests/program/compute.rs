@@ -5,10 +5,10 @@
 
 use crate::common::*;
 use chainference::events::Chunk;
-use chainference_client::batcher::{
+use chainference_client_core::batcher::{
     AppendShape, TxShape, APPEND_COMPUTE_UNITS, COMPLETION_BYTES, PACKET_DATA_SIZE,
 };
-use chainference_client::instructions::{set_compute_unit_limit, set_compute_unit_price};
+use chainference_client_core::instructions::{set_compute_unit_limit, set_compute_unit_price};
 use chainference_native::svm::litesvm::types::TransactionMetadata;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_prover::core::MAX_BATCH_CHUNKS;
@@ -187,7 +187,7 @@ fn a_direct_settlement_fits_the_compute_it_asks_for() {
     let mut cursor = ResponseCursor::new();
     let first = claim(&request, &mut cursor, &chunks(0, 3, 10, false));
     let mut instructions = priced_budget(1);
-    instructions.push(chainference_client::instructions::append_root(
+    instructions.push(chainference_client_core::instructions::append_root(
         &operator.pubkey(),
         &request,
         &tree,
@@ -204,7 +204,7 @@ fn a_direct_settlement_fits_the_compute_it_asks_for() {
     let roots = [second, last];
     let mut before = priced_budget(roots.len() as u32 + 1);
     for root in &roots {
-        before.push(chainference_client::instructions::append_root(
+        before.push(chainference_client_core::instructions::append_root(
             &operator.pubkey(),
             &request,
             &tree,

@@ -8,7 +8,7 @@
 use crate::common::*;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::*;
-use chainference_client::instructions::{acknowledgement, append_root};
+use chainference_client_core::instructions::{acknowledgement, append_root};
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::{config_address, server_address, treasury_address};

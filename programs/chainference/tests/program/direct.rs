@@ -5,7 +5,7 @@
 use crate::common::*;
 use chainference::error::ChainferenceError;
 use chainference::state::{Delivery, RequestState};
-use chainference_client::instructions::acknowledgement;
+use chainference_client_core::instructions::acknowledgement;
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim, Scope};
@@ -189,8 +189,12 @@ fn the_server_completes_on_the_last_acknowledgement_when_the_client_stops() {
     // the first batch's root alone and completes on it, bond back, no failure.
     let mut cursor = ResponseCursor::new();
     let first = claim(&request, &mut cursor, &chunks(0, 3, 10, false));
-    let append =
-        chainference_client::instructions::append_root(&operator.pubkey(), &request, &tree, &first);
+    let append = chainference_client_core::instructions::append_root(
+        &operator.pubkey(),
+        &request,
+        &tree,
+        &first,
+    );
     let operator_before = w.h.lamports(&operator.pubkey());
     let bond = w.request(&request).lock.bond;
     assert_ok(w.complete_after(
@@ -221,8 +225,12 @@ fn a_whole_acknowledgement_bills_every_posted_token_and_chain_requests_take_no_r
     let mut cursor = ResponseCursor::new();
     let only = claim(&request, &mut cursor, &chunks(0, 4, 25, true));
     // The last root and the completion share one transaction.
-    let append =
-        chainference_client::instructions::append_root(&operator.pubkey(), &request, &tree, &only);
+    let append = chainference_client_core::instructions::append_root(
+        &operator.pubkey(),
+        &request,
+        &tree,
+        &only,
+    );
     assert_ok(w.complete_after(
         &operator,
         &request,

@@ -4,7 +4,7 @@
 use crate::common::*;
 use anchor_lang::Space;
 use chainference::state::*;
-use chainference_client::stream::chunk_batches;
+use chainference_client_core::stream::chunk_batches;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::{treasury_address, FEE_PER_SIGNATURE as SIG};
 use chainference_prover::change_log::{parse_change_log, ChangeLog};

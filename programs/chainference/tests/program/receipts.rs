@@ -6,7 +6,7 @@ use crate::common::*;
 use anchor_lang::prelude::Pubkey;
 use chainference::receipt::LIGHT_SYSTEM_PROGRAM;
 use chainference::state::{Receipt, Request};
-use chainference_client::receipt::{data_hash, ReceiptError};
+use chainference_client_core::receipt::{data_hash, ReceiptError};
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
 use chainference_native::svm::FEE_PER_SIGNATURE as SIG;
@@ -151,7 +151,7 @@ fn a_close_is_refused_with_a_false_light_program_or_tree_and_nothing_moves() {
     let before = balances(&w);
 
     // Another program in Light's place is refused by address.
-    let mut close = chainference_client::instructions::close_request(
+    let mut close = chainference_client_core::instructions::close_request(
         &closer.pubkey(),
         &request,
         &client.pubkey(),

@@ -4,11 +4,11 @@
 
 use crate::common::*;
 use chainference::state::Request;
-use chainference_client::answer::{AnswerOpener, AnswerSealer};
-use chainference_client::batcher::{pack, PendingAnswer, TxShape};
-use chainference_client::envelope::*;
-use chainference_client::instructions::append_batch;
-use chainference_client::stream::{chunk_batches, chunks_of, StreamAssembler};
+use chainference_client_core::answer::{AnswerOpener, AnswerSealer};
+use chainference_client_core::batcher::{pack, PendingAnswer, TxShape};
+use chainference_client_core::envelope::*;
+use chainference_client_core::instructions::append_batch;
+use chainference_client_core::stream::{chunk_batches, chunks_of, StreamAssembler};
 use chainference_native::svm::solana_signer::Signer;
 use chainference_prover::bundle::*;
 use chainference_prover::change_log::parse_change_log;

@@ -2,11 +2,11 @@
 //! batched into leaves and opened back.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chainference_client::answer::{
+use chainference_client_core::answer::{
     AnswerError, AnswerOpener, AnswerSealer, MAX_ANSWER_TEXT, MAX_CHUNK_PLAINTEXT,
     MAX_TEXT_BYTES_PER_TOKEN, NEW_STREAM,
 };
-use chainference_client::envelope::*;
+use chainference_client_core::envelope::*;
 use chainference_prover::bundle::{
     Bundle, BundleBatch, BundleSettlement, BundleTerms, Chunk, BUNDLE_FORMAT, BUNDLE_VERSION,
 };
@@ -100,7 +100,7 @@ fn derive_vectors() -> Value {
 fn the_committed_vectors_still_hold() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/vectors/envelope.json"
+        "/../../fixtures/vectors/envelope.json"
     );
     let derived = derive_vectors();
     if std::env::var_os("CHAINFERENCE_WRITE_VECTORS").is_some() {

@@ -148,3 +148,20 @@ fn expand(salt: &[u8], secret: &[u8], info: &[u8]) -> [u8; 32] {
     let _ = Hkdf::<Sha256>::new(Some(salt), secret).expand(info, &mut key);
     key
 }
+
+/// Whether `lock`'s per-request key carries its operator's signature in `scope`, and that
+/// operator is one of `allowed` (when the request names any): checked before the prompt is
+/// sealed to the key, so an RPC that lies about the lock cannot have the prompt sealed to a key
+/// of its own (design §5).
+pub fn server_key_is_signed(
+    lock: &chainference::state::Lock,
+    scope: &chainference_prover::core::Scope,
+    allowed: &[anchor_lang::prelude::Pubkey],
+) -> bool {
+    let allowed = allowed.is_empty() || allowed.contains(&lock.operator);
+    allowed
+        && solana_signature::Signature::from(lock.key_signature).verify(
+            &lock.operator.to_bytes(),
+            &scope.key_message(&lock.server_key),
+        )
+}

@@ -4,10 +4,10 @@
 use anchor_lang::prelude::Pubkey;
 use chainference::compression::{COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
 use chainference::constants::TREE_AUTHORITY;
-use chainference_client::answer::{AnswerOpener, AnswerSealer};
-use chainference_client::batcher::*;
-use chainference_client::envelope::*;
-use chainference_client::instructions::*;
+use chainference_client_core::answer::{AnswerOpener, AnswerSealer};
+use chainference_client_core::batcher::*;
+use chainference_client_core::envelope::*;
+use chainference_client_core::instructions::*;
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{batch_root, NONCE_LEN};
 use proptest::prelude::*;

@@ -1,9 +1,11 @@
 //! An answer's token claims against its decrypted text (issue 19, item 7): a server that locks a
 //! request and posts one short final chunk claiming `max_output_tokens` takes the whole stake.
 
-use chainference_client::answer::{AnswerOpener, AnswerSealer};
-use chainference_client::claims::{allowance_for, ClaimTally, Overclaim, SPECIAL_TOKEN_ALLOWANCE};
-use chainference_client::envelope::{
+use chainference_client_core::answer::{AnswerOpener, AnswerSealer};
+use chainference_client_core::claims::{
+    allowance_for, ClaimTally, Overclaim, SPECIAL_TOKEN_ALLOWANCE,
+};
+use chainference_client_core::envelope::{
     client_session, server_public_key, server_session, ClientSignature, Compression, FinishReason,
     KeyContext, SessionKey,
 };
@@ -67,7 +69,7 @@ fn filled_appends(
     bytes_per_token: usize,
     compression: Compression,
 ) -> (Vec<(u64, u64)>, ClaimTally) {
-    let prose = include_str!("../../fixtures/corpus/prose.txt");
+    let prose = include_str!("../../../fixtures/corpus/prose.txt");
     let (context, client_key, server_key) = keys();
     let mut sealer = AnswerSealer::new(server_key, context, compression, 0).unwrap();
     let mut opener = AnswerOpener::new(client_key, context, compression).unwrap();

@@ -3,9 +3,9 @@
 //! chainference-client`.
 
 use anchor_lang::prelude::Pubkey;
-use chainference_client::answer::AnswerSealer;
-use chainference_client::batcher::{pack, PendingAnswer, TxShape};
-use chainference_client::envelope::*;
+use chainference_client_core::answer::AnswerSealer;
+use chainference_client_core::batcher::{pack, PendingAnswer, TxShape};
+use chainference_client_core::envelope::*;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// About 1 MB of English-like prose from a fixed vocabulary and a fixed pseudo-random walk.

@@ -10,8 +10,9 @@ pub use aead::{
 };
 pub use compress::{AnswerCompressor, AnswerDecompressor, Compression};
 pub use keys::{
-    client_secret, client_session, key_message, server_public_key, server_secret, server_session,
-    session_key, ClientSignature, KeyContext, SessionKey, KEY_MESSAGE,
+    client_secret, client_session, key_message, server_key_is_signed, server_public_key,
+    server_secret, server_session, session_key, ClientSignature, KeyContext, SessionKey,
+    KEY_MESSAGE,
 };
 pub use prompt::{
     open_prompt, prompt_client_key, seal_prompt, sealed_prompt_len, Message, PromptEnvelope,
