@@ -3,38 +3,31 @@
 //! account; its bundle verifies offline with no RPC, and an edited bundle fails, naming what;
 //! a flag counts once against the server.
 
+use crate::scenario::{scenario, Answer, Scenario};
 use crate::support::*;
+use crate::wait;
 use chainference_prover::bundle::Bundle;
 use chainference_prover::core::ResponseCursor;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
-    let chain = chain().await;
-    let model = "test/replay-audit";
-    let engine = replay(0.0).with_answer_tokens(300);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 1),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let question = question(model, "Audit me.", 400, 10_000_000);
-    let (text, answered) = ask_text(&chain, &client, &question).await;
-    let folder = tempfile::tempdir().unwrap();
-    let key = folder.path().join("client.json");
-    chainference_client::wallet::write_keypair(&client, &key).unwrap();
+    let scenario = scenario("test/replay-audit")
+        .engine(replay(0.0).with_answer_tokens(300))
+        .max_concurrent(1)
+        .asking("Audit me.", 400)
+        .start()
+        .await;
+    let Scenario {
+        chain, provider, ..
+    } = &scenario;
+    let Answer { text, answered, .. } = scenario.ask().await;
+    let (folder, key) = keypair_file(&scenario.client);
     let bundle = folder.path().join("bundle.json");
     let request = answered.request.to_string();
     let (key, bundle_path) = (key.to_str().unwrap(), bundle.to_str().unwrap());
-
-    // The settlement needs to be finalized first (about 32 slots).
-    let mut audit = None;
-    for _ in 0..60 {
-        let output = chainference(&[
+    let audit = || {
+        chainference(&[
             "audit",
             &request,
             "--key",
@@ -44,16 +37,23 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
             "--check-chain",
             "--output",
             "json",
-        ]);
-        if output.status.success() {
-            audit = Some(output);
-            break;
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("finalized settlement"), "{stderr}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let audit = audit.expect("the settlement finalizes");
+        ])
+    };
+
+    // Until the settlement is finalized (about 32 slots) the audit says it waits for that.
+    let early = audit();
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        early.status.success() || stderr.contains("finalized settlement"),
+        "{stderr}"
+    );
+    wait::finalized_history(chain, &answered.request).await;
+    let audit = audit();
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
     assert_eq!(report["passed"], true);
     assert_eq!(report["account_checked"], true);
@@ -175,7 +175,7 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
     );
     let again = chainference(&["-k", key, "flag", &request]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already flagged"));
-    let server = server_of(&chain, &provider.operator).await;
+    let server = server_of(chain, &provider.operator).await;
     assert_eq!(
         (server.reputation.completed, server.reputation.flagged),
         (1, 1)
@@ -185,18 +185,17 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_blind_comparison_counts_once_for_both_servers() {
-    let chain = chain().await;
     let model = "test/replay-compare";
-    let mut providers = Vec::new();
-    for words in [40, 60] {
-        let engine = replay(0.0).with_answer_tokens(words);
-        let settings = settings(model, 100_000, 300_000, 1);
-        providers.push(start_provider(&chain, settings, Arc::new(engine)).await);
-    }
-    let client = funded(&chain, 1_000_000_000).await;
-    let folder = tempfile::tempdir().unwrap();
-    let key = folder.path().join("client.json");
-    chainference_client::wallet::write_keypair(&client, &key).unwrap();
+    let scenario = scenario(model)
+        .engine(replay(0.0).with_answer_tokens(40))
+        .max_concurrent(1)
+        .start()
+        .await;
+    let other = scenario
+        .another_provider(replay(0.0).with_answer_tokens(60), (100_000, 300_000), 1)
+        .await;
+    let (chain, providers) = (&scenario.chain, [&scenario.provider, &other]);
+    let (_folder, key) = keypair_file(&scenario.client);
     let servers = format!("{},{}", providers[0].operator, providers[1].operator);
     let compared = chainference(&[
         "-k",
@@ -225,8 +224,8 @@ async fn a_blind_comparison_counts_once_for_both_servers() {
     let report: serde_json::Value = serde_json::from_slice(&compared.stdout).unwrap();
     let preferred = report["preferred"]["server"].as_str().unwrap().to_string();
     assert_ne!(preferred, report["other"]["server"].as_str().unwrap());
-    for provider in &providers {
-        let server = server_of(&chain, &provider.operator).await;
+    for provider in providers {
+        let server = server_of(chain, &provider.operator).await;
         let won = u64::from(provider.operator.to_string() == preferred);
         assert_eq!(
             (server.reputation.comparisons, server.reputation.preferred),

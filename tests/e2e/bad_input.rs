@@ -1,10 +1,10 @@
 //! The `chainference` binary against the local node: a question asked and answered through
 //! the CLI, and bad input refused with one line that says what to do, before a lamport moves.
 
+use crate::scenario::{scenario, Scenario};
 use crate::support::*;
 use solana_signer::Signer;
 use std::process::Command;
-use std::sync::Arc;
 
 /// Runs `chainference` against the shared node as the wallet in `wallet_file`.
 fn chainference_as(wallet_file: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -24,17 +24,20 @@ fn refusal(output: &std::process::Output, hint: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
-    let chain = chain().await;
     let model = "test/cli";
-    let engine = replay(0.0).with_answer_tokens(60);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 200_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let wallet = funded(&chain, 1_000_000_000).await;
-    let (folder, wallet_file) = keypair_file(&wallet);
+    let scenario = scenario(model)
+        .engine(replay(0.0).with_answer_tokens(60))
+        .prices(100_000, 200_000)
+        .start()
+        .await;
+    let Scenario {
+        chain,
+        engine,
+        provider,
+        client: wallet,
+        ..
+    } = &scenario;
+    let (folder, wallet_file) = keypair_file(wallet);
 
     let before = chain.balance(&wallet.pubkey()).await.unwrap();
     let cases: [(&[&str], &str); 7] = [

@@ -3,63 +3,33 @@
 //! the bill stops at the client's signed acknowledgement, and the answer the client saved
 //! audits against the roots on the ledger (and an edited one does not).
 
+use crate::scenario::{scenario, Scenario};
 use crate::support::*;
+use crate::wait;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::Delivery;
 use chainference_client::direct::SavedAnswer;
-use chainference_client::ledger::history_of;
 use chainference_client::rpc::Chain;
 use chainference_prover::core::bill_for;
 use chainference_prover::verify::{verify, VerifyError};
-use solana_keypair::Keypair;
 use solana_signer::Signer;
-use std::sync::Arc;
 
 /// A provider serving `model` from the replay engine at `rate` with an endpoint, a funded
 /// client, and its direct question of `max_tokens` with a latency bound of `wait_ms`.
-struct Bed {
-    chain: Chain,
-    provider: Running,
-    engine: chainference_provider::engine::replay::ReplayEngine,
-    client: Keypair,
-    question: chainference_client::ask::Question,
-}
-
-async fn bed(model: &str, rate: f64, max_tokens: u32, wait_ms: u32) -> Bed {
-    let chain = chain().await;
-    let engine = replay(rate);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let mut question = question(model, "Write at length.", max_tokens, 10_000_000);
-    question.terms.delivery = Delivery::Direct;
-    question.terms.max_batch_wait_ms = wait_ms;
-    Bed {
-        chain,
-        provider,
-        engine,
-        client,
-        question,
-    }
-}
-
-/// The request account, which the test expects to exist.
-async fn request_now(chain: &Chain, request: &Pubkey) -> chainference::state::Request {
-    chain
-        .account(request, "Request")
+async fn bed(model: &str, rate: f64, max_tokens: u32, wait_ms: u32) -> Scenario {
+    scenario(model)
+        .engine(replay(rate))
+        .asking("Write at length.", max_tokens)
+        .delivery(Delivery::Direct)
+        .batch_wait_ms(wait_ms)
+        .start()
         .await
-        .expect("read")
-        .expect("the request exists")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_answer() {
     let max_tokens = 2_000;
-    let Bed {
+    let Scenario {
         chain,
         provider,
         engine,
@@ -93,18 +63,10 @@ async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_
 
     // No chunk on the ledger: one root, in the transaction that carries the client's
     // acknowledgement and completes the request.
-    let history = history_of(&chain, &answered.request)
-        .await
-        .expect("the ledger answers");
-    assert!(history
-        .iter()
-        .all(|transaction| transaction.batches.is_empty()));
-    let roots: Vec<_> = history
-        .iter()
-        .filter(|transaction| !transaction.roots.is_empty())
-        .collect();
+    assert!(appends(&chain, &answered.request).await.is_empty());
+    let roots = root_posts(&chain, &answered.request).await;
     assert_eq!(roots.len(), 1, "a 2,000-token answer is one batch");
-    let completion = roots[0];
+    let completion = &roots[0];
     assert!(completion.settled.is_some() && completion.acknowledgement.is_some());
     // Roots, the acknowledgement (its message names program, cluster and request) and the
     // completion's accounts: not chunks.
@@ -180,7 +142,7 @@ async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
     let max_tokens = 300;
-    let Bed {
+    let Scenario {
         chain,
         provider,
         engine,
@@ -206,13 +168,7 @@ async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
             answered.bill,
             bill_for(20, 100_000, max_tokens, 300_000).unwrap()
         );
-        let history = history_of(&chain, &answered.request)
-            .await
-            .expect("the ledger answers");
-        let roots: Vec<_> = history
-            .iter()
-            .filter(|transaction| !transaction.roots.is_empty())
-            .collect();
+        let roots = root_posts(&chain, &answered.request).await;
         assert!(
             roots.len() >= 3,
             "2 s of generation at a 0.4 s bound: {} roots",
@@ -236,7 +192,7 @@ async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
 /// A client of the direct question of `bed` that creates, seals and reads its answer by hand
 /// (so the test decides what it acknowledges): the request, its lock, and the answer socket.
 async fn ask_by_hand(
-    bed: &Bed,
+    bed: &Scenario,
 ) -> (
     Pubkey,
     chainference::state::Request,
@@ -247,9 +203,8 @@ async fn ask_by_hand(
     use chainference_client::direct::answer_url;
     use chainference_client::envelope::{client_session, seal_prompt};
     use chainference_client::instructions::{create_request, submit_prompt};
-    use std::time::Duration;
 
-    let Bed {
+    let Scenario {
         chain,
         provider,
         client,
@@ -265,13 +220,10 @@ async fn ask_by_hand(
         question.terms.clone(),
     );
     chain.send(&[create], client, &[]).await.expect("created");
-    let locked = loop {
-        let account = request_now(chain, &request).await;
-        if account.state == RequestState::Locked {
-            break account;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let locked = wait::request_where(chain, &request, 60, "the lock", |account| {
+        account.filter(|account| account.state == RequestState::Locked)
+    })
+    .await;
     let context = chain.key_context(&request);
     let signature = wallet_signature(client).expect("signs");
     let server_key = x25519_dalek::PublicKey::from(locked.lock.server_key);
@@ -293,15 +245,13 @@ async fn ask_by_hand(
     (request, locked, socket)
 }
 
-/// Waits until the provider has completed `request`.
+/// Waits until the provider has completed `request` (within its time limit).
 async fn completed(chain: &Chain, request: &Pubkey) -> chainference::state::Request {
-    loop {
-        let account = request_now(chain, request).await;
-        if account.state == chainference::state::RequestState::Completed {
-            return account;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    wait::request_where(chain, request, 120, "the completion", |account| {
+        let account = account.expect("the request exists");
+        (account.state == chainference::state::RequestState::Completed).then_some(account)
+    })
+    .await
 }
 
 /// A client that takes the chunks and never acknowledges them gets two batches; the server
@@ -310,17 +260,17 @@ async fn completed(chain: &Chain, request: &Pubkey) -> chainference::state::Requ
 async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_for_the_prompt() {
     use chainference_client::direct::ToClient;
     use futures_util::StreamExt;
-    use std::time::Duration;
 
     let mut bed = bed("test/replay-direct-unacknowledged", 100.0, 1_000, 300).await;
     bed.question.terms.time_limit_secs = 45;
     let operator_before = chain_balance(&bed.chain, &bed.provider.operator).await;
     let (request, _, mut socket) = ask_by_hand(&bed).await;
     let mut batches = 0;
-    // The provider waits 20 s for an acknowledgement before it stops.
-    let reading = tokio::time::sleep(Duration::from_secs(30));
-    tokio::pin!(reading);
-    loop {
+    // The provider waits 20 s for an acknowledgement, then completes the request: the socket
+    // is read until then.
+    let completion = completed(&bed.chain, &request);
+    tokio::pin!(completion);
+    let settled = loop {
         tokio::select! {
             message = socket.next() => match message {
                 Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
@@ -330,16 +280,15 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_for_the_prom
                     }
                 }
                 Some(Ok(_)) => {}
-                _ => break,
+                _ => break completion.await,
             },
-            _ = &mut reading => break,
+            settled = &mut completion => break settled,
         }
-    }
+    };
     assert_eq!(
         batches, 2,
         "two batches without an acknowledgement, then nothing"
     );
-    let settled = completed(&bed.chain, &request).await;
     let prompt_only = bill_for(settled.terms.prompt_tokens, 100_000, 0, 300_000).unwrap();
     assert_eq!(
         (settled.settlement.tokens, settled.settlement.bill),

@@ -3,15 +3,14 @@
 //! (the request expires at its time limit, the client gets stake and bond, the server's
 //! failures rise).
 
+use crate::scenario::{scenario, Scenario};
 use crate::support::*;
+use crate::wait;
 use chainference::pda::{request_address, server_address};
 use chainference::state::{Request, RequestState, Server};
 use chainference_client::ask::{ask, next_nonce, AskError, AskEvent};
 use chainference_client::instructions::create_request;
-use chainference_client::ledger::history_of;
 use solana_signer::Signer;
-use std::sync::Arc;
-use std::time::Duration;
 
 async fn server_of(
     chain: &chainference_client::rpc::Chain,
@@ -49,41 +48,42 @@ async fn a_request_no_provider_may_take_expires_and_refunds_its_stake() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_sends_its_prompt_frees_the_server_without_blame() {
-    let chain = chain().await;
-    let model = "test/silent-client";
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 1),
-        Arc::new(replay(0.0)),
-    )
-    .await;
+    let scenario = scenario("test/silent-client")
+        .max_concurrent(1)
+        .asking("unsent", 50)
+        .stake(50_000_000)
+        .start()
+        .await;
+    let Scenario {
+        chain,
+        provider,
+        client,
+        question,
+        ..
+    } = &scenario;
     let provider_before = chain.balance(&provider.operator).await.unwrap();
-    let client = funded(&chain, 1_000_000_000).await;
     let client_before = chain.balance(&client.pubkey()).await.unwrap();
-    let nonce = next_nonce(&chain, &client.pubkey()).await.unwrap();
+    let nonce = next_nonce(chain, &client.pubkey()).await.unwrap();
     let request = request_address(&client.pubkey(), nonce);
-    let question = question(model, "unsent", 50, 50_000_000);
     chain
         .send(
             &[create_request(
                 &client.pubkey(),
                 nonce,
                 question.stake,
-                question.terms,
+                question.terms.clone(),
             )],
-            &client,
+            client,
             &[],
         )
         .await
         .unwrap();
+    // Locked, then expired by the provider once the prompt window has passed.
     let mut seen_locked = false;
-    for _ in 0..200 {
-        match chain.account::<Request>(&request, "Request").await.unwrap() {
-            Some(account) if account.state == RequestState::Locked => seen_locked = true,
-            Some(_) => {}
-            None => break,
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut patience = wait::Patience::new(chain, 120, "the request's expiry").await;
+    while let Some(account) = chain.account::<Request>(&request, "Request").await.unwrap() {
+        seen_locked |= account.state == RequestState::Locked;
+        patience.tick().await;
     }
     assert!(seen_locked, "the provider locked it");
     assert!(
@@ -94,7 +94,7 @@ async fn a_client_that_never_sends_its_prompt_frees_the_server_without_blame() {
             .is_none(),
         "expired by the provider"
     );
-    let server = server_of(&chain, &provider.operator).await;
+    let server = server_of(chain, &provider.operator).await;
     assert_eq!((server.active_locks, server.reputation.failures), (0, 0));
     let provider_after = chain.balance(&provider.operator).await.unwrap();
     assert_eq!(
@@ -103,7 +103,7 @@ async fn a_client_that_never_sends_its_prompt_frees_the_server_without_blame() {
         "lock (with its key signature) and expire; bond back"
     );
     let client_after = chain.balance(&client.pubkey()).await.unwrap();
-    let counter = counter_rent(&chain, &client.pubkey()).await;
+    let counter = counter_rent(chain, &client.pubkey()).await;
     assert_eq!(
         client_before - client_after,
         SIGNATURE_FEE + counter,
@@ -114,18 +114,21 @@ async fn a_client_that_never_sends_its_prompt_frees_the_server_without_blame() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_provider_stopped_mid_answer_pays_its_bond_and_fails() {
-    let chain = chain().await;
-    let model = "test/stopped-provider";
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 1),
-        Arc::new(replay(5.0)),
-    )
-    .await;
+    let Scenario {
+        chain,
+        provider,
+        client,
+        mut question,
+        ..
+    } = scenario("test/stopped-provider")
+        .engine(replay(5.0))
+        .max_concurrent(1)
+        .asking("A long one, please.", 1_000)
+        .stake(100_000_000)
+        .start()
+        .await;
     let provider_before = chain.balance(&provider.operator).await.unwrap();
-    let client = funded(&chain, 1_000_000_000).await;
     let client_before = chain.balance(&client.pubkey()).await.unwrap();
-    let mut question = question(model, "A long one, please.", 1_000, 100_000_000);
     question.terms.time_limit_secs = PROMPT_WINDOW_SECS + chainference::constants::MIN_ANSWER_SECS;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let mut stop = Some(stop);
@@ -153,11 +156,7 @@ async fn a_provider_stopped_mid_answer_pays_its_bond_and_fails() {
         panic!("expected the request to expire unfinished, got {result:?}");
     };
     assert_eq!(bond, 100_000_000 / 10, "the bond is 10 % of the stake");
-    let history = history_of(&chain, &request).await.unwrap();
-    let appends = history
-        .iter()
-        .filter(|transaction| !transaction.batches.is_empty())
-        .count() as u64;
+    let appends = appends(&chain, &request).await.len() as u64;
     assert!(appends >= 1);
     let prompt_pieces = 1;
     let client_after = chain.balance(&client.pubkey()).await.unwrap();

@@ -3,48 +3,25 @@
 //! few bytes of the 1,232-byte packet, the last one claims payment too, and the answer still
 //! arrives whole, billed to the lamport.
 
+use crate::scenario::scenario;
 use crate::support::*;
-use chainference_client::ledger::history_of;
 use chainference_prover::core::bill_for;
-use solana_signer::Signer;
-use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_latency_bound_every_append_but_the_last_fills_its_transaction() {
-    let chain = chain().await;
-    let model = "test/replay-filled";
-    let engine = replay(0.0);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
     let max_tokens = 2_000;
-    let mut question = question(model, "Write at length.", max_tokens, 10_000_000);
-    question.terms.max_batch_wait_ms = 0;
-    let (text, answered) = ask_text(&chain, &client, &question).await;
-    assert_eq!(text, engine.expected_text(&question.prompt, max_tokens));
-    let bill = bill_for(20, 100_000, max_tokens, 300_000).unwrap();
-    assert_eq!(answered.bill, bill);
-    before
-        .assert_settled(
-            &chain,
-            &client.pubkey(),
-            &provider.operator,
-            &answered.request,
-            bill,
-        )
+    let (scenario, answer) = scenario("test/replay-filled")
+        .asking("Write at length.", max_tokens)
+        .batch_wait_ms(0)
+        .answered()
         .await;
+    let (chain, request) = (&scenario.chain, &answer.answered.request);
+    assert_eq!(answer.text, scenario.expected_answer());
+    let bill = bill_for(20, 100_000, max_tokens, 300_000).unwrap();
+    assert_eq!(answer.answered.bill, bill);
+    scenario.assert_settled(&answer, bill).await;
 
-    let appends: Vec<_> = history_of(&chain, &answered.request)
-        .await
-        .expect("the ledger answers")
-        .into_iter()
-        .filter(|transaction| !transaction.batches.is_empty())
-        .collect();
+    let appends = appends(chain, request).await;
     let sizes: Vec<usize> = appends
         .iter()
         .map(|transaction| transaction.bytes)
@@ -77,6 +54,6 @@ async fn without_a_latency_bound_every_append_but_the_last_fills_its_transaction
         final_append.settled.is_some(),
         "the final append's transaction completes the request: {sizes:?}"
     );
-    assert_each_chunk_once(&chain, &answered.request).await;
-    provider.task.abort();
+    assert_each_chunk_once(chain, request).await;
+    scenario.provider.task.abort();
 }

@@ -2,11 +2,11 @@
 //! complete, byte for byte the replayed text, every chunk on the ledger once, audited from the
 //! finalized ledger, and the client's peak memory printed (it must not grow with the answer).
 
+use crate::scenario::{scenario, Scenario};
 use crate::support::*;
 use chainference_prover::core::bill_for;
 use solana_signer::Signer;
 use std::process::Command;
-use std::sync::Arc;
 
 /// Waits for `child` and returns its exit status and its peak resident memory in KiB
 /// (`VmHWM`, read every 100 ms while it runs; the exec'd program's own address space, unlike
@@ -31,17 +31,22 @@ fn wait_for_peak_kib(mut child: std::process::Child) -> (std::process::ExitStatu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_100000_token_answer_streams_to_a_file_in_bounded_memory() {
-    let chain = chain().await;
     let model = "test/replay-long";
     // Fast, but not all at once: the answer goes out as a stream of filled batches.
-    let engine = replay(5_000.0);
-    let mut settings = settings(model, 100_000, 300_000, 1);
-    settings.models[0].context_length = 200_000;
-    let provider = start_provider(&chain, settings, Arc::new(engine.clone())).await;
-    let wallet = funded(&chain, 1_000_000_000).await;
-    let folder = tempfile::tempdir().unwrap();
-    let wallet_file = folder.path().join("id.json");
-    chainference_client::wallet::write_keypair(&wallet, &wallet_file).unwrap();
+    let scenario = scenario(model)
+        .engine(replay(5_000.0))
+        .max_concurrent(1)
+        .context_length(200_000)
+        .start()
+        .await;
+    let Scenario {
+        chain,
+        engine,
+        provider,
+        client: wallet,
+        ..
+    } = &scenario;
+    let (folder, wallet_file) = keypair_file(wallet);
     let answer_file = folder.path().join("answer.txt");
     let (text, max_tokens) = ("Write the longest story you can.", 100_000);
 
@@ -91,10 +96,10 @@ async fn a_100000_token_answer_streams_to_a_file_in_bounded_memory() {
         account.settlement.bill,
         bill_for(account.terms.prompt_tokens, 100_000, max_tokens, 300_000).unwrap()
     );
-    let chunks = assert_each_chunk_once(&chain, &request).await;
+    let chunks = assert_each_chunk_once(chain, &request).await;
     // Audited from the finalized ledger alone: every leaf against its append's root, the
     // chain, and the bill for the tokens posted.
-    let transcript = finalized_transcript(&chain, &request, None).await;
+    let transcript = finalized_transcript(chain, &request, None).await;
     let verified =
         chainference_prover::verify::verify(&transcript.bundle).expect("the audit passes");
     assert_eq!(

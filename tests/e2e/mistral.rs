@@ -2,6 +2,7 @@
 //! client's decrypted answer equals, byte for byte, what mistral.rs generates for the same
 //! prompt outside the chain, and every balance is exact to the lamport.
 
+use crate::scenario::scenario;
 use crate::support::*;
 use chainference::state::Request;
 use chainference_client::ask::open_sealed_prompt;
@@ -11,7 +12,6 @@ use chainference_provider::checkpoint::Checkpoint;
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::engine::{Engine, Generated};
 use chainference_provider::resume::read_posted;
-use solana_signer::Signer;
 use std::sync::Arc;
 
 const MODEL: &str = "test/tiny-llama";
@@ -56,50 +56,31 @@ async fn the_tiny_model_answers_through_the_chain_as_it_does_alone() {
         id: MODEL.into(),
         path: folder.path().to_path_buf(),
     };
-    let max_tokens = 48;
-    let question = question(
-        MODEL,
-        "the keeper wrote in his ledger",
-        max_tokens,
-        10_000_000,
-    );
-    let (expected, tokens, _) = alone(&model, &question.prompt, "", max_tokens).await;
+    let (text, max_tokens) = ("the keeper wrote in his ledger", 48);
+    let (expected, tokens, _) = alone(&model, &prompt(text, max_tokens), "", max_tokens).await;
     assert!(
         !expected.is_empty() && tokens > 0,
         "the model generated something"
     );
 
-    let chain = chain().await;
     let engine = MistralEngine::load(&[model], 1)
         .await
         .expect("the tiny model loads");
-    let provider = start_provider(
-        &chain,
-        settings(MODEL, 100_000, 300_000, 1),
-        Arc::new(engine),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
-    let (text, answered) = ask_text(&chain, &client, &question).await;
+    let (scenario, answer) = scenario(MODEL)
+        .engine(engine)
+        .max_concurrent(1)
+        .asking(text, max_tokens)
+        .answered()
+        .await;
     assert_eq!(
-        text, expected,
+        answer.text, expected,
         "byte for byte what mistral.rs generates alone"
     );
-    assert_eq!(answered.answer_tokens, tokens);
+    assert_eq!(answer.answered.answer_tokens, tokens);
     let bill = bill_for(20, 100_000, tokens, 300_000).unwrap();
-    assert_eq!(answered.bill, bill);
-
-    before
-        .assert_settled(
-            &chain,
-            &client.pubkey(),
-            &provider.operator,
-            &answered.request,
-            bill,
-        )
-        .await;
-    provider.task.abort();
+    assert_eq!(answer.answered.bill, bill);
+    scenario.assert_settled(&answer, bill).await;
+    scenario.provider.task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,10 +4,12 @@
 
 use crate::node_switch::NodeSwitch;
 use crate::support::*;
+use crate::wait;
 use chainference_client::rpc::Chain;
 use chainference_provider::checkpoint::{Checkpoint, Hold};
 use chainference_provider::Provider;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,16 +28,30 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
     let folder = tempfile::tempdir().unwrap();
     let wallet_file = folder.path().join("id.json");
     chainference_client::wallet::write_keypair(&wallet, &wallet_file).unwrap();
-    let cli = {
-        let (rpc_url, pubsub_url) = (switch.rpc_url.clone(), switch.pubsub_url.clone());
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_chainference"))
-                .args(["-u", &rpc_url, "--ws", &pubsub_url, "-k"])
-                .arg(&wallet_file)
-                .args(["--wait-for-node", "300", "servers"])
-                .output()
-        })
-    };
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_chainference"))
+        .args(["-u", &switch.rpc_url, "--ws", &switch.pubsub_url, "-k"])
+        .arg(&wallet_file)
+        .args(["--wait-for-node", "300", "servers"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // Its stderr, read as it comes: the line that says it waits is reported at once.
+    let (said_waiting, waiting) = tokio::sync::oneshot::channel();
+    let stderr = cli.stderr.take().expect("piped");
+    let reading = std::thread::spawn(move || {
+        let (mut said_waiting, mut all) = (Some(said_waiting), String::new());
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("cannot be reached; waiting for it") {
+                if let Some(said) = said_waiting.take() {
+                    let _ = said.send(());
+                }
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
     // The job pauses once, after its second batch, until the node is gone again.
     let (reached, mut held) = tokio::sync::mpsc::unbounded_channel();
     let release = Arc::new(tokio::sync::Notify::new());
@@ -68,13 +84,16 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
             provider.run().await;
         })
     };
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let said = tokio::time::timeout(wait::BACKSTOP, waiting).await;
     switch.set(true);
-    let listed = cli.await.unwrap().expect("the CLI runs");
-    let stderr = String::from_utf8_lossy(&listed.stderr);
-    assert!(listed.status.success(), "{stderr}");
+    let status = tokio::task::spawn_blocking(move || cli.wait())
+        .await
+        .unwrap()
+        .expect("the CLI runs");
+    let stderr = reading.join().expect("its stderr is read");
+    assert!(status.success(), "{stderr}");
     assert!(
-        stderr.contains("cannot be reached; waiting for it"),
+        matches!(said, Ok(Ok(()))) && stderr.contains("cannot be reached; waiting for it"),
         "the CLI said it was waiting: {stderr}"
     );
 
@@ -92,12 +111,15 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
     held.recv().await.expect("the answer is under way");
     switch.set(false);
     release.notify_one(); // the answer goes on against a node that cannot be reached
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await; // the outage, not a wait for anything
     switch.set(true);
-    let (text, answered) = tokio::time::timeout(Duration::from_secs(240), asking)
-        .await
-        .expect("answered within the time limit")
-        .expect("the client task");
+    // Answered (or expired) within the request's time limit.
+    let limit = u64::from(question.terms.time_limit_secs) + 60;
+    wait::until(&chain, limit, "the answer", || async {
+        asking.is_finished().then_some(())
+    })
+    .await;
+    let (text, answered) = asking.await.expect("the client task");
     assert_eq!(text, engine.expected_text(&question.prompt, max_tokens));
     assert_eq!(answered.answer_tokens, max_tokens);
     assert_eq!(

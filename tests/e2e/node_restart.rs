@@ -4,6 +4,7 @@
 //! byte for byte, billed once, every chunk once.
 
 use crate::support::*;
+use crate::wait;
 use chainference::state::ConfigParams;
 use chainference_cli::localnet::LocalNode;
 use chainference_client::rpc::Chain;
@@ -45,7 +46,7 @@ impl RunningNode {
     /// Stops the node and waits until it is down.
     fn stop(self) {
         let _ = self.stop.send(());
-        let _ = self.stopped.recv_timeout(Duration::from_secs(60));
+        let _ = self.stopped.recv_timeout(wait::BACKSTOP);
     }
 }
 
@@ -103,21 +104,18 @@ async fn an_answer_in_flight_completes_once_after_the_node_restarts() {
     };
 
     // Stopped once part of the answer is on chain, started again from the same ledger.
-    let mut delivered = 0;
-    for _ in 0..600 {
+    let delivered = wait::until(&chain, 120, "two chunks landed before the stop", || async {
         let account: Option<chainference::state::Request> =
             chain.account(&request, "Request").await.ok().flatten();
-        delivered = account.map_or(0, |request| request.response.next_seq);
-        if delivered >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(delivered >= 2, "two chunks landed before the stop");
+        account
+            .map(|request| request.response.next_seq)
+            .filter(|&delivered| delivered >= 2)
+    })
+    .await;
     tokio::task::spawn_blocking(move || node.stop())
         .await
         .expect("the node stops");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // down a while, not a wait for anything
     let node = {
         let ledger = ledger.path().to_path_buf();
         tokio::task::spawn_blocking(move || RunningNode::start(ledger, rpc_port))

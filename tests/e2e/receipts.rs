@@ -4,15 +4,15 @@
 //! are closed, printing every prompt and answer with each receipt checked against its leaf,
 //! and `audit --check-chain` agreeing with the receipt.
 
+use crate::scenario::{scenario, Answer, Scenario};
 use crate::support::*;
+use crate::wait;
 use anchor_lang::Space;
 use chainference::state::{ConfigParams, Request};
 use chainference_client::receipt::V1_STATE_TREES;
 use chainference_client::rpc::Chain;
 use serde_json::Value;
 use solana_signer::Signer;
-use std::sync::Arc;
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts() {
@@ -23,16 +23,18 @@ async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts()
     let chain = Chain::connect(&node.rpc_url, &node.pubsub_url)
         .await
         .expect("the node answers");
-    let model = "test/receipts";
-    let engine = replay(0.0).with_answer_tokens(40);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let wallet = funded(&chain, 1_000_000_000).await;
-    let (_folder, wallet_file) = keypair_file(&wallet);
+    let scenario = scenario("test/receipts")
+        .on(chain)
+        .engine(replay(0.0).with_answer_tokens(40))
+        .asking("What is kept?", 64)
+        .start()
+        .await;
+    let Scenario {
+        chain,
+        client: wallet,
+        ..
+    } = &scenario;
+    let (_folder, wallet_file) = keypair_file(wallet);
     let as_wallet = |args: &[&str]| {
         let keypair = wallet_file.to_str().expect("a UTF-8 temporary path");
         let output = chainference_on(
@@ -49,9 +51,13 @@ async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts()
 
     let mut answers = Vec::new();
     for text in ["What is kept?", "What is lost?"] {
-        let question = question(model, text, 64, 10_000_000);
-        let (answer, answered) = ask_text(&chain, &wallet, &question).await;
-        assert_eq!(answer, engine.expected_text(&question.prompt, 64));
+        let question = scenario.question_saying(text);
+        let Answer {
+            text: answer,
+            answered,
+            ..
+        } = scenario.ask_with(&question).await;
+        assert_eq!(answer, scenario.engine.expected_text(&question.prompt, 64));
         answers.push((text, answer, answered));
     }
 
@@ -63,17 +69,18 @@ async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts()
         .unwrap();
     let before = chain.balance(&wallet.pubkey()).await.unwrap();
     let mut closed = Vec::new();
-    for _ in 0..30 {
+    let mut patience = wait::Patience::new(chain, 60, "both requests closed").await;
+    loop {
         closed.extend(
             as_wallet(&["close"])
                 .as_array()
                 .cloned()
                 .unwrap_or_default(),
         );
-        if closed.len() == answers.len() {
+        if closed.len() >= answers.len() {
             break;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        patience.tick().await;
     }
     assert_eq!(closed.len(), answers.len(), "both closed: {closed:?}");
     for entry in &closed {
@@ -123,17 +130,12 @@ async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts()
     // The audit of a closed request, once its close is finalized, checks the transcript
     // against its receipt and the receipt against its tree.
     let request = answers[0].2.request;
-    for _ in 0..60 {
-        let transcript = finalized_transcript(&chain, &request, None).await;
-        if transcript.receipt().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let transcript = finalized_transcript(chain, &request, None).await;
+    assert!(transcript.receipt().is_some(), "the close is final");
     let audit = as_wallet(&["audit", &request.to_string(), "--check-chain"]);
     assert_eq!(audit["passed"], true);
     assert_eq!(audit["account_checked"], false, "the account is closed");
     assert_eq!(audit["receipt_checked"], true);
     assert!(audit["receipt_leaf_index"].is_u64());
-    provider.task.abort();
+    scenario.provider.task.abort();
 }

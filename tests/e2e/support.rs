@@ -1,11 +1,13 @@
 //! What the end-to-end tests share: one local node for the binary, funded wallets, providers
 //! started in the background, questions and exact fee accounting.
 
+use crate::wait;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::{ConfigParams, Delivery, Filters, RequestTerms};
 use chainference_cli::localnet::LocalNode;
 use chainference_client::ask::Question;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::ledger::RecordedTransaction;
 use chainference_client::rpc::Chain;
 use chainference_provider::checkpoint::{Checkpoint, Hold};
 use chainference_provider::config::{ModelSettings, Settings};
@@ -15,7 +17,6 @@ use chainference_provider::Provider;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 /// Lamports a signature costs.
 pub const SIGNATURE_FEE: u64 = 5_000;
@@ -77,13 +78,13 @@ pub async fn funded(chain: &Chain, lamports: u64) -> Keypair {
         .request_airdrop(&wallet.pubkey(), lamports)
         .await
         .expect("the faucet answers");
-    for _ in 0..100 {
-        if chain.balance(&wallet.pubkey()).await.expect("balance") >= lamports {
-            return wallet;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("airdrop {signature} did not land");
+    let landed = format!("airdrop {signature}");
+    wait::until(chain, 60, &landed, || async {
+        let balance = chain.balance(&wallet.pubkey()).await.expect("balance");
+        (balance >= lamports).then_some(())
+    })
+    .await;
+    wallet
 }
 
 /// Lamports held by `wallet`'s request counter (created, with its rent, by its first request).
@@ -257,9 +258,7 @@ impl Before {
             SIGNATURE_FEE * (1 + pieces) + account.rent + counter_rent(chain, client).await + bill,
             "client: fees, rent held (request and counter), bill"
         );
-        let history = chainference_client::ledger::history_of(chain, request)
-            .await
-            .expect("the ledger answers");
+        let history = ledger(chain, request).await;
         let completed_apart = history.iter().any(|transaction| {
             transaction.settled.is_some()
                 && transaction.batches.is_empty()
@@ -334,10 +333,8 @@ pub async fn assert_answered_once(
 /// next sequence number, each chunk once; returns the chunk count.
 pub async fn assert_each_chunk_once(chain: &Chain, request: &Pubkey) -> u32 {
     let mut next_seq = 0;
-    let history = chainference_client::ledger::history_of(chain, request)
+    for batch in ledger(chain, request)
         .await
-        .expect("the ledger answers");
-    for batch in history
         .into_iter()
         .flat_map(|transaction| transaction.batches)
     {
@@ -385,21 +382,36 @@ pub fn chainference_on(node: &Node, args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
-/// `request`'s transcript once its settlement is finalized (a direct answer's chunks from
-/// `saved`).
+/// `request`'s transcript once everything on its ledger now is finalized (a direct answer's
+/// chunks from `saved`).
 pub async fn finalized_transcript(
     chain: &Chain,
     request: &Pubkey,
     saved: Option<&chainference_client::direct::SavedAnswer>,
 ) -> chainference_client::audit::Transcript {
-    for _ in 0..60 {
-        match chainference_client::audit::transcript(chain, request, saved).await {
-            Ok(transcript) => return transcript,
-            Err(chainference_client::audit::AuditError::NotSettled(_)) => {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await
-            }
-            Err(error) => panic!("the transcript reads: {error}"),
-        }
-    }
-    panic!("the settlement of {request} did not finalize within a minute");
+    wait::finalized_history(chain, request).await;
+    chainference_client::audit::transcript(chain, request, saved)
+        .await
+        .expect("the finalized transcript reads")
+}
+
+/// `address`'s ledger (at `confirmed`), oldest first.
+pub async fn ledger(chain: &Chain, address: &Pubkey) -> Vec<RecordedTransaction> {
+    chainference_client::ledger::history_of(chain, address)
+        .await
+        .expect("the ledger answers")
+}
+
+/// The transactions of `request`'s ledger that carry chunks.
+pub async fn appends(chain: &Chain, request: &Pubkey) -> Vec<RecordedTransaction> {
+    let mut history = ledger(chain, request).await;
+    history.retain(|transaction| !transaction.batches.is_empty());
+    history
+}
+
+/// The transactions of `request`'s ledger that carry roots of directly delivered batches.
+pub async fn root_posts(chain: &Chain, request: &Pubkey) -> Vec<RecordedTransaction> {
+    let mut history = ledger(chain, request).await;
+    history.retain(|transaction| !transaction.roots.is_empty());
+    history
 }

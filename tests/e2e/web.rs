@@ -3,7 +3,9 @@
 //! without a reload, a phone-sized layout), with a screenshot of each page saved under
 //! `<target>/tmp/web-screenshots/`.
 
+use crate::scenario::{scenario, Scenario};
 use crate::support::*;
+use crate::wait;
 use crate::webdriver::Browser;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::{ModelOffer, ServerParams};
@@ -11,7 +13,6 @@ use chainference_cli::web::Site;
 use chainference_client::rpc::Chain;
 use serde_json::Value;
 use solana_signer::Signer;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Serves the site on a free loopback port; returns its base URL.
@@ -53,29 +54,39 @@ fn entry<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_lists_two_providers_their_models_and_finished_requests() {
-    let chain = chain().await;
     let model = "test/replay-web-api";
     // 20 tokens/s: each answer takes two seconds, so its speed is measurable on chain
     // (lock and completion times are whole seconds).
-    let engine = || Arc::new(replay(20.0).with_answer_tokens(40));
-    let cheap = start_provider(&chain, settings(model, 100_000, 300_000, 2), engine()).await;
-    let dear = start_provider(&chain, settings(model, 200_000, 500_000, 1), engine()).await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let stake = 10_000_000;
+    let engine = || replay(20.0).with_answer_tokens(40);
+    let scenario = scenario(model)
+        .engine(engine())
+        .asking("First.", 60)
+        .start()
+        .await;
+    let Scenario {
+        chain,
+        provider: cheap,
+        client,
+        ..
+    } = &scenario;
+    let dear = scenario
+        .another_provider(engine(), (200_000, 500_000), 1)
+        .await;
+    let stake = scenario.question.stake;
     let mut answers = Vec::new();
     for (operator, text) in [
         (cheap.operator, "First."),
         (dear.operator, "Second."),
         (cheap.operator, "Third."),
     ] {
-        let mut question = question(model, text, 60, stake);
+        let mut question = scenario.question_saying(text);
         question.terms.allowed_servers = vec![operator];
-        let (_, answered) = ask_text(&chain, &client, &question).await;
+        let answered = scenario.ask_with(&question).await.answered;
         assert_eq!(answered.operator, operator);
         answers.push(answered);
     }
     // A request nobody serves, cancelled: its account is gone, the ledger still has it.
-    let nonce = chainference_client::ask::next_nonce(&chain, &client.pubkey())
+    let nonce = chainference_client::ask::next_nonce(chain, &client.pubkey())
         .await
         .expect("nonce");
     let cancelled = chainference::pda::request_address(&client.pubkey(), nonce);
@@ -88,7 +99,7 @@ async fn the_api_lists_two_providers_their_models_and_finished_requests() {
                 stake,
                 terms,
             )],
-            &client,
+            client,
             &[],
         )
         .await
@@ -99,13 +110,13 @@ async fn the_api_lists_two_providers_their_models_and_finished_requests() {
                 &client.pubkey(),
                 &cancelled,
             )],
-            &client,
+            client,
             &[],
         )
         .await
         .expect("cancelled");
 
-    let base = site(&chain).await;
+    let base = site(chain).await;
     let (status, servers) = get_json(&format!("{base}/api/servers")).await;
     assert_eq!(status, 200);
     let servers = &servers["servers"];
@@ -117,7 +128,7 @@ async fn the_api_lists_two_providers_their_models_and_finished_requests() {
             .sum()
     };
     for (provider, input, output, completed, max_concurrent) in [
-        (&cheap, 100_000, 300_000, 2, 2),
+        (cheap, 100_000, 300_000, 2, 2),
         (&dear, 200_000, 500_000, 1, 1),
     ] {
         let server = entry(servers, "operator", &provider.operator.to_string());
@@ -206,11 +217,8 @@ async fn the_api_lists_two_providers_their_models_and_finished_requests() {
         assert_eq!(request["refund"], stake - answered.bill);
         // The verdict comes once the settlement is finalized (about 32 slots).
         let mut verdict = request["audit"].clone();
-        for _ in 0..60 {
-            if verdict["status"] != "finalizing" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        if verdict["status"] == "finalizing" {
+            wait::finalized_history(chain, &answered.request).await;
             verdict = get_json(&url).await.1["audit"].clone();
         }
         assert_eq!(verdict["status"], "verified", "{verdict}");
@@ -282,19 +290,19 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_pages_show_rows_and_prices_and_a_new_server_without_a_reload() {
-    let chain = chain().await;
     let model = "test/replay-web-browser";
-    let provider = start_provider(
-        &chain,
-        settings(model, 120_000, 360_000, 2),
-        Arc::new(replay(0.0).with_answer_tokens(30)),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let mut question = question(model, "Show me.", 60, 10_000_000);
-    question.terms.allowed_servers = vec![provider.operator];
-    let (_, answered) = ask_text(&chain, &client, &question).await;
-    let base = site(&chain).await;
+    let mut scenario = scenario(model)
+        .engine(replay(0.0).with_answer_tokens(30))
+        .prices(120_000, 360_000)
+        .asking("Show me.", 60)
+        .start()
+        .await;
+    scenario.question.terms.allowed_servers = vec![scenario.provider.operator];
+    let answered = scenario.ask().await.answered;
+    let Scenario {
+        chain, provider, ..
+    } = &scenario;
+    let base = site(chain).await;
     let browser = blocking(|| Browser::start(1280, 900));
     let row = |operator: &Pubkey| format!("tr[data-operator=\"{operator}\"]");
     let mine = row(&provider.operator);
@@ -342,9 +350,12 @@ async fn the_pages_show_rows_and_prices_and_a_new_server_without_a_reload() {
             text.contains(model) && text.contains(&provider.operator.to_string()),
             "{text}"
         );
+    });
+    wait::finalized_history(chain, &answered.request).await;
+    blocking(|| {
         let verified = browser.wait_for(
             "return document.querySelector('.verdict')?.innerText === 'verified';",
-            Duration::from_secs(60),
+            wait::BACKSTOP,
         );
         assert!(verified, "{:?}", browser.text("#live"));
         browser.screenshot("request.png");
@@ -356,14 +367,14 @@ async fn the_pages_show_rows_and_prices_and_a_new_server_without_a_reload() {
         browser.goto(&format!("{base}/servers"));
         browser.run("window.stayedOpen = true; return null;");
     });
-    let newcomer = register(&chain, model, 80_000, 240_000).await;
+    let newcomer = register(chain, model, 80_000, 240_000).await;
     blocking(|| {
         let appeared = browser.wait_for(
             &format!(
                 "return window.stayedOpen === true && document.querySelector({}) !== null;",
                 serde_json::json!(row(&newcomer))
             ),
-            Duration::from_secs(20),
+            wait::BACKSTOP,
         );
         assert!(appeared, "the new server's row appears on the open page");
         let models = browser.text(&format!("{} td[data-label=\"Models\"]", row(&newcomer)));

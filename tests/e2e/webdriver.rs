@@ -45,8 +45,9 @@ impl Browser {
             .is_err()
         {
             assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "chromedriver did not answer within 30 s"
+                started.elapsed() < crate::wait::BACKSTOP,
+                "chromedriver did not answer within {:?}",
+                crate::wait::BACKSTOP
             );
             std::thread::sleep(Duration::from_millis(100));
         }

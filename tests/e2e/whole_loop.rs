@@ -2,59 +2,43 @@
 //! PubSub and checked, payment, each balance exact to the lamport; several clients at once;
 //! two providers racing for one request.
 
+use crate::scenario::{scenario, Answer, Scenario};
 use crate::support::*;
 use chainference_client::ask::{ask, next_nonce, AskEvent};
 use chainference_client::envelope::FinishReason;
 use chainference_client::history::read_request;
-use chainference_client::ledger::{history_of, Recorded};
+use chainference_client::ledger::Recorded;
 use chainference_prover::core::bill_for;
 use solana_signer::Signer;
 use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_answer_streams_decrypts_and_bills_to_the_lamport() {
-    let chain = chain().await;
-    let model = "test/replay-loop";
-    let engine = replay(0.0).with_answer_tokens(300);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
-
-    let question = question(model, "Tell me about lighthouses.", 400, 10_000_000);
-    let (text, answered) = ask_text(&chain, &client, &question).await;
-    assert_eq!(text, engine.expected_text(&question.prompt, 400));
+    let (scenario, answer) = scenario("test/replay-loop")
+        .engine(replay(0.0).with_answer_tokens(300))
+        .asking("Tell me about lighthouses.", 400)
+        .answered()
+        .await;
+    let Answer { text, answered, .. } = &answer;
+    assert_eq!(*text, scenario.expected_answer());
     assert_eq!(answered.finish, Some(FinishReason::Stop));
     assert_eq!(answered.answer_tokens, 300);
-    assert_eq!(answered.operator, provider.operator);
+    assert_eq!(answered.operator, scenario.provider.operator);
     let bill = bill_for(20, 100_000, 300, 300_000).unwrap();
     assert_eq!(
         (answered.bill, answered.fee, answered.refund),
         (bill, 0, 10_000_000 - bill)
     );
-
-    before
-        .assert_settled(
-            &chain,
-            &client.pubkey(),
-            &provider.operator,
-            &answered.request,
-            bill,
-        )
-        .await;
+    scenario.assert_settled(&answer, bill).await;
 
     // The wallet alone decrypts it again from chain data.
-    let past = read_request(&chain, &client, &answered.request, None)
+    let past = read_request(&scenario.chain, &scenario.client, &answered.request, None)
         .await
         .unwrap();
-    assert_eq!(past.answer, text);
-    assert_eq!(past.prompt.as_ref(), Some(&question.prompt));
+    assert_eq!(past.answer, *text);
+    assert_eq!(past.prompt.as_ref(), Some(&scenario.question.prompt));
     assert_eq!(past.finish, Some(FinishReason::Stop));
-    provider.task.abort();
+    scenario.provider.task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -102,36 +86,33 @@ async fn three_clients_at_once_each_get_their_own_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_providers_race_and_exactly_one_lock_wins() {
-    let chain = chain().await;
-    let model = "test/replay-race";
-    let engine = replay(0.0).with_answer_tokens(120);
-    let first = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let second = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let client = funded(&chain, 1_000_000_000).await;
-    let nonce = next_nonce(&chain, &client.pubkey()).await.unwrap();
-    let question = question(model, "Race for it.", 200, 10_000_000);
-    let (text, answered) = ask_text(&chain, &client, &question).await;
-    assert_eq!(text, engine.expected_text(&question.prompt, 200));
+    let scenario = scenario("test/replay-race")
+        .engine(replay(0.0).with_answer_tokens(120))
+        .asking("Race for it.", 200)
+        .start()
+        .await;
+    let Scenario {
+        chain,
+        engine,
+        provider: first,
+        client,
+        ..
+    } = &scenario;
+    let second = scenario
+        .another_provider((**engine).clone(), (100_000, 300_000), 2)
+        .await;
+    let nonce = next_nonce(chain, &client.pubkey()).await.unwrap();
+    let Answer { text, answered, .. } = scenario.ask().await;
+    assert_eq!(text, scenario.expected_answer());
     assert_eq!(
         answered.request,
         chainference::pda::request_address(&client.pubkey(), nonce)
     );
 
-    let locks = history_of(&chain, &answered.request)
+    let locks = ledger(chain, &answered.request)
         .await
-        .unwrap()
-        .iter()
-        .flat_map(|transaction| transaction.instructions.clone())
+        .into_iter()
+        .flat_map(|transaction| transaction.instructions)
         .filter(|recorded| matches!(recorded, Recorded::Lock { .. }))
         .count();
     assert_eq!(locks, 1, "one lock landed");
@@ -142,7 +123,7 @@ async fn two_providers_race_and_exactly_one_lock_wins() {
     };
     assert!(answered.operator == winner);
     for (operator, completed) in [(winner, 1), (loser, 0)] {
-        let server = server_of(&chain, &operator).await;
+        let server = server_of(chain, &operator).await;
         assert_eq!(
             (server.reputation.completed, server.active_locks),
             (completed, 0)
@@ -154,17 +135,17 @@ async fn two_providers_race_and_exactly_one_lock_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_that_drops_out_resumes_with_the_whole_answer() {
-    let chain = chain().await;
-    let model = "test/replay-resume";
-    let engine = replay(60.0);
-    let provider = start_provider(
-        &chain,
-        settings(model, 100_000, 300_000, 2),
-        Arc::new(engine.clone()),
-    )
-    .await;
-    let client = Arc::new(funded(&chain, 1_000_000_000).await);
-    let question = question(model, "Come back for the rest.", 240, 10_000_000);
+    let Scenario {
+        chain,
+        engine,
+        provider,
+        client,
+        question,
+    } = scenario("test/replay-resume")
+        .engine(replay(60.0))
+        .asking("Come back for the rest.", 240)
+        .start()
+        .await;
     let (seen, mut first_text) = tokio::sync::mpsc::unbounded_channel();
     let asking = {
         let (chain, client, question) = (chain.clone(), client.clone(), question.clone());
