@@ -11,7 +11,9 @@
 //! from the server's endpoint instead, with only its roots on chain. [`ask`] is a question's whole
 //! life; [`history`] reads a past one back; [`audit`] rebuilds and checks a transcript from the
 //! finalized ledger alone; [`accounts`] lists servers and requests; [`lookup`] finds or creates
-//! the address lookup table a provider's v0 appends load their fixed accounts from; [`receipt`]
+//! the address lookup table a provider's v0 appends load their fixed accounts from; [`market`]
+//! groups the servers' offers by model and builds a question against them with the program's
+//! rules (price caps from the stake, the sealed prompt's size, who may lock it); [`receipt`]
 //! reads and checks the Light compressed receipt a closed request leaves; [`claims`] checks an
 //! answer's token claims against its decrypted text; [`wallet`] reads keypair files.
 
@@ -28,6 +30,7 @@ pub mod history;
 pub mod instructions;
 pub mod ledger;
 pub mod lookup;
+pub mod market;
 pub mod receipt;
 pub mod rpc;
 pub mod stream;
