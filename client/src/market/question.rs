@@ -355,34 +355,39 @@ impl QuestionBuilder {
         self.choose(draft, list)
     }
 
-    /// The prompt, sized as the program counts it, and the price caps: what needs no chain.
-    fn draft(&self) -> Result<Draft, QuestionError> {
-        if !(1..=MAX_OUTPUT_TOKENS).contains(&self.max_tokens) {
-            return Err(QuestionError::TokenLimit(self.max_tokens));
-        }
+    /// The conversation (the system prompt, if any, then the user's turn) with its sampling,
+    /// limit and encoding.
+    fn envelope(&self) -> PromptEnvelope {
         let turns = [
             ("system", self.system.as_ref()),
             ("user", Some(&self.prompt)),
         ];
-        let messages: Vec<Message> = turns
-            .into_iter()
-            .filter_map(|(role, content)| {
-                content.map(|content| Message {
-                    role: role.into(),
-                    content: content.clone(),
+        PromptEnvelope {
+            messages: turns
+                .into_iter()
+                .filter_map(|(role, content)| {
+                    content.map(|content| Message {
+                        role: role.into(),
+                        content: content.clone(),
+                    })
                 })
-            })
-            .collect();
-        let estimated = estimate_tokens(&messages);
-        let prompt = PromptEnvelope {
-            messages,
+                .collect(),
             sampling: Sampling {
                 temperature: self.temperature,
                 ..Sampling::default()
             },
             max_tokens: self.max_tokens,
             compression: self.compression,
-        };
+        }
+    }
+
+    /// The prompt, sized as the program counts it, and the price caps: what needs no chain.
+    fn draft(&self) -> Result<Draft, QuestionError> {
+        if !(1..=MAX_OUTPUT_TOKENS).contains(&self.max_tokens) {
+            return Err(QuestionError::TokenLimit(self.max_tokens));
+        }
+        let prompt = self.envelope();
+        let estimated = estimate_tokens(&prompt.messages);
         let sealed_len = sealed_prompt_len(&prompt)?;
         // `submit_prompt` refuses a seal whose size needs more declared tokens than these.
         let prompt_tokens = estimated.max(min_prompt_tokens(
