@@ -2,12 +2,13 @@
 //! mistral.rs, and a client asking it one question, all in one process, with nothing to
 //! configure. The answer streams to the terminal; cost and refund follow.
 
-use crate::cli::ask::{ask_and_print, question, AskArgs, Printer};
-use crate::cli::{Global, Output};
+use crate::cli::ask::{ask_and_print, Printer};
+use crate::cli::Output;
 use crate::localnet::{quiet_stdout, LocalNode};
 use crate::smollm2;
 use anyhow::{Context, Result};
 use chainference::state::ConfigParams;
+use chainference_client::market::QuestionBuilder;
 use chainference_client::rpc::Chain;
 use chainference_provider::config::{ModelSettings, Settings};
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
@@ -73,26 +74,19 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
 
     let wallet = Keypair::new();
     node.fund(&wallet.pubkey(), 1_000_000_000)?;
-    let global = Global {
-        url: node.rpc_url(),
-        ws: Some(node.pubsub_url()),
-        keypair: "(demo wallet)".into(),
-        output,
-        wait_for_node: 0,
-        answers_dir: std::env::temp_dir().join("chainference-demo-answers"),
-    };
-    let args = AskArgs {
-        model: Some(smollm2::MODEL_ID.into()),
-        max_cost: Some("0.001".into()),
-        max_tokens: 200,
-        latency: 1.0,
-        system: Some("You are a helpful assistant.".into()),
-        prompt: Some(prompt.unwrap_or_else(|| DEFAULT_PROMPT.into())),
-        // The demo's provider is new: it has no record yet.
-        accept_newcomers: true,
-        ..AskArgs::default()
-    };
-    let question = question(&global, &args, &chain).await?;
+    let question = QuestionBuilder::new(
+        smollm2::MODEL_ID,
+        1_000_000,
+        prompt.unwrap_or_else(|| DEFAULT_PROMPT.into()),
+    )
+    .with_system(Some("You are a helpful assistant.".into()))
+    .with_max_tokens(200)
+    .with_batch_wait_secs(1.0)
+    // The demo's provider is new: it has no record yet.
+    .with_accept_newcomers(true)
+    .with_answers_dir(Some(std::env::temp_dir().join("chainference-demo-answers")))
+    .build(&chain)
+    .await?;
     let printer = Printer::new(output, &mut terminal);
     let result = ask_and_print(&chain, &wallet, &question, printer).await;
     serving.abort();

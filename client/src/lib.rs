@@ -9,7 +9,9 @@
 //! question's whole life; [`history`] reads a past one back; [`audit`] rebuilds and checks a
 //! transcript from the finalized ledger alone; [`accounts`] lists servers and requests;
 //! [`lookup`] finds or creates the address lookup table a provider's v0 appends load their
-//! fixed accounts from; [`receipt`] checks a receipt against its state tree on the cluster.
+//! fixed accounts from; [`market`] groups the servers' offers by model and builds a question
+//! against them with the program's rules (price caps from the stake, the sealed prompt's size,
+//! who may lock it); [`receipt`] checks a receipt against its state tree on the cluster.
 
 pub use chainference_client_core::{
     answer, batcher, claims, envelope, instructions, stream, wallet,
@@ -23,5 +25,6 @@ pub mod follow;
 pub mod history;
 pub mod ledger;
 pub mod lookup;
+pub mod market;
 pub mod receipt;
 pub mod rpc;

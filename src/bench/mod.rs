@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use chainference::state::{Delivery, Filters, RequestTerms};
 use chainference_client::ask::Question;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::market::time_limit_for;
 use chainference_client::rpc::Chain;
 use chainference_provider::config::{ModelSettings, Settings};
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
@@ -168,7 +169,7 @@ pub fn question(
                 max_failure_bps: 10_000,
                 ..Filters::default()
             },
-            time_limit_secs: 60 + tokens / 10,
+            time_limit_secs: time_limit_for(tokens),
             max_batch_wait_ms: (latency_secs * 1_000.0) as u32,
             delivery: Delivery::Chain,
             key_version: 1,

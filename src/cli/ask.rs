@@ -2,37 +2,32 @@
 //! (checked and decrypted batch by batch), then tokens, cost, fee and refund. Everything that
 //! can be refused is checked before a lamport moves. By default only servers with a record may
 //! lock the request (`--accept-newcomers` lets anyone); an answer whose token claims exceed its
-//! text is flagged, and the output says so.
+//! text is flagged, and the output says so. The flags map onto the client library's
+//! [`QuestionBuilder`], whose refusals are told here in the flags' terms.
 
-use super::models::by_model;
 use super::{lamports_of, sol, Global, Output};
-use anyhow::{bail, Result};
-use chainference::constants::{
-    MAX_OUTPUT_TOKENS, MAX_PROMPT_LEN, MAX_PROMPT_TOKENS, MAX_TIME_LIMIT_SECS,
-};
-use chainference::state::{min_prompt_tokens, Delivery, Filters, Request, RequestTerms};
-use chainference_client::accounts::servers;
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, bail, Result};
+use chainference::constants::{MAX_ALLOWED_SERVERS, MAX_OUTPUT_TOKENS};
+use chainference::state::Delivery;
 use chainference_client::ask::{
     ask, resume, Answered, AskEvent, FlagOutcome, Overclaimed, Question,
 };
-use chainference_client::envelope::{
-    sealed_prompt_len, Compression, Message, PromptEnvelope, Sampling,
+use chainference_client::envelope::Compression;
+use chainference_client::market::{
+    check_funds, defaults, FundsError, QuestionBuilder, QuestionError, OVERHEAD_LAMPORTS,
 };
 use chainference_client::rpc::Chain;
-use chainference_prover::core::bill_for;
 use clap::Args;
 use serde_json::json;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::io::Write;
+use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Lamports a request's transactions and rent need beyond the stake (create, prompt and rent
-/// of the request account, which comes back at close).
-const OVERHEAD_LAMPORTS: u64 = 10_000_000;
-
 /// `ask`'s arguments.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct AskArgs {
     /// Hugging Face id of the model.
     #[arg(long, required_unless_present = "resume")]
@@ -41,7 +36,7 @@ pub struct AskArgs {
     #[arg(long = "max-cost", required_unless_present = "resume")]
     pub max_cost: Option<String>,
     /// Most answer tokens.
-    #[arg(long = "max-tokens", default_value_t = 512)]
+    #[arg(long = "max-tokens", default_value_t = defaults::MAX_TOKENS)]
     pub max_tokens: u32,
     /// Only these servers (operator keys) may take it.
     #[arg(long = "server")]
@@ -74,7 +69,7 @@ pub struct AskArgs {
     #[arg(long, value_enum, default_value_t = DeliveryArg::Chain)]
     pub delivery: DeliveryArg,
     /// Longest wait between batches, seconds (0: the server fills transactions, cheapest).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = defaults::BATCH_WAIT_SECS)]
     pub latency: f64,
     /// A system prompt.
     #[arg(long)]
@@ -105,10 +100,9 @@ pub struct AskArgs {
 }
 
 /// `--delivery`'s values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeliveryArg {
     /// Chunks in the append transactions.
-    #[default]
     Chain,
     /// Chunks from the server's endpoint, roots on chain.
     Direct,
@@ -135,207 +129,102 @@ fn percent(text: &str) -> std::result::Result<u16, String> {
     Ok((value * 100.0).round() as u16)
 }
 
-/// Tokens a text is declared as: one per three bytes, rounded up (above what tokenizers
-/// give on prose, so the declared count does not undercharge), plus four per message.
-pub fn estimate_tokens(messages: &[Message]) -> u32 {
-    let tokens: usize = messages
-        .iter()
-        .map(|m| m.content.len().div_ceil(3) + 4)
-        .sum();
-    u32::try_from(tokens).unwrap_or(u32::MAX)
-}
-
-/// Seconds the answer may take: a minute plus a tenth of a second a token.
-pub fn time_limit_for(max_tokens: u32) -> u32 {
-    (60 + max_tokens / 10).min(MAX_TIME_LIMIT_SECS)
-}
-
-/// Completed answers a server needs by default to lock a request (`--min-completed`).
-pub const DEFAULT_MIN_COMPLETED: u64 = 3;
-/// The Wilson lower bound of its success ratio a server needs by default, in basis points
-/// (`--min-success 40`): three completed answers with none flagged give 4,384, one flagged
-/// among three gives 2,076, so a server needs a clean record of three answers (or, say, nine
-/// of ten unflagged: 5,958) before it may lock a default request.
-pub const DEFAULT_MIN_SUCCESS_BPS: u16 = 4_000;
-
-/// The reputation filters `args` ask for: by default only servers with a record
-/// ([`DEFAULT_MIN_COMPLETED`], [`DEFAULT_MIN_SUCCESS_BPS`]); with `--accept-newcomers` anyone.
-/// Explicit `--min-completed` and `--min-success` win either way.
-pub fn filters_of(args: &AskArgs) -> Filters {
-    let (min_completed, min_success_bps) = if args.accept_newcomers {
-        (0, 0)
-    } else {
-        (DEFAULT_MIN_COMPLETED, DEFAULT_MIN_SUCCESS_BPS)
-    };
-    Filters {
-        min_completed: args.min_completed.unwrap_or(min_completed),
-        min_success_bps: args.min_success.unwrap_or(min_success_bps),
-        min_preference_bps: args.min_preference.unwrap_or(0),
-        max_failure_bps: args.max_failures.unwrap_or(10_000),
-    }
-}
-
-/// Checks the arguments against the chain's offers and builds the question.
-pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<Question> {
+/// The question `args` ask for, as a builder (direct answers saved under `answers_dir`).
+pub fn builder(args: &AskArgs, answers_dir: PathBuf) -> Result<QuestionBuilder> {
     let (Some(model), Some(max_cost), Some(text)) = (&args.model, &args.max_cost, &args.prompt)
     else {
         bail!("ask needs --model, --max-cost and a prompt (or --resume REQUEST)");
     };
-    let stake = lamports_of(max_cost)?;
-    if !(1..=MAX_OUTPUT_TOKENS).contains(&args.max_tokens) {
-        bail!("--max-tokens must be between 1 and {MAX_OUTPUT_TOKENS}");
-    }
-    let mut messages = Vec::new();
-    if let Some(system) = &args.system {
-        messages.push(Message {
-            role: "system".into(),
-            content: system.clone(),
-        });
-    }
-    messages.push(Message {
-        role: "user".into(),
-        content: text.clone(),
-    });
-    let estimated = estimate_tokens(&messages);
-    let prompt = PromptEnvelope {
-        messages,
-        sampling: Sampling {
-            temperature: args.temperature,
-            ..Sampling::default()
-        },
-        max_tokens: args.max_tokens,
-        compression: if args.no_compress {
+    Ok(QuestionBuilder::new(model, lamports_of(max_cost)?, text)
+        .with_system(args.system.clone())
+        .with_max_tokens(args.max_tokens)
+        .with_temperature(args.temperature)
+        .with_compression(if args.no_compress {
             Compression::None
         } else {
             Compression::Brotli
-        },
-    };
-    let sealed_len = sealed_prompt_len(&prompt)?;
-    // The program refuses a seal whose size needs more declared tokens than these.
-    let prompt_tokens = estimated.max(min_prompt_tokens(
-        u32::try_from(sealed_len).unwrap_or(u32::MAX),
-    ));
-    if sealed_len > MAX_PROMPT_LEN as usize || prompt_tokens > MAX_PROMPT_TOKENS {
-        bail!(
-            "the prompt is too long ({sealed_len} bytes; at most {} KiB sealed): shorten it",
-            MAX_PROMPT_LEN / 1024
-        );
-    }
-    // What the stake can pay per million tokens if every token were billed at one price.
-    let billable = u128::from(prompt_tokens) + u128::from(args.max_tokens);
-    let affordable = u64::try_from(u128::from(stake) * 1_000_000 / billable).unwrap_or(u64::MAX);
-    let max_input_price = args.max_input_price.unwrap_or(affordable);
-    let max_output_price = args.max_output_price.unwrap_or(affordable);
-    let prompt_cost = bill_for(prompt_tokens, max_input_price, 0, 0).unwrap_or(u64::MAX);
-    if prompt_cost > stake {
-        bail!(
+        })
+        .with_servers(server_keys(&args.servers)?)
+        .with_accept_newcomers(args.accept_newcomers)
+        .with_min_completed(args.min_completed)
+        .with_min_success_bps(args.min_success)
+        .with_min_preference_bps(args.min_preference)
+        .with_max_failure_bps(args.max_failures)
+        .with_max_input_price(args.max_input_price)
+        .with_max_output_price(args.max_output_price)
+        .with_batch_wait_secs(args.latency)
+        .with_delivery(args.delivery.into())
+        .with_answers_dir(Some(answers_dir)))
+}
+
+/// `--server` keys as operator keys.
+pub fn server_keys(keys: &[String]) -> Result<Vec<Pubkey>> {
+    keys.iter()
+        .map(|key| Pubkey::from_str(key).map_err(|_| anyhow!("--server {key} is not a public key")))
+        .collect()
+}
+
+/// Checks the arguments against the chain's offers and builds the question.
+pub async fn question(global: &Global, args: &AskArgs, chain: &Chain) -> Result<Question> {
+    build(builder(args, global.answers_dir())?, global, chain).await
+}
+
+/// Builds `builder`'s question against the chain's offers, a refusal told in the flags' terms.
+pub async fn build(builder: QuestionBuilder, global: &Global, chain: &Chain) -> Result<Question> {
+    builder
+        .build(chain)
+        .await
+        .map_err(|error| refusal(error, &global.url))
+}
+
+/// A refusal as one line naming the flag to change (`url`: the cluster asked).
+fn refusal(error: QuestionError, url: &str) -> anyhow::Error {
+    match error {
+        QuestionError::TokenLimit(_) => {
+            anyhow!("--max-tokens must be between 1 and {MAX_OUTPUT_TOKENS}")
+        }
+        QuestionError::StakeBelowPrompt {
+            stake,
+            prompt_tokens,
+            max_input_price,
+            prompt_cost,
+        } => anyhow!(
             "--max-cost {} does not cover the prompt (~{prompt_tokens} tokens at up to {max_input_price} lamports per million = {}): raise --max-cost or lower --max-input-price",
             sol(stake),
             sol(prompt_cost)
-        );
-    }
-    let allowed_servers = args
-        .servers
-        .iter()
-        .map(|key| {
-            anchor_lang::prelude::Pubkey::from_str(key)
-                .map_err(|_| anyhow::anyhow!("--server {key} is not a public key"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if allowed_servers.len() > chainference::constants::MAX_ALLOWED_SERVERS {
-        bail!(
-            "at most {} --server keys",
-            chainference::constants::MAX_ALLOWED_SERVERS
-        );
-    }
-
-    let filters = filters_of(args);
-    let list = servers(chain).await?;
-    let models = by_model(&list);
-    let Some(offers) = models.get(model.as_str()) else {
-        bail!(
-            "no server offers model {} on {}: `chainference models` lists what is offered",
+        ),
+        QuestionError::TooManyServers(_) => anyhow!("at most {MAX_ALLOWED_SERVERS} --server keys"),
+        QuestionError::ModelNotOffered(model) => anyhow!(
+            "no server offers model {model} on {url}: `chainference models` lists what is offered"
+        ),
+        QuestionError::NoServerAdmitted(model) => anyhow!(
+            "no server offering {model} meets --server, --min-completed, --min-success, --min-preference and --max-failures (by default a server needs {} completed answers and a success lower bound of {}%; --accept-newcomers lets a server with no record take it): `chainference models` lists who offers it and their record",
+            defaults::MIN_COMPLETED,
+            defaults::MIN_SUCCESS_BPS / 100
+        ),
+        QuestionError::AboveCaps {
             model,
-            global.url
-        );
-    };
-    let fitting: Vec<_> = offers
-        .offers
-        .iter()
-        .filter(|(_, server, _)| {
-            allowed_servers.is_empty() || allowed_servers.contains(&server.operator)
-        })
-        .filter(|(_, server, _)| filters.admit(&server.reputation).is_ok())
-        .collect();
-    if fitting.is_empty() {
-        bail!("no server offering {} meets --server, --min-completed, --min-success, --min-preference and --max-failures (by default a server needs {DEFAULT_MIN_COMPLETED} completed answers and a success lower bound of {}%; --accept-newcomers lets a server with no record take it): `chainference models` lists who offers it and their record", model, DEFAULT_MIN_SUCCESS_BPS / 100);
-    }
-    let priced: Vec<_> = fitting
-        .iter()
-        .filter(|(_, _, offer)| {
-            offer.input_price <= max_input_price
-                && offer.output_price <= max_output_price
-                && offer.min_stake <= stake
-        })
-        .collect();
-    if priced.is_empty() {
-        let cheapest = fitting
-            .iter()
-            .filter_map(|(_, _, offer)| {
-                bill_for(
-                    prompt_tokens,
-                    offer.input_price,
-                    args.max_tokens,
-                    offer.output_price,
-                )
-                .map(|bill| bill.max(offer.min_stake))
-            })
-            .min()
-            .unwrap_or(u64::MAX);
-        bail!(
-            "every server's price for {} is above your caps: {} tokens there need --max-cost {} or more (or fewer --max-tokens)",
+            tokens,
+            cheapest_stake,
+        } => anyhow!(
+            "every server's price for {model} is above your caps: {tokens} tokens there need --max-cost {} or more (or fewer --max-tokens)",
+            sol(cheapest_stake)
+        ),
+        QuestionError::ContextTooShort {
             model,
-            billable,
-            sol(cheapest)
-        );
+            prompt_tokens,
+            max_tokens,
+        } => anyhow!(
+            "the prompt (~{prompt_tokens} tokens) plus --max-tokens {max_tokens} exceeds {model}'s context length: shorten the prompt or lower --max-tokens"
+        ),
+        QuestionError::NoServerMayLock { model, refusal } => anyhow!(
+            "no server offering {model} may take this request ({refusal}): `chainference servers` shows who is active, has room and, for --delivery direct, lists an endpoint"
+        ),
+        // Told the same in any front end.
+        error @ (QuestionError::PromptTooLong { .. }
+        | QuestionError::Envelope(_)
+        | QuestionError::Chain(_)) => error.into(),
     }
-    if priced.iter().all(|(_, _, offer)| {
-        u64::from(prompt_tokens) + u64::from(args.max_tokens) > u64::from(offer.context_length)
-    }) {
-        bail!(
-            "the prompt (~{prompt_tokens} tokens) plus --max-tokens {} exceeds {}'s context length: shorten the prompt or lower --max-tokens",
-            args.max_tokens,
-            model
-        );
-    }
-    let terms = RequestTerms {
-        model: model.clone(),
-        max_output_tokens: args.max_tokens,
-        max_input_price,
-        max_output_price,
-        prompt_tokens,
-        allowed_servers,
-        filters,
-        time_limit_secs: time_limit_for(args.max_tokens),
-        max_batch_wait_ms: (args.latency.max(0.0) * 1000.0) as u32,
-        delivery: args.delivery.into(),
-        key_version: 1,
-    };
-    // The program's own rule, so no request is created that no server may lock.
-    let proposed = Request::proposed(terms.clone(), stake);
-    let refusals: Vec<_> = priced
-        .iter()
-        .filter_map(|(_, server, _)| proposed.lockable_by(server, 0).err())
-        .collect();
-    if let (Some(refusal), true) = (refusals.first(), refusals.len() == priced.len()) {
-        bail!("no server offering {model} may take this request ({refusal}): `chainference servers` shows who is active, has room and, for --delivery direct, lists an endpoint");
-    }
-    Ok(Question {
-        terms,
-        stake,
-        prompt,
-        answers_dir: Some(global.answers_dir()),
-    })
 }
 
 /// Asks and prints.
@@ -374,16 +263,21 @@ pub async fn ask_and_print(
     question: &Question,
     mut printer: Printer<'_>,
 ) -> Result<()> {
-    let balance = chain.balance(&wallet.pubkey()).await?;
-    if balance < question.stake + OVERHEAD_LAMPORTS {
-        bail!(
-            "the wallet {} holds {}; this request needs {} of stake plus about {} for rent and fees: fund the wallet (on devnet: `solana airdrop 1`)",
-            wallet.pubkey(),
-            sol(balance),
-            sol(question.stake),
-            sol(OVERHEAD_LAMPORTS)
-        );
-    }
+    check_funds(chain, &wallet.pubkey(), question.stake)
+        .await
+        .map_err(|error| match error {
+            FundsError::Short {
+                wallet,
+                balance,
+                stake,
+            } => anyhow!(
+                "the wallet {wallet} holds {}; this request needs {} of stake plus about {} for rent and fees: fund the wallet (on devnet: `solana airdrop 1`)",
+                sol(balance),
+                sol(stake),
+                sol(OVERHEAD_LAMPORTS)
+            ),
+            FundsError::Chain(error) => error.into(),
+        })?;
     let answered = ask(chain, wallet, question, |event| printer.event(event)).await?;
     printer.finish(&answered)
 }
@@ -554,7 +448,6 @@ impl<'a> Printer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chainference::state::Reputation;
     use clap::Parser;
 
     #[derive(Parser)]
@@ -563,53 +456,51 @@ mod tests {
         ask: AskArgs,
     }
 
-    fn args(line: &[&str]) -> AskArgs {
-        Cli::try_parse_from([&["ask"], line].concat())
+    fn builder_of(line: &[&str]) -> Result<QuestionBuilder> {
+        let args = Cli::try_parse_from([&["ask"], line].concat())
             .expect("the arguments parse")
-            .ask
-    }
-
-    fn record(completed: u64, flagged: u64) -> Reputation {
-        Reputation {
-            completed,
-            flagged,
-            ..Reputation::default()
-        }
+            .ask;
+        builder(&args, PathBuf::new())
     }
 
     const ASK: [&str; 5] = ["--model", "m", "--max-cost", "0.01", "hi"];
 
     #[test]
-    fn a_default_ask_refuses_a_server_with_no_record() {
-        let filters = filters_of(&args(&ASK));
-        assert_eq!(filters.min_completed, 3);
-        assert_eq!(filters.min_success_bps, 4_000);
-        assert!(filters.admit(&Reputation::default()).is_err());
-        assert!(
-            filters.admit(&record(2, 0)).is_err(),
-            "two answers are not a record"
+    fn the_reputation_flags_reach_the_filters() {
+        let filters = builder_of(&ASK).expect("a question").filters();
+        assert_eq!((filters.min_completed, filters.min_success_bps), (3, 4_000));
+        let explicit = builder_of(
+            &[
+                &["--accept-newcomers", "--min-completed", "5"][..],
+                &["--min-preference", "12.5", "--max-failures", "20"],
+                &ASK[..],
+            ]
+            .concat(),
+        )
+        .expect("a question")
+        .filters();
+        assert_eq!(
+            (
+                explicit.min_completed,
+                explicit.min_success_bps,
+                explicit.min_preference_bps,
+                explicit.max_failure_bps
+            ),
+            (5, 0, 1_250, 2_000)
         );
     }
 
     #[test]
-    fn the_default_takes_three_clean_answers_and_fails_one_flag_among_three() {
-        let filters = filters_of(&args(&ASK));
-        assert_eq!(record(3, 0).success_lower_bps(), 4_384);
-        assert!(filters.admit(&record(3, 0)).is_ok());
-        assert!(filters.admit(&record(3, 1)).is_err());
-        assert!(filters.admit(&record(10, 1)).is_ok());
-    }
-
-    #[test]
-    fn accept_newcomers_admits_a_server_with_no_record_and_explicit_values_win() {
-        let newcomers = filters_of(&args(&[&["--accept-newcomers"], &ASK[..]].concat()));
-        assert_eq!((newcomers.min_completed, newcomers.min_success_bps), (0, 0));
-        assert!(newcomers.admit(&Reputation::default()).is_ok());
-        let explicit = filters_of(&args(
-            &[&["--accept-newcomers", "--min-completed", "5"], &ASK[..]].concat(),
-        ));
-        assert_eq!((explicit.min_completed, explicit.min_success_bps), (5, 0));
-        let lowered = filters_of(&args(&[&["--min-success", "10"], &ASK[..]].concat()));
-        assert_eq!((lowered.min_completed, lowered.min_success_bps), (3, 1_000));
+    fn bad_flags_are_refused_by_name() {
+        let refused = |line: &[&str]| builder_of(line).expect_err("refused").to_string();
+        assert!(refused(&["--model", "m", "--max-cost", "zero", "hi"]).contains("0.01"));
+        assert_eq!(
+            refused(&[&["--server", "nope"], &ASK[..]].concat()),
+            "--server nope is not a public key"
+        );
+        assert_eq!(
+            refusal(QuestionError::TokenLimit(0), "localnet").to_string(),
+            format!("--max-tokens must be between 1 and {MAX_OUTPUT_TOKENS}")
+        );
     }
 }

@@ -3,12 +3,13 @@
 //! then the servers are revealed. Both servers' comparisons rise, the preferred one's
 //! `preferred` (design §6).
 
-use super::ask::{overclaim_line, question, AskArgs};
+use super::ask::{build, overclaim_line, server_keys};
 use super::{lamports_of, print_json, sol, Global, Output};
 use anyhow::{anyhow, bail, Context, Result};
 use chainference::state::Request;
 use chainference_client::ask::{ask, Answered, AskEvent, Question};
 use chainference_client::instructions::record_comparison;
+use chainference_client::market::{defaults, QuestionBuilder};
 use chainference_client::rpc::Chain;
 use clap::Args;
 use serde_json::json;
@@ -29,7 +30,7 @@ pub struct CompareArgs {
     #[arg(long = "max-cost")]
     pub max_cost: String,
     /// Most answer tokens for each.
-    #[arg(long = "max-tokens", default_value_t = 512)]
+    #[arg(long = "max-tokens", default_value_t = defaults::MAX_TOKENS)]
     pub max_tokens: u32,
     /// Let servers with no record take part (as `ask --accept-newcomers`; by default each needs
     /// 3 completed answers and a success lower bound of 40%).
@@ -47,21 +48,17 @@ pub async fn run(global: &Global, args: &CompareArgs) -> Result<()> {
     if args.servers.len() != 2 || args.servers[0] == args.servers[1] {
         bail!("--servers takes two different operator keys, comma-separated");
     }
-    lamports_of(&args.max_cost)?;
+    let stake = lamports_of(&args.max_cost)?;
     let wallet = Arc::new(global.wallet()?);
     let chain = global.chain().await?;
     let mut questions = Vec::new();
-    for server in &args.servers {
-        let ask_args = AskArgs {
-            model: Some(args.model.clone()),
-            max_cost: Some(args.max_cost.clone()),
-            max_tokens: args.max_tokens,
-            servers: vec![server.clone()],
-            accept_newcomers: args.accept_newcomers,
-            prompt: Some(args.prompt.clone()),
-            ..AskArgs::default()
-        };
-        questions.push(question(global, &ask_args, &chain).await?);
+    for server in server_keys(&args.servers)? {
+        let builder = QuestionBuilder::new(&args.model, stake, &args.prompt)
+            .with_max_tokens(args.max_tokens)
+            .with_servers(vec![server])
+            .with_accept_newcomers(args.accept_newcomers)
+            .with_answers_dir(Some(global.answers_dir()));
+        questions.push(build(builder, global, &chain).await?);
     }
     let display = global.output == Output::Display;
     if display {

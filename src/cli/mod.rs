@@ -13,6 +13,7 @@ pub mod servers;
 pub mod show;
 
 use anyhow::Result;
+pub use chainference_client::market::{lamports_of, sol};
 use chainference_client::rpc::Chain;
 use chainference_client::wallet::read_keypair;
 use clap::{Args, ValueEnum};
@@ -176,37 +177,6 @@ pub fn request_address(text: &str) -> Result<anchor_lang::prelude::Pubkey> {
     })
 }
 
-/// Lamports as SOL, trimmed.
-pub fn sol(lamports: u64) -> String {
-    let whole = lamports / 1_000_000_000;
-    let fraction = lamports % 1_000_000_000;
-    if fraction == 0 {
-        format!("{whole} SOL")
-    } else {
-        let digits = format!("{fraction:09}");
-        format!("{whole}.{} SOL", digits.trim_end_matches('0'))
-    }
-}
-
-/// SOL (as typed) in lamports, refusing what is not a positive amount.
-pub fn lamports_of(sol: &str) -> Result<u64> {
-    let (whole, fraction) = sol.split_once('.').unwrap_or((sol, ""));
-    let valid = !whole.is_empty() || !fraction.is_empty();
-    let digits = |text: &str| text.chars().all(|c| c.is_ascii_digit());
-    if !valid || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
-        anyhow::bail!("{sol:?} is not an amount of SOL (write it like 0.01)");
-    }
-    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse()? };
-    let fraction: u64 = format!("{fraction:0<9}").parse()?;
-    whole
-        .checked_mul(1_000_000_000)
-        .and_then(|lamports| lamports.checked_add(fraction))
-        .filter(|lamports| *lamports > 0)
-        .ok_or_else(|| {
-            anyhow::anyhow!("{sol} SOL is not a usable amount (more than 0, less than 18 billion)")
-        })
-}
-
 /// Prints `value` as JSON.
 pub fn print_json(value: &serde_json::Value) {
     println!(
@@ -233,17 +203,5 @@ mod tests {
             pubsub_url_for("https://rpc.example.com:443/key"),
             "wss://rpc.example.com:444/key"
         );
-    }
-
-    #[test]
-    fn amounts_of_sol() {
-        assert_eq!(lamports_of("0.01").unwrap(), 10_000_000);
-        assert_eq!(lamports_of("2").unwrap(), 2_000_000_000);
-        assert_eq!(lamports_of(".5").unwrap(), 500_000_000);
-        assert!(lamports_of("0").is_err());
-        assert!(lamports_of("1.0000000001").is_err());
-        assert!(lamports_of("abc").is_err());
-        assert_eq!(sol(1_500_000_000), "1.5 SOL");
-        assert_eq!(sol(5_000), "0.000005 SOL");
     }
 }

@@ -4,6 +4,9 @@ use super::{print_json, sol, Global, Output};
 use anyhow::Result;
 use chainference::state::Server;
 use chainference_client::accounts::servers;
+use chainference_client::market::{
+    mean_first_chunk_secs, preference_ratio, success_ratio, tokens_per_second,
+};
 use serde_json::json;
 
 /// A server's record as JSON: the counters, the ratios with their Wilson lower bounds (what
@@ -21,36 +24,22 @@ pub fn record_json(server: &Server) -> serde_json::Value {
         "failure_bps": record.failure_bps(),
         "tokens_served": record.tokens_served,
         "lamports_earned": record.lamports_earned,
-        "mean_first_chunk_secs": mean_first_chunk_secs(server),
-        "tokens_per_second": tokens_per_second(server),
+        "mean_first_chunk_secs": mean_first_chunk_secs(record),
+        "tokens_per_second": tokens_per_second(record),
     })
-}
-
-/// Mean seconds from lock to first chunk over completed answers.
-pub fn mean_first_chunk_secs(server: &Server) -> Option<f64> {
-    let record = &server.reputation;
-    (record.completed > 0).then(|| record.first_chunk_secs as f64 / record.completed as f64)
-}
-
-/// Tokens served per second from lock to completion, over completed answers.
-pub fn tokens_per_second(server: &Server) -> Option<f64> {
-    let record = &server.reputation;
-    (record.completion_secs > 0)
-        .then(|| record.tokens_served as f64 / record.completion_secs as f64)
 }
 
 /// The preference ratio `preferred / comparisons` with its Wilson lower bound, or "none".
 pub fn preference(server: &Server) -> String {
     let record = &server.reputation;
-    if record.comparisons == 0 {
-        "none".into()
-    } else {
-        format!(
+    match preference_ratio(record) {
+        None => "none".into(),
+        Some(ratio) => format!(
             "{:.0}% (≥{:.0}%) of {}",
-            100.0 * record.preferred as f64 / record.comparisons as f64,
+            100.0 * ratio,
             f64::from(record.preference_lower_bps()) / 100.0,
             record.comparisons
-        )
+        ),
     }
 }
 
@@ -58,15 +47,13 @@ pub fn preference(server: &Server) -> String {
 /// filters judge), or "new".
 pub fn success(server: &Server) -> String {
     let record = &server.reputation;
-    if record.completed == 0 {
-        "new".into()
-    } else {
-        let good = record.completed.saturating_sub(record.flagged);
-        format!(
+    match success_ratio(record) {
+        None => "new".into(),
+        Some(ratio) => format!(
             "{:.0}% (≥{:.0}%)",
-            100.0 * good as f64 / record.completed as f64,
+            100.0 * ratio,
             f64::from(record.success_lower_bps()) / 100.0
-        )
+        ),
     }
 }
 
@@ -110,9 +97,10 @@ pub async fn run(global: &Global) -> Result<()> {
             server.reputation.failures,
             sol(server.reputation.lamports_earned),
         );
-        if let (Some(first), Some(speed)) =
-            (mean_first_chunk_secs(server), tokens_per_second(server))
-        {
+        if let (Some(first), Some(speed)) = (
+            mean_first_chunk_secs(&server.reputation),
+            tokens_per_second(&server.reputation),
+        ) {
             println!("    first chunk after {first:.1} s on average, {speed:.1} tokens/s lock to completion");
         }
         for model in &server.models {

@@ -5,7 +5,7 @@
 use super::market::{Market, ModelView, Price, RecordView, ServerView};
 use super::request::{RequestView, Verdict};
 use super::Snapshot;
-use crate::cli::sol;
+use chainference_client::market::sol;
 use std::fmt::Write as _;
 
 /// The pages, for the navigation bar.

@@ -2,14 +2,13 @@
 //! offers, load and record, and each model with its prices and how many servers are free now.
 //! The same structs are the JSON of `/api/servers` and `/api/models` and the rows of the pages.
 
-use crate::cli::models::{by_model, free_now};
-use crate::cli::servers::{mean_first_chunk_secs, tokens_per_second};
 use anchor_lang::prelude::Pubkey;
 use chainference::state::{ModelOffer, Server};
+use chainference_client::market::{
+    by_model, free_now, mean_first_chunk_secs, preference_ratio, success_ratio, tokens_per_second,
+    Offer, LAMPORTS_PER_SOL,
+};
 use serde::Serialize;
-
-/// Lamports in one SOL.
-const LAMPORTS_PER_SOL: f64 = 1e9;
 
 /// The market as of one read of the chain.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -82,7 +81,7 @@ impl Price {
     pub fn new(lamports_per_million: u64) -> Self {
         Self {
             lamports_per_million,
-            sol_per_million: lamports_per_million as f64 / LAMPORTS_PER_SOL,
+            sol_per_million: lamports_per_million as f64 / LAMPORTS_PER_SOL as f64,
         }
     }
 }
@@ -173,30 +172,20 @@ impl Market {
     pub fn of(servers: &[(Pubkey, Server)], now: i64) -> Self {
         let models = by_model(servers)
             .into_iter()
-            .filter_map(|(id, offers)| {
-                let mut offers: Vec<_> = offers
+            .filter_map(|(id, mut offers)| {
+                offers.sort_cheapest_first();
+                let rows: Vec<_> = offers
                     .offers
                     .iter()
-                    .map(|(address, server, offer)| ModelOfferView {
-                        server: address.to_string(),
-                        operator: server.operator.to_string(),
-                        revision: offer.revision.clone(),
-                        quantization: offer.quantization.clone(),
-                        input_price: Price::new(offer.input_price),
-                        output_price: Price::new(offer.output_price),
-                        free_now: free_now(server, now),
-                        completed: server.reputation.completed,
-                        success_lower_bps: server.reputation.success_lower_bps(),
-                    })
+                    .map(|offer| ModelOfferView::of(offer, now))
                     .collect();
-                offers.sort_by_key(|offer| offer.output_price.lamports_per_million);
                 Some(ModelView {
                     id: id.to_string(),
-                    servers: offers.len(),
-                    free_now: offers.iter().filter(|offer| offer.free_now).count(),
-                    input_price: PriceRange::of(offers.iter().map(|o| o.input_price))?,
-                    output_price: PriceRange::of(offers.iter().map(|o| o.output_price))?,
-                    offers,
+                    servers: rows.len(),
+                    free_now: offers.available(now),
+                    input_price: offers.input_prices()?.into(),
+                    output_price: offers.output_prices()?.into(),
+                    offers: rows,
                 })
             })
             .collect();
@@ -234,6 +223,27 @@ impl ServerView {
     }
 }
 
+impl ModelOfferView {
+    fn of(offer: &Offer<'_>, now: i64) -> Self {
+        let Offer {
+            address,
+            server,
+            model,
+        } = *offer;
+        Self {
+            server: address.to_string(),
+            operator: server.operator.to_string(),
+            revision: model.revision.clone(),
+            quantization: model.quantization.clone(),
+            input_price: Price::new(model.input_price),
+            output_price: Price::new(model.output_price),
+            free_now: free_now(server, now),
+            completed: server.reputation.completed,
+            success_lower_bps: server.reputation.success_lower_bps(),
+        }
+    }
+}
+
 impl OfferView {
     fn of(offer: &ModelOffer) -> Self {
         Self {
@@ -251,46 +261,30 @@ impl OfferView {
 impl RecordView {
     fn of(server: &Server) -> Self {
         let record = &server.reputation;
-        let ratio = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
         Self {
             completed: record.completed,
             flagged: record.flagged,
             failures: record.failures,
             comparisons: record.comparisons,
             preferred: record.preferred,
-            success_ratio: ratio(
-                record.completed.saturating_sub(record.flagged),
-                record.completed,
-            ),
+            success_ratio: success_ratio(record),
             success_lower_bps: record.success_lower_bps(),
-            preference_ratio: ratio(record.preferred, record.comparisons),
+            preference_ratio: preference_ratio(record),
             preference_lower_bps: record.preference_lower_bps(),
             tokens_served: record.tokens_served,
             lamports_paid: record.lamports_earned,
-            mean_first_chunk_secs: mean_first_chunk_secs(server),
-            tokens_per_second: tokens_per_second(server),
+            mean_first_chunk_secs: mean_first_chunk_secs(record),
+            tokens_per_second: tokens_per_second(record),
         }
     }
 }
 
-impl PriceRange {
-    /// The cheapest and median of `prices`; `None` if there are none.
-    fn of(prices: impl Iterator<Item = Price>) -> Option<Self> {
-        let mut lamports: Vec<u64> = prices.map(|price| price.lamports_per_million).collect();
-        lamports.sort_unstable();
-        let cheapest = *lamports.first()?;
-        let middle = lamports.len() / 2;
-        let median = if lamports.len() % 2 == 1 {
-            lamports[middle]
-        } else {
-            // Mean of the two middle values without overflow.
-            let (low, high) = (lamports[middle - 1], lamports[middle]);
-            low + (high - low) / 2
-        };
-        Some(Self {
-            cheapest: Price::new(cheapest),
-            median: Price::new(median),
-        })
+impl From<chainference_client::market::PriceRange> for PriceRange {
+    fn from(range: chainference_client::market::PriceRange) -> Self {
+        Self {
+            cheapest: Price::new(range.cheapest),
+            median: Price::new(range.median),
+        }
     }
 }
 
@@ -337,7 +331,11 @@ mod tests {
         let servers: Vec<_> = [
             (300_000, 0, now),
             (100_000, 2, now),
-            (200_000, 0, now - 2 * crate::cli::models::RECENT_SECS),
+            (
+                200_000,
+                0,
+                now - 2 * chainference_client::market::RECENT_SECS,
+            ),
             (500_000, 1, now - 10),
         ]
         .into_iter()
@@ -376,15 +374,5 @@ mod tests {
         assert_eq!(market.servers.len(), 1);
         assert!(!market.servers[0].free_now);
         assert!(market.models.is_empty());
-    }
-
-    #[test]
-    fn the_median_of_one_price_is_that_price() {
-        let range = PriceRange::of([Price::new(u64::MAX)].into_iter()).expect("one");
-        assert_eq!(range.median.lamports_per_million, u64::MAX);
-        let range = PriceRange::of([Price::new(u64::MAX), Price::new(u64::MAX - 2)].into_iter())
-            .expect("two");
-        assert_eq!(range.median.lamports_per_million, u64::MAX - 1);
-        assert!(PriceRange::of(std::iter::empty()).is_none());
     }
 }
