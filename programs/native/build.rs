@@ -16,10 +16,11 @@ fn main() {
     }
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let repo = manifest.join("../..");
-    // What the shared objects are built from: the program, the hashing core it shares with the
-    // client, the lock file, and the build itself.
+    // What the shared objects are built from: the program (and the IDLs of the programs it
+    // calls), the hashing core it shares with the client, the lock file, and the build itself.
     for input in [
         "programs/chainference/src",
+        "programs/chainference/idls",
         "programs/chainference/Cargo.toml",
         "prover/src",
         "prover/Cargo.toml",

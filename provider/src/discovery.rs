@@ -17,14 +17,15 @@ use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Offset of `Request.state`: discriminator, client, nonce.
-const STATE_OFFSET: usize = 8 + 32 + 8;
 /// Filters that select requests in `state`.
 fn requests_in(state: RequestState) -> RpcProgramAccountsConfig {
     RpcProgramAccountsConfig {
         filters: Some(vec![
             RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, Request::DISCRIMINATOR.to_vec())),
-            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(STATE_OFFSET, vec![state as u8])),
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                Request::STATE_OFFSET,
+                vec![state as u8],
+            )),
         ]),
         account_config: RpcAccountInfoConfig {
             encoding: Some(UiAccountEncoding::Base64),
@@ -122,5 +123,48 @@ async fn scan_loop(
             }
         }
         tokio::time::sleep(scan).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::{AccountSerialize, Space};
+
+    /// A request's account data in `state`, its client and nonce all ones.
+    fn request_data(state: RequestState) -> Vec<u8> {
+        let mut data = Request::DISCRIMINATOR.to_vec();
+        data.resize(data.len() + Request::INIT_SPACE, 0);
+        let mut request =
+            Request::try_deserialize(&mut data.as_slice()).expect("zeroes are a request");
+        request.client = Pubkey::new_from_array([0xFF; 32]);
+        request.nonce = u64::MAX;
+        request.state = state;
+        let mut data = Vec::new();
+        request
+            .try_serialize(&mut data)
+            .expect("a request serializes");
+        data
+    }
+
+    #[test]
+    fn the_filters_select_exactly_the_requests_in_their_state() {
+        let states = [
+            RequestState::Open,
+            RequestState::Locked,
+            RequestState::Ready,
+            RequestState::Completed,
+        ];
+        for wanted in states {
+            let filters = requests_in(wanted).filters.expect("filters");
+            for state in states {
+                let data = request_data(state);
+                let selected = filters.iter().all(|filter| match filter {
+                    RpcFilterType::Memcmp(memcmp) => memcmp.bytes_match(&data),
+                    _ => false,
+                });
+                assert_eq!(selected, state == wanted, "{wanted:?} selecting {state:?}");
+            }
+        }
     }
 }

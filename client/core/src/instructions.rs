@@ -3,12 +3,11 @@
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
 use anchor_lang::{InstructionData, ToAccountMetas};
-use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
-use chainference::constants::TREE_AUTHORITY;
+use chainference::compression::{tree_account_len, COMPRESSION_PROGRAM_ID, TREE_WRITER_ACCOUNTS};
 use chainference::pda::{
     client_address, config_address, request_address, server_address, treasury_address,
 };
-use chainference::receipt;
+use chainference::receipt::receipt_writer_accounts;
 use chainference::state::{ConfigParams, Request, RequestState, RequestTerms, ServerParams};
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{Acknowledgement, RootClaim, Scope};
@@ -239,15 +238,7 @@ pub fn close_request(
         client: *client,
         client_account: client_address(client),
         closer: *closer,
-        state_tree: *state_tree,
-        cpi_authority: receipt::CPI_AUTHORITY,
-        light_system_program: receipt::LIGHT_SYSTEM_PROGRAM,
-        registered_program: receipt::LIGHT_REGISTERED_PROGRAM,
-        noop_program: NOOP_PROGRAM_ID,
-        compression_authority: receipt::LIGHT_COMPRESSION_AUTHORITY,
-        compression_program: receipt::LIGHT_COMPRESSION_PROGRAM,
-        this_program: chainference::ID,
-        system_program: anchor_lang::system_program::ID,
+        receipt_writer: receipt_writer_accounts(*state_tree),
     };
     ours(accounts, chainference::instruction::CloseRequest {})
 }
@@ -330,9 +321,7 @@ pub fn create_tree(
         operator: *operator,
         server: server_address(operator),
         tree: *tree,
-        tree_authority: TREE_AUTHORITY,
-        compression_program: COMPRESSION_PROGRAM_ID,
-        noop_program: NOOP_PROGRAM_ID,
+        tree_writer: TREE_WRITER_ACCOUNTS,
     };
     [
         create,
@@ -349,12 +338,13 @@ pub fn create_tree(
 /// The accounts `operator`'s appends to `tree` and its completions name besides the operator,
 /// the request and the client: what the provider's address lookup table holds.
 pub fn provider_lookup_addresses(operator: &Pubkey, tree: &Pubkey) -> [Pubkey; 8] {
+    let writer = TREE_WRITER_ACCOUNTS;
     [
         solana_instructions_sysvar::ID,
         config_address(),
-        TREE_AUTHORITY,
-        COMPRESSION_PROGRAM_ID,
-        NOOP_PROGRAM_ID,
+        writer.tree_authority,
+        writer.compression_program,
+        writer.noop_program,
         *tree,
         server_address(operator),
         treasury_address(),
@@ -417,9 +407,7 @@ fn append_accounts(
         operator: *operator,
         request: *request,
         tree: *tree,
-        tree_authority: TREE_AUTHORITY,
-        compression_program: COMPRESSION_PROGRAM_ID,
-        noop_program: NOOP_PROGRAM_ID,
+        tree_writer: TREE_WRITER_ACCOUNTS,
     }
 }
 

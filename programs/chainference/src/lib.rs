@@ -45,42 +45,42 @@ pub mod chainference {
         params: ConfigParams,
         cluster: [u8; 32],
     ) -> Result<()> {
-        initialize_config::handler(ctx, params, cluster)
+        initialize_config::handle_initialize_config(ctx, params, cluster)
     }
 
     /// Changes fees, bond and default windows; a new fee applies to requests locked afterwards.
     pub fn update_config(ctx: Context<UpdateConfig>, params: ConfigParams) -> Result<()> {
-        update_config::handler(ctx, params)
+        update_config::handle_update_config(ctx, params)
     }
 
     /// Sends the collected fees above the treasury's rent to an account the admin names.
     pub fn withdraw_fees(ctx: Context<WithdrawFees>) -> Result<()> {
-        withdraw_fees::handler(ctx)
+        withdraw_fees::handle_withdraw_fees(ctx)
     }
 
     /// Proposes the key the admin role goes to (taken by `accept_admin`).
     pub fn propose_admin(ctx: Context<ProposeAdmin>, new_admin: Pubkey) -> Result<()> {
-        propose_admin::handler(ctx, new_admin)
+        propose_admin::handle_propose_admin(ctx, new_admin)
     }
 
     /// The proposed key takes the admin role.
     pub fn accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
-        accept_admin::handler(ctx)
+        accept_admin::handle_accept_admin(ctx)
     }
 
     /// Registers the signer's server with its models, prices and endpoint.
     pub fn register_server(ctx: Context<RegisterServer>, params: ServerParams) -> Result<()> {
-        register_server::handler(ctx, params)
+        register_server::handle_register_server(ctx, params)
     }
 
     /// Replaces the server's models, prices and endpoint, and makes it active again.
     pub fn update_server(ctx: Context<UpdateServer>, params: ServerParams) -> Result<()> {
-        update_server::handler(ctx, params)
+        update_server::handle_update_server(ctx, params)
     }
 
     /// Stops new locks on the server; locks it holds run to their end.
     pub fn deactivate_server(ctx: Context<DeactivateServer>) -> Result<()> {
-        deactivate_server::handler(ctx)
+        deactivate_server::handle_deactivate_server(ctx)
     }
 
     /// Initializes a response tree (created just before by the system program) and binds it to
@@ -90,7 +90,7 @@ pub mod chainference {
         max_depth: u32,
         max_buffer_size: u32,
     ) -> Result<()> {
-        create_tree::handler(ctx, max_depth, max_buffer_size)
+        create_tree::handle_create_tree(ctx, max_depth, max_buffer_size)
     }
 
     /// Opens a request and moves its stake into escrow.
@@ -100,18 +100,18 @@ pub mod chainference {
         stake: u64,
         terms: RequestTerms,
     ) -> Result<()> {
-        create_request::handler(ctx, nonce, stake, terms)
+        create_request::handle_create_request(ctx, nonce, stake, terms)
     }
 
     /// Withdraws an open request: stake and rent back to the client.
     pub fn cancel_request(ctx: Context<CancelRequest>) -> Result<()> {
-        cancel_request::handler(ctx)
+        cancel_request::handle_cancel_request(ctx)
     }
 
     /// Locks an open request for the signer's server, with a bond and a per-request x25519 key
     /// that the operator signed in the ed25519 instruction right before this one.
     pub fn lock_request(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
-        lock_request::handler(ctx, server_key)
+        lock_request::handle_lock_request(ctx, server_key)
     }
 
     /// Adds a chunk of the encrypted prompt; `seal` marks the last and makes the request ready.
@@ -120,7 +120,7 @@ pub mod chainference {
         ciphertext: Vec<u8>,
         seal: bool,
     ) -> Result<()> {
-        submit_prompt::handler(ctx, ciphertext, seal)
+        submit_prompt::handle_submit_prompt(ctx, ciphertext, seal)
     }
 
     /// Appends one batch of answer chunks as a leaf of the server's tree.
@@ -129,7 +129,7 @@ pub mod chainference {
         root: [u8; 32],
         chunks: Vec<events::Chunk>,
     ) -> Result<()> {
-        append_batch::handler(ctx, root, chunks)
+        append_batch::handle_append_batch(ctx, root, chunks)
     }
 
     /// Direct delivery: appends one batch's root (its chunks went to the client off chain) as
@@ -142,7 +142,7 @@ pub mod chainference {
         finished: bool,
         root: [u8; 32],
     ) -> Result<()> {
-        append_root::handler(
+        append_root::handle_append_root(
             ctx,
             chainference_prover::core::RootClaim {
                 first_seq,
@@ -156,38 +156,38 @@ pub mod chainference {
 
     /// Bills the answer, pays the server and the fee, refunds the rest and the bond.
     pub fn complete_request(ctx: Context<CompleteRequest>) -> Result<()> {
-        complete_request::handler(ctx)
+        complete_request::handle_complete_request(ctx)
     }
 
     /// Ends a request whose window passed, returning stake and bond as the design says.
     pub fn expire_request(ctx: Context<ExpireRequest>) -> Result<()> {
-        expire_request::handler(ctx)
+        expire_request::handle_expire_request(ctx)
     }
 
     /// The client marks a completed answer as bad, once, inside the flag window.
     pub fn flag_response(ctx: Context<FlagResponse>) -> Result<()> {
-        flag_response::handler(ctx)
+        flag_response::handle_flag_response(ctx)
     }
 
     /// The client records which of two paired answers it preferred.
     pub fn record_comparison(ctx: Context<RecordComparison>, first_preferred: bool) -> Result<()> {
-        record_comparison::handler(ctx, first_preferred)
+        record_comparison::handle_record_comparison(ctx, first_preferred)
     }
 
     /// The client withdraws refunds its wallet could not take to an account it names.
     pub fn withdraw_client_funds(ctx: Context<WithdrawClientFunds>) -> Result<()> {
-        withdraw_client_funds::handler(ctx)
+        withdraw_client_funds::handle_withdraw_client_funds(ctx)
     }
 
     /// The operator withdraws pay and bonds its wallet could not take to an account it names.
     pub fn withdraw_server_funds(ctx: Context<WithdrawServerFunds>) -> Result<()> {
-        withdraw_server_funds::handler(ctx)
+        withdraw_server_funds::handle_withdraw_server_funds(ctx)
     }
 
     /// Closes a completed request after its flag window: writes its receipt as a Light
     /// compressed account (the closer pays Light's fee and gets it back from the rent), then
     /// returns the rest of the rent to the client.
     pub fn close_request(ctx: Context<CloseRequest>) -> Result<()> {
-        close_request::handler(ctx)
+        close_request::handle_close_request(ctx)
     }
 }

@@ -5,7 +5,7 @@
 //! Compute: a whole `close_request` with its receipt takes 80,413 CU on the sBPF build, most of
 //! it Light's system program and account-compression appending to a v1 state tree (COMPUTE.md).
 
-use crate::{error::ChainferenceError, state::Receipt};
+use crate::{compression::NOOP_PROGRAM_ID, error::ChainferenceError, state::Receipt};
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::{instruction::Instruction, program::invoke_signed};
 use light_sdk::constants::{
@@ -46,33 +46,60 @@ const CPI_SIGNER: CpiSigner = CpiSigner {
 #[constant]
 pub const MAX_RECEIPT_FEE: u64 = 10_000;
 
-/// The accounts the CPI into Light's system program takes.
-pub struct LightAccounts<'a, 'info> {
-    /// Pays Light's fee: a signing system account.
-    pub fee_payer: &'a AccountInfo<'info>,
-    /// The state tree (v1) or output queue (v2) the receipt goes into.
-    pub state_tree: &'a AccountInfo<'info>,
-    /// [`CPI_AUTHORITY`].
-    pub cpi_authority: &'a AccountInfo<'info>,
-    /// [`LIGHT_SYSTEM_PROGRAM`].
-    pub light_system_program: &'a AccountInfo<'info>,
-    /// [`LIGHT_REGISTERED_PROGRAM`].
-    pub registered_program: &'a AccountInfo<'info>,
-    /// spl-noop.
-    pub noop_program: &'a AccountInfo<'info>,
-    /// [`LIGHT_COMPRESSION_AUTHORITY`].
-    pub compression_authority: &'a AccountInfo<'info>,
-    /// [`LIGHT_COMPRESSION_PROGRAM`].
-    pub compression_program: &'a AccountInfo<'info>,
-    /// This program.
-    pub this_program: &'a AccountInfo<'info>,
-    /// The system program.
-    pub system_program: &'a AccountInfo<'info>,
+/// The accounts the CPI into Light's system program takes, but the fee payer.
+#[derive(Accounts)]
+pub struct ReceiptWriter<'info> {
+    /// CHECK: the Light state tree (v1) or output queue (v2) the receipt goes into, chosen by
+    /// the closer; Light's account-compression program checks that it is one.
+    #[account(mut)]
+    pub state_tree: UncheckedAccount<'info>,
+    /// CHECK: our PDA that signs for this program in Light's system program.
+    #[account(address = CPI_AUTHORITY)]
+    pub cpi_authority: UncheckedAccount<'info>,
+    /// CHECK: Light's system program, checked by address.
+    #[account(address = LIGHT_SYSTEM_PROGRAM)]
+    pub light_system_program: UncheckedAccount<'info>,
+    /// CHECK: Light's registration of its system program, checked by address.
+    #[account(address = LIGHT_REGISTERED_PROGRAM)]
+    pub registered_program: UncheckedAccount<'info>,
+    /// CHECK: spl-noop, checked by address.
+    #[account(address = NOOP_PROGRAM_ID)]
+    pub noop_program: UncheckedAccount<'info>,
+    /// CHECK: Light's account-compression authority PDA, checked by address.
+    #[account(address = LIGHT_COMPRESSION_AUTHORITY)]
+    pub compression_authority: UncheckedAccount<'info>,
+    /// CHECK: Light's account-compression program, checked by address.
+    #[account(address = LIGHT_COMPRESSION_PROGRAM)]
+    pub compression_program: UncheckedAccount<'info>,
+    /// CHECK: this program, which Light's system program names as the receipt's owner.
+    #[account(address = crate::ID)]
+    pub this_program: UncheckedAccount<'info>,
+    /// The system program, which moves Light's fee.
+    pub system_program: Program<'info, System>,
 }
 
-impl LightAccounts<'_, '_> {
-    /// Writes `receipt` into the state tree as a new compressed account.
-    pub fn write(&self, receipt: Receipt) -> Result<()> {
+/// The receipt writer's accounts as a client names them, for a receipt into `state_tree`: all
+/// the others are fixed.
+pub fn receipt_writer_accounts(
+    state_tree: Pubkey,
+) -> __client_accounts_receipt_writer::ReceiptWriter {
+    __client_accounts_receipt_writer::ReceiptWriter {
+        state_tree,
+        cpi_authority: CPI_AUTHORITY,
+        light_system_program: LIGHT_SYSTEM_PROGRAM,
+        registered_program: LIGHT_REGISTERED_PROGRAM,
+        noop_program: NOOP_PROGRAM_ID,
+        compression_authority: LIGHT_COMPRESSION_AUTHORITY,
+        compression_program: LIGHT_COMPRESSION_PROGRAM,
+        this_program: crate::ID,
+        system_program: anchor_lang::system_program::ID,
+    }
+}
+
+impl<'info> ReceiptWriter<'info> {
+    /// Writes `receipt` into the state tree as a new compressed account; `fee_payer`, a signing
+    /// system account, pays Light's fee.
+    pub fn write(&self, fee_payer: &AccountInfo<'info>, receipt: Receipt) -> Result<()> {
         let mut account = LightAccount::<Receipt>::new_init(&crate::ID, None, 0);
         *account = receipt;
         let data = LightSystemProgramCpi::new_cpi(CPI_SIGNER, ValidityProof::default())
@@ -80,9 +107,10 @@ impl LightAccounts<'_, '_> {
             .map_err(|_| error!(ChainferenceError::ReceiptNotBuilt))?
             .data()
             .map_err(|_| error!(ChainferenceError::ReceiptNotBuilt))?;
-        let trees = [self.state_tree.clone()];
+        let state_tree = self.state_tree.to_account_info();
+        let trees = [state_tree.clone()];
         let accounts = get_account_metas_from_config(CpiInstructionConfig {
-            fee_payer: self.fee_payer.key(),
+            fee_payer: fee_payer.key(),
             cpi_signer: CPI_AUTHORITY,
             invoking_program: crate::ID,
             sol_pool_pda_pubkey: None,
@@ -98,16 +126,16 @@ impl LightAccounts<'_, '_> {
         invoke_signed(
             &instruction,
             &[
-                self.fee_payer.clone(),
-                self.cpi_authority.clone(),
-                self.registered_program.clone(),
-                self.noop_program.clone(),
-                self.compression_authority.clone(),
-                self.compression_program.clone(),
-                self.this_program.clone(),
-                self.light_system_program.clone(),
-                self.system_program.clone(),
-                self.state_tree.clone(),
+                fee_payer.clone(),
+                self.cpi_authority.to_account_info(),
+                self.registered_program.to_account_info(),
+                self.noop_program.to_account_info(),
+                self.compression_authority.to_account_info(),
+                self.compression_program.to_account_info(),
+                self.this_program.to_account_info(),
+                self.light_system_program.to_account_info(),
+                self.system_program.to_account_info(),
+                state_tree,
             ],
             &[&[CPI_AUTHORITY_PDA_SEED, &[CPI_AUTHORITY_PDA.1]]],
         )?;

@@ -12,7 +12,7 @@ pub struct AcceptAdmin<'info> {
 }
 
 /// Hands the admin role to the proposed key.
-pub fn handler(ctx: Context<AcceptAdmin>) -> Result<()> {
+pub fn handle_accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
     let config = &mut ctx.accounts.config;
     config.admin = config.pending_admin;
     config.pending_admin = Pubkey::default();

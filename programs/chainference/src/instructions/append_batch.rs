@@ -1,6 +1,4 @@
-use crate::{
-    compression::*, constants::TREE_AUTHORITY, error::ChainferenceError, events::*, state::*,
-};
+use crate::{compression::TreeShape, error::ChainferenceError, events::*, state::*};
 use anchor_lang::prelude::*;
 use chainference_prover::core::{BatchRuleError, ResponseCursor};
 
@@ -16,21 +14,18 @@ pub struct AppendBatch<'info> {
     /// CHECK: the tree the request was locked with.
     #[account(mut, address = request.lock.tree @ ChainferenceError::TreeNotBound)]
     pub tree: UncheckedAccount<'info>,
-    /// CHECK: the PDA that is every response tree's authority.
-    #[account(address = TREE_AUTHORITY)]
-    pub tree_authority: UncheckedAccount<'info>,
-    /// CHECK: spl-account-compression.
-    #[account(address = COMPRESSION_PROGRAM_ID)]
-    pub compression_program: UncheckedAccount<'info>,
-    /// CHECK: spl-noop.
-    #[account(address = NOOP_PROGRAM_ID)]
-    pub noop_program: UncheckedAccount<'info>,
+    /// What appends to the tree.
+    pub tree_writer: crate::compression::TreeWriter<'info>,
 }
 
 /// Checks the batch continues the answer (the prover core's rules, shared with every client),
 /// recomputes its root from this instruction's own data, appends its leaf to the tree and logs
 /// the chunks with the leaf's proof against the tree's new root.
-pub fn handler(ctx: Context<AppendBatch>, root: [u8; 32], chunks: Vec<Chunk>) -> Result<()> {
+pub fn handle_append_batch(
+    ctx: Context<AppendBatch>,
+    root: [u8; 32],
+    chunks: Vec<Chunk>,
+) -> Result<()> {
     let now = appendable(&ctx.accounts.request, Delivery::Chain)?;
     let request = &ctx.accounts.request;
     let request_key = request.key().to_bytes();
@@ -87,16 +82,14 @@ impl AppendBatch<'_> {
         cursor: &ResponseCursor,
         now: i64,
     ) -> Result<(u64, Vec<[u8; 32]>)> {
-        let (leaf_index, capacity) = tree_fill(&self.tree.try_borrow_data()?)?;
+        let (shape, (leaf_index, capacity)) = {
+            let data = self.tree.try_borrow_data()?;
+            let shape = TreeShape::read(&data)?;
+            (shape, shape.fill(&data)?)
+        };
         require!(leaf_index < capacity, ChainferenceError::TreeFull);
-        TreeAccounts {
-            tree: &self.tree,
-            authority: &self.tree_authority,
-            noop: &self.noop_program,
-            compression: &self.compression_program,
-        }
-        .append(leaf)?;
-        let proof = rightmost_proof(&self.tree.try_borrow_data()?)?;
+        self.tree_writer.append(&self.tree, *leaf)?;
+        let proof = shape.rightmost_proof(&self.tree.try_borrow_data()?)?;
         let request = &mut self.request;
         if request.response.leaves == 0 {
             request.response.first_chunk_at = now;

@@ -7,7 +7,7 @@ use chainference_prover::core::RootClaim;
 /// what the program can see; the client checks the chunks themselves against this root) and
 /// appends its leaf, logging the claim with the leaf's proof. Several requests' roots may go
 /// in one transaction, an instruction each.
-pub fn handler(ctx: Context<AppendBatch>, claim: RootClaim) -> Result<()> {
+pub fn handle_append_root(ctx: Context<AppendBatch>, claim: RootClaim) -> Result<()> {
     let now = appendable(&ctx.accounts.request, Delivery::Direct)?;
     let request = &ctx.accounts.request;
     let mut cursor = request.response.cursor();

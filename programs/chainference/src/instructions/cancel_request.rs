@@ -13,7 +13,7 @@ pub struct CancelRequest<'info> {
 }
 
 /// Withdraws an open request (closing it returns stake and rent).
-pub fn handler(ctx: Context<CancelRequest>) -> Result<()> {
+pub fn handle_cancel_request(ctx: Context<CancelRequest>) -> Result<()> {
     require!(
         ctx.accounts.request.state == RequestState::Open,
         ChainferenceError::RequestNotOpen

@@ -39,7 +39,7 @@ pub struct CompleteRequest<'info> {
 /// out of the server's share), and refunds the rest of the stake, each payee's wallet or, when
 /// it cannot take the payment, its account of this program; logs [`RequestSettled`] for
 /// audits.
-pub fn handler(ctx: Context<CompleteRequest>) -> Result<()> {
+pub fn handle_complete_request(ctx: Context<CompleteRequest>) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
     require!(

@@ -34,7 +34,7 @@ pub struct CreateRequest<'info> {
 }
 
 /// Opens the request and escrows `stake` lamports in it.
-pub fn handler(
+pub fn handle_create_request(
     ctx: Context<CreateRequest>,
     nonce: u64,
     stake: u64,

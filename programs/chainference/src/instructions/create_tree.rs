@@ -1,4 +1,6 @@
-use crate::{compression::*, constants::*, error::ChainferenceError, state::*};
+use crate::{
+    compression::COMPRESSION_PROGRAM_ID, constants::*, error::ChainferenceError, state::*,
+};
 use anchor_lang::prelude::*;
 
 /// Accounts of `create_tree`. The tree account is created in the same transaction by a
@@ -15,19 +17,16 @@ pub struct CreateTree<'info> {
     /// was never initialized.
     #[account(mut, owner = COMPRESSION_PROGRAM_ID @ ChainferenceError::TreeNotCompressionOwned)]
     pub tree: UncheckedAccount<'info>,
-    /// CHECK: the PDA that is every response tree's authority.
-    #[account(address = TREE_AUTHORITY)]
-    pub tree_authority: UncheckedAccount<'info>,
-    /// CHECK: spl-account-compression.
-    #[account(address = COMPRESSION_PROGRAM_ID)]
-    pub compression_program: UncheckedAccount<'info>,
-    /// CHECK: spl-noop.
-    #[account(address = NOOP_PROGRAM_ID)]
-    pub noop_program: UncheckedAccount<'info>,
+    /// What initializes the tree.
+    pub tree_writer: crate::compression::TreeWriter<'info>,
 }
 
 /// Initializes the tree with our tree authority and binds it to the server.
-pub fn handler(ctx: Context<CreateTree>, max_depth: u32, max_buffer_size: u32) -> Result<()> {
+pub fn handle_create_tree(
+    ctx: Context<CreateTree>,
+    max_depth: u32,
+    max_buffer_size: u32,
+) -> Result<()> {
     require!(
         TREE_SHAPES.contains(&(max_depth, max_buffer_size)),
         ChainferenceError::UnsupportedTreeShape
@@ -36,13 +35,9 @@ pub fn handler(ctx: Context<CreateTree>, max_depth: u32, max_buffer_size: u32) -
         ctx.accounts.server.trees.len() < MAX_TREES,
         ChainferenceError::TooManyTrees
     );
-    TreeAccounts {
-        tree: &ctx.accounts.tree,
-        authority: &ctx.accounts.tree_authority,
-        noop: &ctx.accounts.noop_program,
-        compression: &ctx.accounts.compression_program,
-    }
-    .init_empty(max_depth, max_buffer_size)?;
+    ctx.accounts
+        .tree_writer
+        .init_empty(&ctx.accounts.tree, max_depth, max_buffer_size)?;
     let tree = ctx.accounts.tree.key();
     ctx.accounts.server.trees.push(tree);
     Ok(())

@@ -12,7 +12,7 @@ pub struct DeactivateServer<'info> {
 }
 
 /// Stops new locks; the locks the server holds run to their end.
-pub fn handler(ctx: Context<DeactivateServer>) -> Result<()> {
+pub fn handle_deactivate_server(ctx: Context<DeactivateServer>) -> Result<()> {
     ctx.accounts.server.active = false;
     Ok(())
 }

@@ -28,7 +28,7 @@ pub struct ExpireRequest<'info> {
 /// client, bond to the server, no blame. `Ready` past its time limit: stake and bond to the
 /// client, the server's failures up. The rent always goes back to the client. No payee's
 /// wallet can refuse its share (see [`lamports::pay`]).
-pub fn handler(ctx: Context<ExpireRequest>) -> Result<()> {
+pub fn handle_expire_request(ctx: Context<ExpireRequest>) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
     let deadline = match request.state {

@@ -15,7 +15,7 @@ pub struct FlagResponse<'info> {
 }
 
 /// Marks the answer as bad, once, inside the flag window: the server's success ratio drops.
-pub fn handler(ctx: Context<FlagResponse>) -> Result<()> {
+pub fn handle_flag_response(ctx: Context<FlagResponse>) -> Result<()> {
     let request = &mut ctx.accounts.request;
     require!(
         request.state == RequestState::Completed,

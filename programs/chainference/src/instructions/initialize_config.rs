@@ -18,7 +18,7 @@ pub struct InitializeConfig<'info> {
 }
 
 /// Creates the config and the treasury for the cluster whose genesis hash is `cluster`.
-pub fn handler(
+pub fn handle_initialize_config(
     ctx: Context<InitializeConfig>,
     params: ConfigParams,
     cluster: [u8; 32],

@@ -29,7 +29,7 @@ pub struct LockRequest<'info> {
 /// key its operator signed in the ed25519 instruction right before this one (kept beside the
 /// key, so a client can check it against the operator it expects before it seals its prompt),
 /// and escrows the bond.
-pub fn handler(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
+pub fn handle_lock_request(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
     let server = &ctx.accounts.server;

@@ -1,13 +1,9 @@
-//! One handler a file; each accounts struct reads as the instruction's contract.
+//! One handler a file, named for its instruction (`handle_<instruction>`); each accounts struct
+//! reads as the instruction's contract.
 //!
 //! Existing accounts are identified by Anchor's owner and discriminator checks: every account
 //! type is created only at its PDA, so no seeds are re-derived (each derivation costs 1,500 CU
 //! on chain).
-
-// Anchor's `#[program]` needs each accounts struct's generated client modules at the crate
-// root; the glob re-exports bring them, and with them one `handler` per file, which lib.rs
-// always calls by its module path.
-#![allow(ambiguous_glob_reexports)]
 
 pub mod accept_admin;
 pub mod append_batch;
@@ -32,6 +28,8 @@ pub mod withdraw_client_funds;
 pub mod withdraw_fees;
 pub mod withdraw_server_funds;
 
+// Anchor's `#[program]` needs each accounts struct's generated client modules at the crate
+// root; the glob re-exports bring them.
 pub use accept_admin::*;
 pub use append_batch::*;
 pub use cancel_request::*;

@@ -13,7 +13,7 @@ pub struct ProposeAdmin<'info> {
 
 /// Names the key the admin role goes to once that key accepts it (the default key withdraws a
 /// proposal); the current admin keeps the role until then.
-pub fn handler(ctx: Context<ProposeAdmin>, new_admin: Pubkey) -> Result<()> {
+pub fn handle_propose_admin(ctx: Context<ProposeAdmin>, new_admin: Pubkey) -> Result<()> {
     ctx.accounts.config.pending_admin = new_admin;
     Ok(())
 }

@@ -25,7 +25,10 @@ pub struct RecordComparison<'info> {
 }
 
 /// Both servers' comparisons rise and the preferred one's `preferred`; each request once.
-pub fn handler(ctx: Context<RecordComparison>, first_preferred: bool) -> Result<()> {
+pub fn handle_record_comparison(
+    ctx: Context<RecordComparison>,
+    first_preferred: bool,
+) -> Result<()> {
     let now = super::now()?;
     let client = ctx.accounts.client.key();
     let window = ctx.accounts.config.params.comparison_window_secs;

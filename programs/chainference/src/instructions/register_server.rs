@@ -21,7 +21,7 @@ pub struct RegisterServer<'info> {
 }
 
 /// Registers an active server with no history.
-pub fn handler(ctx: Context<RegisterServer>, params: ServerParams) -> Result<()> {
+pub fn handle_register_server(ctx: Context<RegisterServer>, params: ServerParams) -> Result<()> {
     params.validate()?;
     let now = super::now()?;
     let server = &mut ctx.accounts.server;

@@ -14,7 +14,11 @@ pub struct SubmitPrompt<'info> {
 
 /// Adds one encrypted prompt chunk (the instruction data is its record); `seal` makes the
 /// request ready for the answer, if the sealed size fits the declared prompt tokens.
-pub fn handler(ctx: Context<SubmitPrompt>, ciphertext: Vec<u8>, seal: bool) -> Result<()> {
+pub fn handle_submit_prompt(
+    ctx: Context<SubmitPrompt>,
+    ciphertext: Vec<u8>,
+    seal: bool,
+) -> Result<()> {
     let request = &mut ctx.accounts.request;
     require!(
         request.state == RequestState::Locked,

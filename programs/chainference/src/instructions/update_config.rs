@@ -12,7 +12,7 @@ pub struct UpdateConfig<'info> {
 }
 
 /// Replaces the config's parameters; locked requests keep the fee they copied.
-pub fn handler(ctx: Context<UpdateConfig>, params: ConfigParams) -> Result<()> {
+pub fn handle_update_config(ctx: Context<UpdateConfig>, params: ConfigParams) -> Result<()> {
     params.validate()?;
     ctx.accounts.config.params = params;
     Ok(())

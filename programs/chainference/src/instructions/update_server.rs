@@ -12,7 +12,7 @@ pub struct UpdateServer<'info> {
 }
 
 /// Replaces the server's offer and makes it active; locked requests keep the prices they copied.
-pub fn handler(ctx: Context<UpdateServer>, params: ServerParams) -> Result<()> {
+pub fn handle_update_server(ctx: Context<UpdateServer>, params: ServerParams) -> Result<()> {
     params.validate()?;
     let server = &mut ctx.accounts.server;
     server.active = true;

@@ -15,7 +15,7 @@ pub struct WithdrawClientFunds<'info> {
 }
 
 /// Sends everything the client's account holds above its rent to `destination`.
-pub fn handler(ctx: Context<WithdrawClientFunds>) -> Result<()> {
+pub fn handle_withdraw_client_funds(ctx: Context<WithdrawClientFunds>) -> Result<()> {
     lamports::withdraw_surplus(
         &ctx.accounts.client_account.to_account_info(),
         &ctx.accounts.destination,

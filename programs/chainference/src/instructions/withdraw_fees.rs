@@ -19,7 +19,7 @@ pub struct WithdrawFees<'info> {
 
 /// Sends the collected fees to `destination`, leaving the treasury its rent-exempt minimum
 /// (so crediting the next fee never fails).
-pub fn handler(ctx: Context<WithdrawFees>) -> Result<()> {
+pub fn handle_withdraw_fees(ctx: Context<WithdrawFees>) -> Result<()> {
     lamports::withdraw_surplus(
         &ctx.accounts.treasury.to_account_info(),
         &ctx.accounts.destination,

@@ -15,7 +15,7 @@ pub struct WithdrawServerFunds<'info> {
 }
 
 /// Sends everything the server account holds above its rent to `destination`.
-pub fn handler(ctx: Context<WithdrawServerFunds>) -> Result<()> {
+pub fn handle_withdraw_server_funds(ctx: Context<WithdrawServerFunds>) -> Result<()> {
     lamports::withdraw_surplus(
         &ctx.accounts.server.to_account_info(),
         &ctx.accounts.destination,

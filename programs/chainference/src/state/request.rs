@@ -49,6 +49,11 @@ pub struct Request {
 }
 
 impl Request {
+    /// Where `state` sits in the account's data, after the discriminator, `client` and `nonce`:
+    /// for filters that select requests by state.
+    pub const STATE_OFFSET: usize =
+        Self::DISCRIMINATOR.len() + Pubkey::INIT_SPACE + u64::INIT_SPACE;
+
     /// Unix time after which the answer can no longer be appended or completed.
     pub fn deadline(&self) -> Result<i64> {
         after(self.lock.locked_at, self.terms.time_limit_secs)

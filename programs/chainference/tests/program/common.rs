@@ -4,7 +4,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::solana_program::instruction::Instruction;
 use anchor_lang::solana_program::system_instruction;
 use anchor_lang::{InstructionData, ToAccountMetas};
-use chainference::compression::{COMPRESSION_PROGRAM_ID, NOOP_PROGRAM_ID};
+use chainference::compression::NOOP_PROGRAM_ID;
 use chainference::error::ChainferenceError;
 use chainference::events::Chunk;
 use chainference::state::*;
@@ -138,9 +138,7 @@ pub fn append_ix(
         operator: operator.pubkey(),
         request: *request,
         tree: *tree,
-        tree_authority: chainference::constants::TREE_AUTHORITY,
-        compression_program: COMPRESSION_PROGRAM_ID,
-        noop_program: NOOP_PROGRAM_ID,
+        tree_writer: chainference::compression::TREE_WRITER_ACCOUNTS,
     };
     ix(accounts, instruction::AppendBatch { root, chunks })
 }
