@@ -13,7 +13,8 @@
 //! finalized ledger alone; [`accounts`] lists servers and requests; [`lookup`] finds or creates
 //! the address lookup table a provider's v0 appends load their fixed accounts from; [`receipt`]
 //! reads and checks the Light compressed receipt a closed request leaves; [`claims`] checks an
-//! answer's token claims against its decrypted text; [`wallet`] reads keypair files.
+//! answer's token claims against its decrypted text; [`wallet`] reads keypair files; [`logging`]
+//! is the binaries' one tracing setup.
 
 pub mod accounts;
 pub mod answer;
@@ -27,6 +28,7 @@ pub mod follow;
 pub mod history;
 pub mod instructions;
 pub mod ledger;
+pub mod logging;
 pub mod lookup;
 pub mod receipt;
 pub mod rpc;
