@@ -89,13 +89,7 @@ fn main() {
     let parsed = Cli::parse();
     // Our crates' tracing to stderr (RUST_LOG, warnings by default); the `log` records of the
     // validator's crates stay with the local node's own logger.
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .finish();
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    chainference_client::logging::init("warn");
     if let Err(error) = run(parsed) {
         // One line that names the problem and the fix.
         eprintln!("error: {error:#}");

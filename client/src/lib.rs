@@ -11,7 +11,8 @@
 //! [`lookup`] finds or creates the address lookup table a provider's v0 appends load their
 //! fixed accounts from; [`market`] groups the servers' offers by model and builds a question
 //! against them with the program's rules (price caps from the stake, the sealed prompt's size,
-//! who may lock it); [`receipt`] checks a receipt against its state tree on the cluster.
+//! who may lock it); [`receipt`] checks a receipt against its state tree on the cluster;
+//! [`logging`] is the binaries' one tracing setup.
 
 pub use chainference_client_core::{
     answer, batcher, claims, envelope, instructions, stream, wallet,
@@ -24,6 +25,7 @@ pub mod direct;
 pub mod follow;
 pub mod history;
 pub mod ledger;
+pub mod logging;
 pub mod lookup;
 pub mod market;
 pub mod receipt;

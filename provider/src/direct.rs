@@ -1,9 +1,9 @@
-//! Posting one answer by direct delivery (design §9): the sealed chunks go to the client over
+//! Delivery direct to the client (design §9): the sealed chunks go to the client over
 //! the [`crate::endpoint`], and only each batch's root goes on chain, and only once the client
 //! has acknowledged that batch, so the roots on chain always commit to exactly what the client
 //! acknowledged, and so to what is billed. A batch closes when the request's latency bound
 //! runs out (the first as soon as there is text), or with no bound every
-//! [`DIRECT_BATCH_TOKENS`] tokens, and at the end. The next batch is published only once the
+//! [`DIRECT_BATCH_TOKENS`] tokens, and at the end ([`crate::answer`] runs the answer). The next batch is published only once the
 //! client has acknowledged everything before the previous one, so a client that stops
 //! acknowledging gets at most two batches it does not pay for; the server then completes on
 //! what was acknowledged ([`crate::roots`] sends the roots of several requests together). The
@@ -11,25 +11,21 @@
 //! precompile) and `complete_request` go in one transaction; with nothing acknowledged the
 //! request is completed on its prompt alone, bond back and no failure on the server's record.
 
+use crate::answer::{Cut, Delivery, Due, Progress, Sealing};
 use crate::checkpoint::{pass, Checkpoint};
+use crate::context::{Job, JobError};
 use crate::endpoint::Feed;
-use crate::generation::{sealer_for, Generation};
-use crate::job::{Job, JobError};
-use crate::poster::{log_posted, FLUSH_TEXT_BYTES};
-use crate::resume::Posted;
 use crate::roots::RootPoster;
 use anchor_lang::solana_program::instruction::Instruction;
 use chainference::state::Request;
 use chainference_client::answer::{AnswerSealer, MAX_CHUNK_PLAINTEXT};
 use chainference_client::direct::{DirectBatch, SignedAck};
-use chainference_client::envelope::{EnvelopeError, FinishReason, PromptEnvelope, SessionKey};
+use chainference_client::envelope::FinishReason;
 use chainference_client::instructions::{acknowledgement, append_root, complete_request, scope};
 use chainference_prover::bundle::Chunk;
-use chainference_prover::core::{ResponseCursor, RootClaim};
-use solana_message::AddressLookupTableAccount;
+use chainference_prover::core::RootClaim;
 use solana_signer::Signer;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Tokens a batch closes at when the request sets no latency bound: the most a client that
 /// stops acknowledging can get unpaid is two such batches.
@@ -40,91 +36,133 @@ const DIRECT_BATCH_BYTES: usize = 48 * 1_024;
 /// How long the client may take to acknowledge a batch before the answer stops there.
 const ACK_PATIENCE: Duration = Duration::from_secs(20);
 
-/// Generates the answer to `ready`, publishes its batches on `feed`, posts the roots of the
-/// acknowledged ones, and claims payment on the client's latest acknowledgement.
-pub async fn post_direct_answer(
-    job: &Job,
-    ready: &Request,
-    key: SessionKey,
-    prompt: &Result<PromptEnvelope, EnvelopeError>,
-    max_tokens: u32,
-    feed: &Feed,
-    roots: &RootPoster,
-) -> Result<(), JobError> {
-    let mut sealer = sealer_for(job, key, prompt, 0)?;
-    let mut generation =
-        Generation::start(job, ready, prompt, &Posted::default(), max_tokens).await?;
-    let shape = job.posting.shape(&ready.lock.tree);
-    let tables = job.posting.tables(&shape);
-    let wait = ready.terms.batch_wait();
-    let started = Instant::now();
-    let mut cursor = ResponseCursor::new();
-    let mut sent = Sent::default();
-    let mut last_batch: Option<Instant> = None;
-    let mut previous_start = 0u32;
-    loop {
-        let patience = match (wait, last_batch) {
-            (Some(wait), Some(at)) => wait.saturating_sub(at.elapsed()),
-            _ => Duration::from_secs(1),
-        };
-        generation.take(&job.request, &mut sealer, patience).await?;
-        if generation.unflushed_text() >= FLUSH_TEXT_BYTES {
-            generation.flush(&mut sealer)?;
+/// One answer's batches published on its request's feed, with the roots of those the client
+/// acknowledged posted on chain.
+pub(crate) struct Direct<'a> {
+    job: &'a Job,
+    ready: &'a Request,
+    feed: &'a Feed,
+    roots: &'a RootPoster,
+    /// The batches published so far.
+    sent: Sent,
+    /// Where the last published batch starts.
+    previous_start: u32,
+}
+
+impl<'a> Direct<'a> {
+    /// Publishes `ready`'s answer on `feed`, its roots going through `roots`.
+    pub fn new(job: &'a Job, ready: &'a Request, feed: &'a Feed, roots: &'a RootPoster) -> Self {
+        Self {
+            job,
+            ready,
+            feed,
+            roots,
+            sent: Sent::default(),
+            previous_start: 0,
         }
-        let finish = generation.finish();
-        let pending = sealer.pending_tokens();
-        let due = finish.is_some()
-            || sealer.pending_len() >= DIRECT_BATCH_BYTES
-            || match wait {
-                Some(wait) => pending > 0 && last_batch.is_none_or(|at| at.elapsed() >= wait),
-                None => pending >= DIRECT_BATCH_TOKENS,
-            };
-        if !due {
-            continue;
+    }
+
+    /// Completes the request on `ack`: the roots it covers that are not on chain yet, the
+    /// client's acknowledgement, then `complete_request`, in one transaction; with no
+    /// acknowledgement the completion alone, which bills the prompt.
+    async fn settle(&mut self, ack: Option<SignedAck>) -> Result<(), JobError> {
+        let (job, ready, request) = (self.job, self.ready, self.job.request);
+        let roots = self.sent.acknowledged_roots(job, ready, ack);
+        // One append's compute for each root and one for the completion with its
+        // acknowledgement (measured: programs/chainference/tests/program/compute.rs).
+        let mut instructions = job.posting.budget_for(roots.len() + 1);
+        instructions.extend(roots.into_iter().map(|(append, _)| append));
+        match &ack {
+            Some(ack) => instructions.push(acknowledgement(
+                &scope(&job.chain.genesis_hash(), &request),
+                &ready.client,
+                &ack.ack(),
+                &ack.signature,
+            )),
+            None => {
+                tracing::warn!("the client acknowledged nothing; completing on the prompt alone");
+            }
         }
-        generation.flush(&mut sealer)?;
-        let chunks = seal_batch(&mut sealer, finish)?;
+        instructions.push(complete_request(&request, ready));
+        let next_seq = ack.map_or(0, |ack| ack.next_seq);
+        let tables = job.posting.tables(&job.posting.shape(&ready.lock.tree));
+        job.chain
+            .send_watched(&instructions, &job.operator, &[], tables, |_| {
+                pass(
+                    &job.hold,
+                    Checkpoint::BatchSent {
+                        request,
+                        first_seq: next_seq,
+                    },
+                )
+            })
+            .await?;
+        pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
+        Ok(())
+    }
+}
+
+impl Delivery for Direct<'_> {
+    fn cut(&self) -> Cut {
+        Cut::Whole {
+            bytes: DIRECT_BATCH_BYTES,
+            tokens: DIRECT_BATCH_TOKENS,
+        }
+    }
+
+    /// Seals everything pending as one batch and publishes it once the client has
+    /// acknowledged everything before the previous one, then posts the roots of what it
+    /// acknowledged; the final batch, or a client that stopped acknowledging, settles.
+    async fn deliver(
+        &mut self,
+        sealing: &mut Sealing,
+        _due: Due,
+        finish: Option<FinishReason>,
+    ) -> Result<Progress, JobError> {
+        let chunks = seal_batch(&mut sealing.sealer, finish)?;
         if chunks.is_empty() {
-            last_batch = Some(Instant::now());
-            continue;
+            return Ok(Progress::Going);
         }
-        let before = cursor;
-        let views: Vec<_> = chunks.iter().map(Chunk::as_ref).collect();
-        let applied = cursor
-            .apply(
-                &job.request.to_bytes(),
-                ready.terms.max_output_tokens,
-                &views,
-            )
-            .map_err(|rule| JobError::Seal(rule.to_string()))?;
-        let claim = RootClaim::between(&before, &cursor, applied.root);
+        let claim = sealing.batch(&chunks)?;
         // The batch before the last one sent must be acknowledged first.
-        let acked = feed.ack_reaching(previous_start, ACK_PATIENCE).await;
-        if acked.map_or(0, |ack| ack.next_seq) < previous_start {
-            tracing::warn!(request = %job.request, "the client stopped acknowledging; ending the answer at what it acknowledged");
-            return settle(job, ready, acked, &mut sent, tables).await;
+        let acked = self
+            .feed
+            .ack_reaching(self.previous_start, ACK_PATIENCE)
+            .await;
+        if acked.map_or(0, |ack| ack.next_seq) < self.previous_start {
+            tracing::warn!(
+                "the client stopped acknowledging; ending the answer at what it acknowledged"
+            );
+            self.settle(acked).await?;
+            return Ok(Progress::Stopped);
         }
-        feed.publish(
+        self.feed.publish(
             DirectBatch {
                 first_seq: claim.first_seq,
                 chunks,
             },
-            cursor,
+            sealing.cursor,
         );
-        sent.claims.push(claim);
+        self.sent.claims.push(claim);
         if claim.finished {
-            let ack = feed.ack_reaching(cursor.next_seq, ACK_PATIENCE).await;
-            settle(job, ready, ack, &mut sent, tables).await?;
-            log_posted(&job.request, generation.tokens(), started);
-            return Ok(());
+            let ack = self
+                .feed
+                .ack_reaching(sealing.cursor.next_seq, ACK_PATIENCE)
+                .await;
+            self.settle(ack).await?;
+            return Ok(Progress::Done);
         }
-        for (append, next_seq) in sent.acknowledged_roots(job, ready, feed.latest_ack()) {
-            roots.post(append).await?;
+        let (job, ready) = (self.job, self.ready);
+        let acknowledged = self
+            .sent
+            .acknowledged_roots(job, ready, self.feed.latest_ack());
+        for (append, next_seq) in acknowledged {
+            self.roots.post(append).await?;
             let request = job.request;
             pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
         }
-        last_batch = Some(Instant::now());
-        previous_start = claim.first_seq;
+        self.previous_start = claim.first_seq;
+        Ok(Progress::Going)
     }
 }
 
@@ -175,9 +213,7 @@ fn seal_batch(
     let mut chunks = Vec::new();
     match finish {
         Some(reason) => {
-            sealer
-                .end_stream()
-                .map_err(|error| JobError::Seal(error.to_string()))?;
+            sealer.end_stream().map_err(JobError::Seal)?;
             while !sealer.final_fits(MAX_CHUNK_PLAINTEXT) {
                 chunks.push(sealer.seal_chunk(MAX_CHUNK_PLAINTEXT));
             }
@@ -190,48 +226,4 @@ fn seal_batch(
         }
     }
     Ok(chunks)
-}
-
-/// Completes the request on `ack`: the roots it covers that are not on chain yet, the client's
-/// acknowledgement, then `complete_request`, in one transaction; with no acknowledgement the
-/// completion alone, which bills the prompt.
-async fn settle(
-    job: &Job,
-    ready: &Request,
-    ack: Option<SignedAck>,
-    sent: &mut Sent,
-    tables: &[AddressLookupTableAccount],
-) -> Result<(), JobError> {
-    let request = job.request;
-    let roots = sent.acknowledged_roots(job, ready, ack);
-    // One append's compute for each root and one for the completion with its acknowledgement
-    // (measured: programs/chainference/tests/program/compute.rs).
-    let mut instructions = job.posting.budget_for(roots.len() + 1);
-    instructions.extend(roots.into_iter().map(|(append, _)| append));
-    match &ack {
-        Some(ack) => instructions.push(acknowledgement(
-            &scope(&job.chain.genesis_hash(), &request),
-            &ready.client,
-            &ack.ack(),
-            &ack.signature,
-        )),
-        None => {
-            tracing::warn!(%request, "the client acknowledged nothing; completing on the prompt alone");
-        }
-    }
-    instructions.push(complete_request(&request, ready));
-    let next_seq = ack.map_or(0, |ack| ack.next_seq);
-    job.chain
-        .send_watched(&instructions, &job.operator, &[], tables, |_| {
-            pass(
-                &job.hold,
-                Checkpoint::BatchSent {
-                    request,
-                    first_seq: next_seq,
-                },
-            )
-        })
-        .await?;
-    pass(&job.hold, Checkpoint::BatchConfirmed { request, next_seq }).await;
-    Ok(())
 }

@@ -3,41 +3,19 @@
 //! resumed run generates again), and the answer ended at the engine's stop, at the token
 //! limit, or near the time limit (reason `deadline`, so it can still be billed).
 
+use crate::context::{Job, JobError};
 use crate::engine::Generated;
-use crate::job::{Job, JobError};
+use crate::prompt::Prompt;
 use crate::resume::Posted;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
-use chainference_client::envelope::{
-    Compression, EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
-};
+use chainference_client::envelope::FinishReason;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Seconds before the time limit at which an unfinished answer is cut.
 const DEADLINE_MARGIN_SECS: i64 = 10;
-
-/// The compression the client asked for (the default for a prompt that does not open).
-pub fn compression_of(prompt: &Result<PromptEnvelope, EnvelopeError>) -> Compression {
-    prompt
-        .as_ref()
-        .map(|prompt| prompt.compression)
-        .unwrap_or_default()
-}
-
-/// The sealer of `job`'s answer under `key`, in the compression `prompt` asks for, starting at
-/// `first_seq`.
-pub fn sealer_for(
-    job: &Job,
-    key: SessionKey,
-    prompt: &Result<PromptEnvelope, EnvelopeError>,
-    first_seq: u32,
-) -> Result<AnswerSealer, JobError> {
-    let context = job.chain.key_context(&job.request);
-    AnswerSealer::new(key, context, compression_of(prompt), first_seq)
-        .map_err(|error| JobError::Seal(error.to_string()))
-}
 
 /// One answer's generation in progress.
 pub struct Generation {
@@ -61,21 +39,24 @@ impl Generation {
     pub async fn start(
         job: &Job,
         ready: &Request,
-        prompt: &Result<PromptEnvelope, EnvelopeError>,
+        prompt: &Prompt,
         posted: &Posted,
-        max_tokens: u32,
     ) -> Result<Self, JobError> {
         let model = &ready.terms.model;
-        let steps = match prompt {
-            Ok(prompt) => match job.engine.generate(model, prompt, &posted.text, max_tokens) {
+        let max_tokens = prompt.max_tokens;
+        let steps = match &prompt.envelope {
+            Ok(envelope) => match job
+                .engine
+                .generate(model, envelope, &posted.text, max_tokens)
+            {
                 Ok(steps) => Some(steps),
                 Err(error) => {
-                    tracing::error!(request = %job.request, %error, "the engine refused the request");
+                    tracing::error!(%error, "the engine refused the request");
                     None
                 }
             },
             Err(error) => {
-                tracing::warn!(request = %job.request, %error, "the prompt does not open; answering with an empty final chunk");
+                tracing::warn!(%error, "the prompt does not open; answering with an empty final chunk");
                 None
             }
         };
@@ -113,9 +94,7 @@ impl Generation {
 
     /// Flushes `sealer`'s compression stream (a batch boundary).
     pub fn flush(&mut self, sealer: &mut AnswerSealer) -> Result<(), JobError> {
-        sealer
-            .flush()
-            .map_err(|error| JobError::Seal(error.to_string()))?;
+        sealer.flush().map_err(JobError::Seal)?;
         self.unflushed_text = 0;
         Ok(())
     }
@@ -124,7 +103,6 @@ impl Generation {
     /// the answer ends the engine is stopped.
     pub async fn take(
         &mut self,
-        request: &anchor_lang::prelude::Pubkey,
         sealer: &mut AnswerSealer,
         timeout: Duration,
     ) -> Result<(), JobError> {
@@ -150,16 +128,14 @@ impl Generation {
                     let count = (tokens - credit).min(self.max_tokens.saturating_sub(self.tokens));
                     self.tokens += count;
                     self.unflushed_text += text.len();
-                    sealer
-                        .push(&text, count)
-                        .map_err(|error| JobError::Seal(error.to_string()))?;
+                    sealer.push(&text, count).map_err(JobError::Seal)?;
                     if self.tokens >= self.max_tokens {
                         self.finish = Some(FinishReason::Length);
                     }
                 }
                 Some(Generated::Done(reason)) => self.finish = Some(reason),
                 Some(Generated::Failed(error)) => {
-                    tracing::error!(%request, %error, "generation failed; ending the answer here");
+                    tracing::error!(%error, "generation failed; ending the answer here");
                     self.finish = Some(FinishReason::Stop);
                 }
                 None => self.finish = self.finish.or(Some(FinishReason::Stop)),
@@ -169,7 +145,7 @@ impl Generation {
             }
         }
         if Instant::now() >= self.cut_at && self.finish.is_none() {
-            tracing::warn!(%request, "the time limit is near; ending the answer");
+            tracing::warn!("the time limit is near; ending the answer");
             self.finish = Some(FinishReason::Deadline);
         }
         if self.finish.is_some() {

@@ -2,14 +2,22 @@
 //!
 //! Data flows one way: [`discovery`] finds open requests, the [`Provider`] keeps those it may
 //! and wants to serve and locks them with its per-request key, a [`job`] per lock waits for
-//! the sealed prompt and opens it, an [`engine`] generates, and [`poster`] seals, batches and
-//! posts the answer before the job claims payment; a direct answer goes to the client over the
-//! [`endpoint`] instead, with only its roots on chain ([`direct`]). [`server`] keeps the on-chain server account
-//! in step with the [`config`]. Discovery also finds requests this server holds locked with no
-//! job running (after a restart, or a job that failed): [`resume`] picks them up from the chain.
+//! the sealed [`prompt`] and opens it, and runs the [`answer`]: an [`engine`] generates
+//! ([`generation`]), and the answer is sealed, batched and delivered, either appended on chain
+//! ([`poster`]) or sent to the client over the [`endpoint`] with only its roots on chain
+//! ([`direct`], [`roots`]), before the job claims payment. [`server`] keeps the on-chain server
+//! account in step with the [`config`]. Discovery also finds requests this server holds locked
+//! with no job running (after a restart, or a job that failed): [`resume`] picks them up from
+//! the chain.
+//!
+//! Modules build on each other in one direction: [`context`] (a job's shared state and error)
+//! under the stages ([`prompt`], [`resume`], [`generation`], [`answer`] and its two deliveries),
+//! and [`job`] on top of them.
 
+pub mod answer;
 pub mod checkpoint;
 pub mod config;
+pub mod context;
 pub mod direct;
 pub mod discovery;
 pub mod endpoint;
@@ -17,6 +25,8 @@ pub mod engine;
 pub mod generation;
 pub mod job;
 pub mod poster;
+pub mod posting;
+pub mod prompt;
 pub mod resume;
 pub mod roots;
 pub mod server;
@@ -30,10 +40,11 @@ use chainference_client::lookup::provider_table;
 use chainference_client::rpc::{Chain, ChainError};
 use checkpoint::Hold;
 use config::Settings;
+use context::Job;
 use endpoint::Feeds;
 use engine::Engine;
-use job::{operator_seed, Job, JobEnd};
-use poster::Posting;
+use posting::Posting;
+use prompt::operator_seed;
 use roots::RootPoster;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -41,6 +52,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::{self, JoinSet};
+use tracing::Instrument;
 
 /// Why a provider could not start.
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +183,7 @@ impl Provider {
             self.settings.scan_interval(),
             found_sender,
         ));
-        let mut jobs: JoinSet<(Pubkey, Result<JobEnd, job::JobError>)> = JoinSet::new();
+        let mut jobs: JoinSet<()> = JoinSet::new();
         // Requests with a job running (by task), and open requests already tried.
         let mut running: HashMap<task::Id, Pubkey> = HashMap::new();
         let mut tried: HashSet<Pubkey> = HashSet::new();
@@ -199,35 +211,52 @@ impl Provider {
                     } else {
                         continue;
                     };
-                    let job = Job {
-                        chain: self.chain.clone(),
-                        operator: self.operator.clone(),
-                        engine: self.engine.clone(),
-                        request: address,
-                        quiet_after,
-                        posting: self.posting.clone(),
-                        direct: direct.clone(),
-                        hold: self.hold.clone(),
-                    };
-                    let task = jobs.spawn(async move { (address, job.run().await) });
-                    running.insert(task.id(), address);
+                    let task = self.spawn_job(&mut jobs, address, quiet_after, &direct);
+                    running.insert(task, address);
                 }
-                Some(done) = jobs.join_next_with_id(), if !jobs.is_empty() => match done {
-                    Ok((task, (request, end))) => {
-                        running.remove(&task);
-                        match end {
-                            Ok(end) => tracing::info!(%request, ?end, "job ended"),
-                            Err(error) => tracing::error!(%request, %error, "job failed; it resumes at the next scan"),
+                Some(done) = jobs.join_next_with_id(), if !jobs.is_empty() => {
+                    let task = match done {
+                        Ok((task, ())) => task,
+                        Err(error) => {
+                            let request = running.get(&error.id());
+                            tracing::error!(?request, %error, "job panicked; it resumes at the next scan");
+                            error.id()
                         }
-                    }
-                    Err(error) => {
-                        let request = running.remove(&error.id());
-                        tracing::error!(?request, %error, "job panicked; it resumes at the next scan");
-                    }
-                },
+                    };
+                    running.remove(&task);
+                }
                 else => break,
             }
         }
+    }
+
+    /// Starts the job of the request at `address` in `jobs`, in a span that carries the
+    /// request, and logs how it ended; returns its task.
+    fn spawn_job(
+        &self,
+        jobs: &mut JoinSet<()>,
+        address: Pubkey,
+        quiet_after: Option<u64>,
+        direct: &Option<(Feeds, RootPoster)>,
+    ) -> task::Id {
+        let job = Job {
+            chain: self.chain.clone(),
+            operator: self.operator.clone(),
+            engine: self.engine.clone(),
+            request: address,
+            quiet_after,
+            posting: self.posting.clone(),
+            direct: direct.clone(),
+            hold: self.hold.clone(),
+        };
+        let run = async move {
+            match job.run().await {
+                Ok(end) => tracing::info!(?end, "job ended"),
+                Err(error) => tracing::error!(%error, "job failed; it resumes at the next scan"),
+            }
+        };
+        let span = tracing::info_span!("job", request = %address);
+        jobs.spawn(run.instrument(span)).id()
     }
 
     /// Whether this server serves `request`'s model and may lock it now by the program's own

@@ -41,11 +41,8 @@ fn main() {
 }
 
 async fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // A daemon's log: what it locks, answers and is paid (RUST_LOG overrides).
+    chainference_client::logging::init("info");
     let Command::Run { config } = Cli::parse().command;
     let config = ConfigFile::read(&config)?;
     let operator = chainference_client::wallet::read_keypair(&config.keypair)?;

@@ -4,7 +4,7 @@
 //! checks it against the request's hash chain and decrypts it, so generation continues from
 //! the text the client has seen, with no chunk posted twice or skipped.
 
-use crate::job::JobError;
+use crate::context::JobError;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::Request;
 use chainference_client::answer::AnswerOpener;
@@ -34,7 +34,7 @@ pub struct Posted {
 
 /// Waits until the chain's block height passes `height`, so that no transaction signed before
 /// it was read can land any more.
-pub async fn wait_until_past(chain: &Chain, request: &Pubkey, height: u64) -> Result<(), JobError> {
+pub async fn wait_until_past(chain: &Chain, height: u64) -> Result<(), JobError> {
     let mut told = false;
     loop {
         let now = chain.block_height().await?;
@@ -42,7 +42,11 @@ pub async fn wait_until_past(chain: &Chain, request: &Pubkey, height: u64) -> Re
             return Ok(());
         }
         if !told {
-            tracing::info!(%request, block_height = now, until = height, "resuming: waiting until transactions of an earlier run can no longer land");
+            tracing::info!(
+                block_height = now,
+                until = height,
+                "resuming: waiting until transactions of an earlier run can no longer land"
+            );
             told = true;
         }
         tokio::time::sleep(QUIET_POLL).await;
@@ -72,7 +76,7 @@ pub async fn read_posted(
                 let ready = match assembler.offer(batch) {
                     Ok(ready) => ready,
                     Err(error) => {
-                        tracing::warn!(%request, %error, "a batch on the ledger was refused");
+                        tracing::warn!(%error, "a batch on the ledger was refused");
                         continue;
                     }
                 };

@@ -5,7 +5,7 @@
 //! request that posted meanwhile. If a shared transaction is refused, each of its roots is
 //! sent alone, so one request's refusal names that request only.
 
-use crate::poster::Posting;
+use crate::posting::Posting;
 use anchor_lang::solana_program::instruction::Instruction;
 use chainference_client::batcher::PACKET_DATA_SIZE;
 use chainference_client::rpc::{transaction_size, Chain, ChainError};

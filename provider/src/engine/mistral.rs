@@ -36,33 +36,40 @@ impl MistralEngine {
     pub async fn load(models: &[MistralModel], max_concurrent: usize) -> Result<Self, EngineError> {
         let mut loaded = HashMap::new();
         for model in models {
-            let failed = |reason: String| EngineError::Load {
-                model: model.id.clone(),
-                path: model.path.display().to_string(),
-                reason,
-            };
             let path = &model.path;
             if !path.exists() {
-                return Err(failed("no such file or folder".into()));
+                return Err(EngineError::Missing {
+                    model: model.id.clone(),
+                    path: path.display().to_string(),
+                });
             }
-            let built = if path.extension().is_some_and(|ext| ext == "gguf") {
-                let folder = path.parent().unwrap_or(Path::new("."));
-                let file = path
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .ok_or_else(|| failed("not a file name".into()))?;
-                GgufModelBuilder::new(folder.to_string_lossy(), vec![file])
+            let gguf = path
+                .file_name()
+                .filter(|_| path.extension().is_some_and(|ext| ext == "gguf"));
+            let built = match gguf {
+                Some(file) => {
+                    let folder = path.parent().unwrap_or(Path::new("."));
+                    GgufModelBuilder::new(
+                        folder.to_string_lossy(),
+                        vec![file.to_string_lossy().into_owned()],
+                    )
                     .with_max_num_seqs(max_concurrent.max(1))
                     .build()
                     .await
-            } else {
-                TextModelBuilder::new(path.to_string_lossy())
-                    .with_dtype(ModelDType::F32)
-                    .with_max_num_seqs(max_concurrent.max(1))
-                    .build()
-                    .await
+                }
+                None => {
+                    TextModelBuilder::new(path.to_string_lossy())
+                        .with_dtype(ModelDType::F32)
+                        .with_max_num_seqs(max_concurrent.max(1))
+                        .build()
+                        .await
+                }
             };
-            let built = built.map_err(|error| failed(format!("{error:#}")))?;
+            let built = built.map_err(|error| EngineError::Load {
+                model: model.id.clone(),
+                path: path.display().to_string(),
+                source: error.into(),
+            })?;
             loaded.insert(model.id.clone(), Arc::new(built));
         }
         Ok(Self { models: loaded })
@@ -326,13 +333,15 @@ mod tests {
             id: "test/broken".into(),
             path: empty.path().to_path_buf(),
         };
-        let error = MistralEngine::load(&[broken], 1)
-            .await
-            .err()
-            .map(|e| e.to_string());
+        let error = MistralEngine::load(&[broken], 1).await.err();
         assert!(
-            error.unwrap_or_default().contains("test/broken"),
+            error
+                .as_ref()
+                .is_some_and(|error| error.to_string().contains("test/broken")),
             "an empty folder does not load"
         );
+        // mistral.rs's reason is kept as the cause, not flattened into the message.
+        let cause = error.as_ref().and_then(std::error::Error::source);
+        assert!(cause.is_some(), "{error:?} carries no cause");
     }
 }

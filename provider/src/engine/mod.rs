@@ -37,15 +37,24 @@ pub enum EngineError {
     /// The engine does not serve this model.
     #[error("model {0} is not loaded by this engine")]
     UnknownModel(String),
-    /// A model did not load.
-    #[error("model {model} did not load from {path}: {reason}")]
+    /// A model's file or folder does not exist.
+    #[error("model {model} did not load from {path}: no such file or folder")]
+    Missing {
+        /// The model's id.
+        model: String,
+        /// Where it was to load from.
+        path: String,
+    },
+    /// A model did not load (the cause is the source).
+    #[error("model {model} did not load from {path}")]
     Load {
         /// The model's id.
         model: String,
         /// Where it was loaded from.
         path: String,
         /// What failed.
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
