@@ -2,7 +2,7 @@
 //! owned by this program: no address and no input accounts, so no validity proof. light-sdk
 //! builds the instruction; Anchor's `invoke_signed` sends it, signed by our CPI authority PDA.
 //!
-//! Compute: a whole `close_request` with its receipt takes 80,413 CU on the sBPF build, most of
+//! Compute: a whole `close_request` with its receipt takes 80,209 CU on the sBPF build, most of
 //! it Light's system program and account-compression appending to a v1 state tree (COMPUTE.md).
 
 use crate::{compression::NOOP_PROGRAM_ID, error::ChainferenceError, state::Receipt};
