@@ -61,6 +61,7 @@ pub async fn run(prompt: Option<String>, output: Output) -> Result<()> {
         scan_secs: 1,
         compute_unit_price: 0,
         listen: None,
+        update_weights: false,
     };
     let provider = Provider::start(chain.clone(), operator, settings, Arc::new(engine))
         .await

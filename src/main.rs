@@ -47,6 +47,12 @@ enum Command {
     /// Rebuild one answer's transcript from the finalized ledger and check its delivery and
     /// bill (every leaf against its append's root, the hash chain, the tokens billed).
     Audit(AuditArgs),
+    /// Print the key that opens one request's prompt and answer and nothing else, for an
+    /// auditor's `chainference audit REQUEST --request-key KEY` (with this wallet, `-k`).
+    Disclose {
+        /// The request's address.
+        request: String,
+    },
     /// Check a transcript bundle offline (no RPC); fails, naming what, on any mismatch.
     Verify {
         /// The bundle (`chainference audit --bundle FILE` writes one).
@@ -118,6 +124,7 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::History => cli::history::run(&global).await,
             Command::Show { request, follow } => cli::show::run(&global, &request, follow).await,
             Command::Audit(args) => cli::audit::run(&global, &args).await,
+            Command::Disclose { request } => cli::audit::run_disclose(&global, &request).await,
             Command::Flag { request } => cli::flag::run(&global, &request).await,
             Command::Compare(args) => cli::compare::run(&global, &args).await,
             Command::Verify { .. } => Ok(()),

@@ -9,11 +9,11 @@
 //! token claims checked against its text ([`decrypt_checked`]).
 
 use crate::answer::{AnswerError, AnswerOpener};
-use crate::ask::open_sealed_prompt;
+use crate::ask::{open_sealed_prompt, wallet_signature};
 use crate::claims::{allowance_for, ClaimReport, ClaimTally};
 use crate::direct::SavedAnswer;
-use crate::envelope::EnvelopeError;
-use crate::ledger::{history_at, prompt_pieces, Recorded, RecordedTransaction};
+use crate::envelope::{client_session, open_prompt, EnvelopeError, PromptEnvelope, SessionKey};
+use crate::ledger::{history_at, history_of, prompt_pieces, Recorded, RecordedTransaction};
 use crate::receipt::WrittenReceipt;
 use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
@@ -68,6 +68,18 @@ pub struct Transcript {
 }
 
 impl Transcript {
+    /// The digest of the weights the server named when it locked the request (those its
+    /// offer pinned then), if it was locked.
+    pub fn pinned_weights(&self) -> Option<[u8; 32]> {
+        self.history
+            .iter()
+            .flat_map(|transaction| &transaction.instructions)
+            .find_map(|recorded| match recorded {
+                Recorded::Lock { weights_sha256, .. } => Some(*weights_sha256),
+                _ => None,
+            })
+    }
+
     /// The receipt its closing transaction wrote, once it is closed.
     pub fn receipt(&self) -> Option<&WrittenReceipt> {
         self.history
@@ -231,38 +243,90 @@ fn first_mismatch<const N: usize>(checks: [(&'static str, bool); N]) -> Result<(
     }
 }
 
+/// What opens one request's prompt and answer: the client's wallet, or the key it disclosed
+/// for that request alone ([`SessionKey::disclose`], `chainference disclose`).
+#[derive(Clone, Copy, Debug)]
+pub enum AuditKey<'a> {
+    /// The client's wallet.
+    Wallet(&'a Keypair),
+    /// One request's disclosed key.
+    Disclosed(SessionKey),
+}
+
+/// A transcript decrypted.
+#[derive(Clone, Debug)]
+pub struct Decrypted {
+    /// The prompt.
+    pub prompt: PromptEnvelope,
+    /// The answer's text.
+    pub text: String,
+    /// The answer's token claims checked against its text.
+    pub claims: ClaimReport,
+}
+
+/// The key of `wallet`'s `request`, to [disclose](SessionKey::disclose): it opens that
+/// request's prompt and answer and nothing else.
+pub async fn request_key(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+) -> Result<SessionKey, AuditError> {
+    let history = history_of(chain, request).await?;
+    let server_key =
+        server_key_of(&history).ok_or(AuditError::Undecryptable("lock (the server's key)"))?;
+    let signature = wallet_signature(wallet)?;
+    let (_, key) = client_session(
+        &signature,
+        &x25519_dalek::PublicKey::from(server_key),
+        &chain.key_context(request),
+    )?;
+    Ok(key)
+}
+
+/// The server's per-request key, from its lock in `history`.
+fn server_key_of(history: &[RecordedTransaction]) -> Option<[u8; 32]> {
+    history
+        .iter()
+        .flat_map(|transaction| &transaction.instructions)
+        .find_map(|recorded| match recorded {
+            Recorded::Lock { server_key, .. } => Some(*server_key),
+            _ => None,
+        })
+}
+
 /// The answer's text, decrypted with the client's `wallet` from the transcript alone.
 pub fn decrypt(
     chain: &Chain,
     wallet: &Keypair,
     transcript: &Transcript,
 ) -> Result<String, AuditError> {
-    decrypt_checked(chain, wallet, transcript).map(|(text, _)| text)
+    decrypt_checked(chain, AuditKey::Wallet(wallet), transcript).map(|decrypted| decrypted.text)
 }
 
-/// The answer's text, decrypted with the client's `wallet` from the transcript alone, and its
-/// token claims checked against the whole answer's text, as `ask` checks them
+/// The prompt and the answer's text, decrypted with `key` from the transcript alone, and the
+/// answer's token claims checked against the whole answer's text, as `ask` checks them
 /// ([`crate::claims`]; the allowance widened by the prompt's stop sequences).
 pub fn decrypt_checked(
     chain: &Chain,
-    wallet: &Keypair,
+    key: AuditKey<'_>,
     transcript: &Transcript,
-) -> Result<(String, ClaimReport), AuditError> {
-    let server_key = transcript
-        .history
-        .iter()
-        .flat_map(|transaction| &transaction.instructions)
-        .find_map(|recorded| match recorded {
-            Recorded::Lock { server_key } => Some(*server_key),
-            _ => None,
-        })
+) -> Result<Decrypted, AuditError> {
+    let server_key = server_key_of(&transcript.history)
         .ok_or(AuditError::Undecryptable("lock (the server's key)"))?;
     let sealed = prompt_pieces(&transcript.history).concat();
     if sealed.is_empty() {
         return Err(AuditError::Undecryptable("sealed prompt"));
     }
     let request = Pubkey::new_from_array(transcript.bundle.request);
-    let (key, prompt) = open_sealed_prompt(chain, wallet, &request, server_key, &sealed)?;
+    let (key, prompt) = match key {
+        AuditKey::Wallet(wallet) => {
+            open_sealed_prompt(chain, wallet, &request, server_key, &sealed)?
+        }
+        AuditKey::Disclosed(key) => {
+            let prompt = open_prompt(&sealed, &key, &chain.key_context(&request))?;
+            (key, prompt)
+        }
+    };
     let mut opener = AnswerOpener::new(key, chain.key_context(&request), prompt.compression)?
         .with_token_limit(transcript.bundle.terms.max_output_tokens);
     let mut claims = ClaimTally::new(allowance_for(&prompt.sampling.stop));
@@ -275,5 +339,9 @@ pub fn decrypt_checked(
         }
         claims.end_batch();
     }
-    Ok((text, claims.report()))
+    Ok(Decrypted {
+        prompt,
+        text,
+        claims: claims.report(),
+    })
 }

@@ -81,7 +81,7 @@ pub async fn read_request(
         .flat_map(|transaction| &transaction.instructions)
         .rev()
         .find_map(|recorded| match recorded {
-            Recorded::Lock { server_key } => Some(*server_key),
+            Recorded::Lock { server_key, .. } => Some(*server_key),
             _ => None,
         });
     let (terms, stake, _) = creation(&history).ok_or(HistoryError::NotFound(*request))?;

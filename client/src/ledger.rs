@@ -46,6 +46,8 @@ pub enum Recorded {
     Lock {
         /// The server's per-request x25519 key.
         server_key: [u8; 32],
+        /// The weights the server answers with, as its offer pinned them.
+        weights_sha256: [u8; 32],
     },
     /// `submit_prompt`: one piece of the sealed prompt.
     Prompt {
@@ -347,6 +349,7 @@ fn decode_instruction(data: &[u8]) -> Recorded {
     } else if let Some(lock) = args::<ix::LockRequest>(data) {
         Recorded::Lock {
             server_key: lock.server_key,
+            weights_sha256: lock.weights_sha256,
         }
     } else if let Some(prompt) = args::<ix::SubmitPrompt>(data) {
         Recorded::Prompt {

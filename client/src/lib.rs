@@ -1,7 +1,7 @@
 //! Chainference's client SDK: the cluster connection and everything that uses it.
 //!
 //! What needs no connection (instructions, the envelope, answers sealed, packed and assembled,
-//! token claims, receipts, keypair files) is `chainference-client-core`, re-exported here under
+//! token claims, receipts, the seeded sampler, keypair files) is `chainference-client-core`, re-exported here under
 //! the same names. [`rpc`] connects to a cluster and sends transactions that execute once;
 //! [`ledger`] reads instructions and the answer's events back from transactions; [`follow`]
 //! follows one answer live over PubSub with gaps filled from the ledger; [`direct`] receives an
@@ -12,10 +12,11 @@
 //! fixed accounts from; [`market`] groups the servers' offers by model and builds a question
 //! against them with the program's rules (price caps from the stake, the sealed prompt's size,
 //! who may lock it); [`receipt`] checks a receipt against its state tree on the cluster;
-//! [`logging`] is the binaries' one tracing setup.
+//! [`logging`] is the binaries' one tracing setup; [`weights`] digests the model files an offer
+//! pins.
 
 pub use chainference_client_core::{
-    answer, batcher, claims, envelope, instructions, stream, wallet,
+    answer, batcher, claims, envelope, instructions, rescore, sampling, stream, wallet,
 };
 
 pub mod accounts;
@@ -30,3 +31,4 @@ pub mod lookup;
 pub mod market;
 pub mod receipt;
 pub mod rpc;
+pub mod weights;

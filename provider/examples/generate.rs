@@ -2,7 +2,9 @@
 //! `cargo run -p chainference-provider --example generate -- MODEL_PATH [PROMPT] [MAX_TOKENS]`
 //! prints the answer, then its tokens, the time to the first token and tokens per second.
 
+use anchor_lang::prelude::Pubkey;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::sampling::SeededSampler;
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::engine::{Engine, Generated};
 use std::io::Write;
@@ -39,7 +41,13 @@ async fn main() -> anyhow::Result<()> {
         compression: Compression::Zstd,
     };
     let start = Instant::now();
-    let mut steps = engine.generate("model", &prompt, "", max_tokens)?;
+    let mut steps = engine.generate(
+        "model",
+        &prompt,
+        SeededSampler::new(&Pubkey::default(), &prompt.sampling),
+        "",
+        max_tokens,
+    )?;
     let (mut tokens, mut first) = (0u32, None);
     while let Some(step) = steps.recv().await {
         match step {

@@ -73,12 +73,13 @@ fn default_context() -> u32 {
 }
 
 impl ModelSettings {
-    /// The on-chain offer.
-    pub fn offer(&self) -> ModelOffer {
+    /// The on-chain offer, pinning the weights whose digest is `weights_sha256`.
+    pub fn offer(&self, weights_sha256: [u8; 32]) -> ModelOffer {
         ModelOffer {
             id: self.id.clone(),
             revision: self.revision.clone(),
             quantization: self.quantization.clone(),
+            weights_sha256,
             context_length: self.context_length,
             input_price: self.input_price,
             output_price: self.output_price,
@@ -123,6 +124,10 @@ pub struct Settings {
     /// then ask for `batcher::APPEND_COMPUTE_UNITS`, so the fee per append is that times this.
     #[serde(default)]
     pub compute_unit_price: u64,
+    /// Whether the server may re-pin an offer to weights other than those it pins on chain
+    /// (`--update-weights`); otherwise the provider refuses to start with them.
+    #[serde(default)]
+    pub update_weights: bool,
 }
 
 fn default_concurrency() -> u16 {

@@ -10,6 +10,7 @@ use crate::resume::Posted;
 use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
 use chainference_client::envelope::FinishReason;
+use chainference_client::sampling::SeededSampler;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -45,10 +46,13 @@ impl Generation {
         let model = &ready.terms.model;
         let max_tokens = prompt.max_tokens;
         let steps = match &prompt.envelope {
-            Ok(envelope) => match job
-                .engine
-                .generate(model, envelope, &posted.text, max_tokens)
-            {
+            Ok(envelope) => match job.engine.generate(
+                model,
+                envelope,
+                SeededSampler::new(&job.request, &envelope.sampling),
+                &posted.text,
+                max_tokens,
+            ) {
                 Ok(steps) => Some(steps),
                 Err(error) => {
                     tracing::error!(%error, "the engine refused the request");

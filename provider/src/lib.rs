@@ -60,6 +60,9 @@ pub enum StartError {
     /// Talking to the chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The server account could not be made to match the settings.
+    #[error(transparent)]
+    Prepare(#[from] server::PrepareError),
     /// The endpoint's address could not be bound.
     #[error("cannot listen on {address} for direct delivery: {error} (choose another `listen` address in the provider config)")]
     Listen {
@@ -111,7 +114,7 @@ impl Provider {
             }
             None => None,
         };
-        let tree = server::prepare(&chain, &operator, &settings).await?;
+        let tree = server::prepare(&chain, &operator, &settings, engine.as_ref()).await?;
         let posting = Arc::new(Posting {
             table: provider_table(&chain, &operator, &tree).await?,
             compute_unit_price: settings.compute_unit_price,
@@ -175,7 +178,7 @@ impl Provider {
         finder.spawn(server::heartbeat(
             self.chain.clone(),
             self.operator.clone(),
-            self.settings.clone(),
+            server::params_of(&self.settings, self.engine.as_ref()),
         ));
         finder.spawn(discovery::discover(
             self.chain.clone(),
@@ -199,7 +202,7 @@ impl Provider {
                         if !room || !self.may_lock(&address, &request).await || !tried.insert(address) {
                             continue;
                         }
-                        if let Err(error) = self.lock(&address).await {
+                        if let Err(error) = self.lock(&address, &request.terms.model).await {
                             tracing::debug!(request = %address, %error, "lock lost or refused");
                             continue;
                         }
@@ -283,14 +286,23 @@ impl Provider {
         }
     }
 
-    /// Locks `request` with this server's per-request key, signed by the operator so the
-    /// client can tell it is this server's (design §5).
-    async fn lock(&self, request: &Pubkey) -> Result<(), ChainError> {
+    /// Locks `request` for `model` with this server's per-request key, signed by the operator
+    /// so the client can tell it is this server's (design §5), naming the weights the engine
+    /// loaded (those its offer pins).
+    async fn lock(&self, request: &Pubkey, model: &str) -> Result<(), ChainError> {
         let context = self.chain.key_context(request);
         let key = server_public_key(&operator_seed(&self.operator), &context).to_bytes();
         let scope = scope(&self.chain.genesis_hash(), request);
         let signature = self.operator.sign_message(&scope.key_message(&key)).into();
-        let lock = lock_request(&self.operator(), &scope, &self.tree, key, &signature);
+        let weights = self.engine.weights(model).unwrap_or([0; 32]);
+        let lock = lock_request(
+            &self.operator(),
+            &scope,
+            &self.tree,
+            key,
+            weights,
+            &signature,
+        );
         self.chain.send(&lock, &self.operator, &[]).await?;
         Ok(())
     }

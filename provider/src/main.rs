@@ -26,6 +26,10 @@ enum Command {
         /// The provider's config file.
         #[arg(long, default_value = "provider.toml")]
         config: PathBuf,
+        /// Pin the weights loaded now in offers that pin other weights on chain (otherwise
+        /// the provider refuses to start with them).
+        #[arg(long)]
+        update_weights: bool,
     },
 }
 
@@ -43,8 +47,12 @@ fn main() {
 async fn run() -> Result<()> {
     // A daemon's log: what it locks, answers and is paid (RUST_LOG overrides).
     chainference_client::logging::init("info");
-    let Command::Run { config } = Cli::parse().command;
-    let config = ConfigFile::read(&config)?;
+    let Command::Run {
+        config,
+        update_weights,
+    } = Cli::parse().command;
+    let mut config = ConfigFile::read(&config)?;
+    config.settings.update_weights |= update_weights;
     let operator = chainference_client::wallet::read_keypair(&config.keypair)?;
     // A daemon waits for its node however long it is down.
     let chain =

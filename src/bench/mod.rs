@@ -1,11 +1,14 @@
 //! `chainference bench`: figures measured on the local node, each printed with the baseline
 //! measured in the same run. `cost` is what an answer costs on chain, `stream` how fast it
 //! reaches a client against mistral.rs alone, `concurrency` one provider serving many
-//! requests against mistral.rs's own batching.
+//! requests against mistral.rs's own batching, `replay` whether re-scoring tells the pinned
+//! weights from [substitutes].
 
 pub mod concurrency;
 pub mod cost;
+pub mod replay;
 pub mod stream;
+pub mod substitutes;
 
 use crate::cli::Output;
 use crate::localnet::{quiet_stdout, LocalNode};
@@ -16,6 +19,7 @@ use chainference_client::ask::Question;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
 use chainference_client::market::time_limit_for;
 use chainference_client::rpc::Chain;
+use chainference_client::sampling::SeededSampler;
 use chainference_provider::config::{ModelSettings, Settings};
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::engine::{Engine, Generated};
@@ -41,6 +45,9 @@ pub enum Bench {
     /// One provider answering many requests at once with SmolLM2, against mistral.rs's own
     /// batched throughput.
     Concurrency(concurrency::ConcurrencyArgs),
+    /// Re-scoring against the pinned weights: false alarms on honest answers, detection of
+    /// substitutes served under the same pin, re-scoring time against generation's.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs `bench`, printing its report to the terminal.
@@ -49,6 +56,7 @@ pub async fn run(bench: &Bench, output: Output) -> Result<()> {
         Bench::Cost(args) => cost::run(args, output).await,
         Bench::Stream(args) => stream::run(args, output).await,
         Bench::Concurrency(args) => concurrency::run(args, output).await,
+        Bench::Replay(args) => replay::run(args, output).await,
     }
 }
 
@@ -144,6 +152,7 @@ pub fn settings(
         tree_depth,
         scan_secs: 1,
         compute_unit_price,
+        update_weights: false,
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
     }
 }
@@ -256,7 +265,13 @@ pub async fn generate_alone(
     tokens: u32,
     start: Instant,
 ) -> Result<Generation> {
-    let mut steps = engine.generate(crate::smollm2::MODEL_ID, prompt, "", tokens)?;
+    let mut steps = engine.generate(
+        crate::smollm2::MODEL_ID,
+        prompt,
+        SeededSampler::new(&Pubkey::default(), &prompt.sampling),
+        "",
+        tokens,
+    )?;
     let mut generation = Generation {
         tokens: 0,
         first: None,

@@ -14,6 +14,7 @@ use crate::smollm2;
 use anyhow::{Context, Result};
 use chainference_client::ask::{ask, AskEvent};
 use chainference_client::envelope::{Message, PromptEnvelope};
+use chainference_client::sampling::SeededSampler;
 use chainference_provider::engine::mistral::MistralEngine;
 use chainference_provider::engine::{Engine, EngineError, Generated};
 use clap::Args;
@@ -112,6 +113,7 @@ impl Engine for Timed {
         &self,
         model: &str,
         prompt: &PromptEnvelope,
+        sampler: SeededSampler,
         delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError> {
@@ -119,7 +121,9 @@ impl Engine for Timed {
         if let Ok(mut seen) = seen.lock() {
             seen.called.get_or_insert(start.elapsed().as_secs_f64());
         }
-        let mut inner = self.inner.generate(model, prompt, delivered, max_tokens)?;
+        let mut inner = self
+            .inner
+            .generate(model, prompt, sampler, delivered, max_tokens)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(step) = inner.recv().await {
@@ -134,6 +138,10 @@ impl Engine for Timed {
             }
         });
         Ok(receiver)
+    }
+
+    fn weights(&self, model: &str) -> Option<[u8; 32]> {
+        self.inner.weights(model)
     }
 }
 

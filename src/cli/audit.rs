@@ -9,9 +9,14 @@
 use super::{print_json, request_address, Global, Output};
 use anyhow::{anyhow, Context, Result};
 use chainference::state::Request;
-use chainference_client::audit::{check_account, check_receipt, decrypt_checked, transcript};
+use chainference_client::audit::{
+    check_account, check_receipt, decrypt_checked, request_key, transcript, AuditKey, Decrypted,
+    Transcript,
+};
 use chainference_client::claims::ClaimReport;
 use chainference_client::direct::SavedAnswer;
+use chainference_client::envelope::SessionKey;
+use chainference_client::rescore::{Rescored, TokenScore, Verdict};
 use chainference_client::wallet::{expand_home, read_keypair};
 use chainference_prover::bundle::Bundle;
 use chainference_prover::verify::{verify, Verified};
@@ -28,6 +33,17 @@ pub struct AuditArgs {
     /// its text.
     #[arg(long, value_name = "KEYPAIR")]
     pub key: Option<PathBuf>,
+    /// The key the client disclosed for this request (`chainference disclose`), instead of
+    /// its keypair: it opens this request's prompt and answer only.
+    #[arg(long, value_name = "HEX", conflicts_with = "key")]
+    pub request_key: Option<String>,
+    /// Re-score the answer with the weights it was served with (a GGUF file or a folder of
+    /// safetensors, whose SHA-256 must be the one the server pinned at lock): how many tokens
+    /// are the model's own choice under the request's seed, and a verdict (needs --key or
+    /// --request-key).
+    #[cfg(feature = "mistralrs")]
+    #[arg(long, value_name = "WEIGHTS")]
+    pub replay: Option<PathBuf>,
     /// Write the transcript bundle (JSON) here, for `chainference verify` anywhere.
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
@@ -70,6 +86,149 @@ fn recount(_: &AuditArgs, _: Option<&str>, _: u32) -> Result<Option<Recount>> {
     Ok(None)
 }
 
+/// What re-scoring found.
+struct Replayed {
+    /// The weights' digest, hex.
+    weights: String,
+    /// Every answer token's score.
+    scores: Vec<TokenScore>,
+    /// Their sum.
+    rescored: Rescored,
+    /// Seconds the model took over prompt and answer.
+    seconds: f64,
+}
+
+/// Re-scores the decrypted answer with the weights `--replay` names, refused unless they are
+/// the ones the server pinned when it locked the request.
+#[cfg(feature = "mistralrs")]
+async fn replay(
+    args: &AuditArgs,
+    address: &anchor_lang::prelude::Pubkey,
+    transcript: &Transcript,
+    decrypted: Option<&Decrypted>,
+) -> Result<Option<Replayed>> {
+    use chainference_client::sampling::SeededSampler;
+    use chainference_client::weights::{digest_hex, weights_digest};
+    use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
+    let Some(path) = &args.replay else {
+        return Ok(None);
+    };
+    let decrypted = decrypted.ok_or_else(|| {
+        anyhow!("--replay needs the answer decrypted: pass --key (the client's keypair) or --request-key (the key it disclosed)")
+    })?;
+    let pinned = transcript.pinned_weights().ok_or_else(|| {
+        anyhow!("the request was never locked, so no weights were pinned for it: there is nothing to re-score")
+    })?;
+    let path = expand_home(path);
+    let digest = weights_digest(&path)?;
+    if digest != pinned {
+        return Err(anyhow!(
+            "the weights at {} (sha256 {}) are not those the server pinned for this answer (sha256 {}): re-score with the pinned file (`chainference models` lists each offer's digest)",
+            path.display(),
+            digest_hex(&digest),
+            digest_hex(&pinned)
+        ));
+    }
+    let model = transcript.bundle.terms.model.clone();
+    let engine = MistralEngine::load(
+        &[MistralModel {
+            id: model.clone(),
+            path,
+        }],
+        1,
+    )
+    .await?;
+    let sampler = SeededSampler::new(address, &decrypted.prompt.sampling);
+    let start = std::time::Instant::now();
+    let scores = engine
+        .rescore(&model, &decrypted.prompt, &sampler, &decrypted.text)
+        .await?;
+    Ok(Some(Replayed {
+        weights: digest_hex(&digest),
+        rescored: Rescored::of(&scores),
+        scores,
+        seconds: start.elapsed().as_secs_f64(),
+    }))
+}
+
+#[cfg(not(feature = "mistralrs"))]
+async fn replay(
+    _: &AuditArgs,
+    _: &anchor_lang::prelude::Pubkey,
+    _: &Transcript,
+    _: Option<&Decrypted>,
+) -> Result<Option<Replayed>> {
+    Ok(None)
+}
+
+/// A request key as `disclose` prints it: 64 hex digits.
+fn disclosed_key(hex: &str) -> Result<SessionKey> {
+    let invalid = || {
+        anyhow!("--request-key {hex} is not a request key: give the 64 hex digits `chainference disclose REQUEST` printed")
+    };
+    let digits = hex.trim().as_bytes();
+    if digits.len() != 64 {
+        return Err(invalid());
+    }
+    let mut key = [0u8; 32];
+    for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+    }
+    Ok(SessionKey::from_disclosed(key))
+}
+
+/// Prints the key that opens `request`'s prompt and answer (this wallet's request).
+pub async fn run_disclose(global: &Global, request: &str) -> Result<()> {
+    let address = request_address(request)?;
+    let wallet = global.wallet()?;
+    let chain = global.chain().await?;
+    let key = request_key(&chain, &wallet, &address).await?;
+    let hex: String = key
+        .disclose()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    if global.output == Output::Json {
+        print_json(&json!({"request": address.to_string(), "request_key": hex}));
+        return Ok(());
+    }
+    println!("{hex}");
+    eprintln!("This key opens request {address}'s prompt and answer, and nothing else of this wallet's. An auditor runs: chainference audit {address} --request-key {hex}");
+    Ok(())
+}
+
+/// The re-scoring's figures and verdict, one paragraph.
+fn replay_lines(replayed: &Replayed) -> String {
+    let Rescored {
+        tokens,
+        own_choice,
+        far,
+        ranks,
+        mean_logprob,
+        mean_margin,
+        verdict,
+        ..
+    } = &replayed.rescored;
+    let verdict = match verdict {
+        Verdict::Consistent => "consistent with the pinned weights",
+        Verdict::Inconsistent => "INCONSISTENT with the pinned weights",
+        Verdict::TooShortToTell => "too short to tell",
+    };
+    format!(
+        "Re-scored with weights {} in {:.2} s: {own_choice} of {tokens} tokens are the model's own choice under the request's seed, {far} fall {} or more short of it; ranks 1 / 2-5 / 6-50 / over 50: {} / {} / {} / {}; mean log-probability {mean_logprob:.3}; mean margin {mean_margin:.3} (consistent up to {}, from {} tokens on). Verdict: {verdict}.",
+        replayed.weights,
+        replayed.seconds,
+        chainference_client::rescore::FAR_MARGIN,
+        ranks[0],
+        ranks[1],
+        ranks[2],
+        ranks[3],
+        chainference_client::rescore::MAX_MEAN_MARGIN,
+        chainference_client::rescore::MIN_TOKENS,
+    )
+}
+
 /// Audits one request.
 pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
     let address = request_address(&args.request)?;
@@ -109,12 +268,22 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
     } else {
         None
     };
-    let (text, claims) = match &args.key {
-        Some(path) => {
-            let wallet = read_keypair(&expand_home(path))?;
-            let (text, claims) = decrypt_checked(&chain, &wallet, &transcript)?;
-            (Some(text), Some(claims))
-        }
+    let wallet = args
+        .key
+        .as_ref()
+        .map(|path| read_keypair(&expand_home(path)))
+        .transpose()?;
+    let key = match (&wallet, &args.request_key) {
+        (Some(wallet), _) => Some(AuditKey::Wallet(wallet)),
+        (None, Some(hex)) => Some(AuditKey::Disclosed(disclosed_key(hex)?)),
+        (None, None) => None,
+    };
+    let decrypted = key
+        .map(|key| decrypt_checked(&chain, key, &transcript))
+        .transpose()?;
+    let replayed = replay(args, &address, &transcript, decrypted.as_ref()).await?;
+    let (text, claims) = match decrypted {
+        Some(Decrypted { text, claims, .. }) => (Some(text), Some(claims)),
         None => (None, None),
     };
     let recounted = recount(args, text.as_deref(), verified.answer_tokens)?;
@@ -147,6 +316,12 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
                 "verdict": if claims.plausible() { "plausible" } else { "overclaimed" },
             })),
             "tokenizer": recounted.map(|recount| json!({"counted": recount.counted, "claimed": recount.claimed})),
+            "replay": replayed.as_ref().map(|replayed| json!({
+                "weights_sha256": replayed.weights,
+                "seconds": replayed.seconds,
+                "summary": replayed.rescored,
+                "tokens": replayed.scores,
+            })),
             "bundle": args.bundle.as_ref().map(|path| path.display().to_string()),
         }));
         return Ok(());
@@ -186,6 +361,9 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
     if let Some(Recount { counted, claimed }) = recounted {
         let difference = counted as i64 - i64::from(claimed);
         println!("The model's tokenizer counts {counted} answer tokens; the server claimed {claimed} (difference {difference:+}).");
+    }
+    if let Some(replayed) = &replayed {
+        println!("{}", replay_lines(replayed));
     }
     if let Some(text) = text {
         println!("\n{text}");

@@ -6,6 +6,7 @@ use super::{print_json, Global, Output};
 use anyhow::Result;
 use chainference_client::accounts::servers;
 use chainference_client::market::{by_model, Offer};
+use chainference_client::weights::digest_hex;
 use serde_json::json;
 
 /// Lists the models.
@@ -25,6 +26,7 @@ pub async fn run(global: &Global) -> Result<()> {
                         "operator": server.operator.to_string(),
                         "revision": offer.revision,
                         "quantization": offer.quantization,
+                        "weights_sha256": digest_hex(&offer.weights_sha256),
                         "context_length": offer.context_length,
                         "input_price": offer.input_price,
                         "output_price": offer.output_price,
@@ -54,8 +56,11 @@ pub async fn run(global: &Global) -> Result<()> {
         } in &offers.offers
         {
             println!(
-                "    {}  in {} / out {} lamports per million tokens  completed {}  success {}  preferred {}  failures {}  paid {}",
+                "    {}  {} {} weights {}  in {} / out {} lamports per million tokens  completed {}  success {}  preferred {}  failures {}  paid {}",
                 server.operator,
+                offer.revision,
+                offer.quantization,
+                digest_hex(&offer.weights_sha256),
                 offer.input_price,
                 offer.output_price,
                 server.reputation.completed,

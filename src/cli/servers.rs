@@ -7,6 +7,7 @@ use chainference_client::accounts::servers;
 use chainference_client::market::{
     mean_first_chunk_secs, preference_ratio, success_ratio, tokens_per_second,
 };
+use chainference_client::weights::digest_hex;
 use serde_json::json;
 
 /// A server's record as JSON: the counters, the ratios with their Wilson lower bounds (what
@@ -73,6 +74,12 @@ pub async fn run(global: &Global) -> Result<()> {
                     "max_concurrent": server.max_concurrent,
                     "active_locks": server.active_locks,
                     "models": server.models.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+                    "offers": server.models.iter().map(|m| json!({
+                        "id": m.id,
+                        "revision": m.revision,
+                        "quantization": m.quantization,
+                        "weights_sha256": digest_hex(&m.weights_sha256),
+                    })).collect::<Vec<_>>(),
                     "record": record_json(server),
                 })
             })
@@ -105,8 +112,13 @@ pub async fn run(global: &Global) -> Result<()> {
         }
         for model in &server.models {
             println!(
-                "    {} ({} {})  in {} / out {} lamports per million tokens",
-                model.id, model.revision, model.quantization, model.input_price, model.output_price
+                "    {} ({} {}, weights sha256 {})  in {} / out {} lamports per million tokens",
+                model.id,
+                model.revision,
+                model.quantization,
+                digest_hex(&model.weights_sha256),
+                model.input_price,
+                model.output_price
             );
         }
     }

@@ -139,6 +139,18 @@ tokens (in / out)</th><th>Status</th><th class=\"number\">Locks</th><th>Last act
     html
 }
 
+/// The weights an offer pins: the digest's start, the whole on hover.
+fn weights(digest: &str) -> String {
+    match digest.get(..12) {
+        Some(start) => format!(
+            "<span class=\"key\" title=\"weights sha256 {}\">weights {}…</span>",
+            escape(digest),
+            escape(start)
+        ),
+        None => "weights not pinned".into(),
+    }
+}
+
 fn server_row(html: &mut String, server: &ServerView, now: i64) {
     let record = &server.record;
     let offers: String = server
@@ -146,11 +158,12 @@ fn server_row(html: &mut String, server: &ServerView, now: i64) {
         .iter()
         .map(|offer| {
             format!(
-                "<div class=\"offer\"><b>{}</b> <span class=\"muted\">{} {}</span><br>\
+                "<div class=\"offer\"><b>{}</b> <span class=\"muted\">{} {} {}</span><br>\
 <span class=\"price\">{} / {}</span></div>",
                 escape(&offer.id),
                 escape(&offer.revision),
                 escape(&offer.quantization),
+                weights(&offer.weights_sha256),
                 price(offer.input_price),
                 price(offer.output_price),
             )
@@ -241,11 +254,12 @@ fn model_row(html: &mut String, model: &ModelView) {
         .map(|offer| {
             format!(
                 "<div class=\"offer\"><span class=\"key\" title=\"operator {}\">{}</span> \
-<span class=\"muted\">{} {}</span> · {} / {}{}</div>",
+<span class=\"muted\">{} {} {}</span> · {} / {}{}</div>",
                 escape(&offer.operator),
                 escape(&short(&offer.operator)),
                 escape(&offer.revision),
                 escape(&offer.quantization),
+                weights(&offer.weights_sha256),
                 price(offer.input_price),
                 price(offer.output_price),
                 if offer.free_now {

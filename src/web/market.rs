@@ -8,6 +8,7 @@ use chainference_client::market::{
     by_model, free_now, mean_first_chunk_secs, preference_ratio, success_ratio, tokens_per_second,
     Offer, LAMPORTS_PER_SOL,
 };
+use chainference_client::weights::digest_hex;
 use serde::Serialize;
 
 /// The market as of one read of the chain.
@@ -57,6 +58,8 @@ pub struct OfferView {
     pub revision: String,
     /// Quantization served.
     pub quantization: String,
+    /// SHA-256 of the weights served, hex (`none`: not pinned).
+    pub weights_sha256: String,
     /// Context length, tokens.
     pub context_length: u32,
     /// Prompt price.
@@ -155,6 +158,8 @@ pub struct ModelOfferView {
     pub revision: String,
     /// Quantization served.
     pub quantization: String,
+    /// SHA-256 of the weights served, hex (`none`: not pinned).
+    pub weights_sha256: String,
     /// Prompt price.
     pub input_price: Price,
     /// Answer price.
@@ -235,6 +240,7 @@ impl ModelOfferView {
             operator: server.operator.to_string(),
             revision: model.revision.clone(),
             quantization: model.quantization.clone(),
+            weights_sha256: digest_hex(&model.weights_sha256),
             input_price: Price::new(model.input_price),
             output_price: Price::new(model.output_price),
             free_now: free_now(server, now),
@@ -250,6 +256,7 @@ impl OfferView {
             id: offer.id.clone(),
             revision: offer.revision.clone(),
             quantization: offer.quantization.clone(),
+            weights_sha256: digest_hex(&offer.weights_sha256),
             context_length: offer.context_length,
             input_price: Price::new(offer.input_price),
             output_price: Price::new(offer.output_price),
@@ -301,6 +308,7 @@ mod tests {
                 id: "org/model".into(),
                 revision: "main".into(),
                 quantization: "Q4_K_M".into(),
+                weights_sha256: [7; 32],
                 context_length: 2_048,
                 input_price: price / 2,
                 output_price: price,

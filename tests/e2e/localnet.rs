@@ -26,6 +26,7 @@ async fn a_server_registers_and_creates_its_tree_through_rpc() {
             id: "test/localnet".into(),
             revision: "main".into(),
             quantization: "Q4_1".into(),
+            weights_sha256: [7; 32],
             context_length: 2_048,
             input_price: 1_000_000,
             output_price: 2_000_000,

@@ -1,17 +1,21 @@
-//! The whole loop with real inference: the tiny Llama through mistral.rs, greedy. The
-//! client's decrypted answer equals, byte for byte, what mistral.rs generates for the same
-//! prompt outside the chain, and every balance is exact to the lamport.
+//! The whole loop with real inference: the tiny Llama through mistral.rs. A greedy answer
+//! equals, byte for byte, what mistral.rs generates for the same prompt outside the chain, and
+//! every balance is exact to the lamport; a sampled answer re-scores consistent with the
+//! weights its lock pinned, and no other weights are taken, by the auditor or the provider.
 
 use crate::scenario::scenario;
 use crate::support::*;
+use anchor_lang::prelude::Pubkey;
 use chainference::state::Request;
 use chainference_client::ask::open_sealed_prompt;
 use chainference_client::ledger::{history_of, sealed_prompt};
+use chainference_client::sampling::SeededSampler;
 use chainference_prover::core::bill_for;
 use chainference_provider::checkpoint::Checkpoint;
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::engine::{Engine, Generated};
 use chainference_provider::resume::read_posted;
+use solana_signer::Signer;
 use std::sync::Arc;
 
 const MODEL: &str = "test/tiny-llama";
@@ -28,7 +32,13 @@ async fn alone(
         .await
         .expect("the tiny model loads");
     let mut steps = engine
-        .generate(&model.id, prompt, delivered, max_tokens)
+        .generate(
+            &model.id,
+            prompt,
+            SeededSampler::new(&Pubkey::default(), &prompt.sampling),
+            delivered,
+            max_tokens,
+        )
         .expect("generation starts");
     let (mut text, mut tokens, mut resumed) = (String::new(), 0, 0);
     while let Some(step) = steps.recv().await {
@@ -165,4 +175,182 @@ async fn a_tiny_model_answer_goes_on_from_its_delivered_start_after_a_restart() 
         bill_for(20, 100_000, answered.answer_tokens, 300_000).unwrap()
     );
     restarted.task.abort();
+}
+
+/// The tiny Llama written into a new folder; with `tampered`, one weight's last byte changed
+/// (still a model that loads, with other weights).
+fn tiny_llama_folder(tampered: bool) -> tempfile::TempDir {
+    let folder = tempfile::tempdir().unwrap();
+    chainference_fixtures::write_tiny_llama(folder.path()).unwrap();
+    if tampered {
+        let path = folder.path().join("model.safetensors");
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 1;
+        }
+        std::fs::write(&path, bytes).unwrap();
+    }
+    folder
+}
+
+fn hex(digest: &[u8; 32]) -> String {
+    chainference_client::weights::digest_hex(digest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sampled_answer_re_scores_consistent_with_the_weights_its_lock_pinned() {
+    let weights = tiny_llama_folder(false);
+    let model = MistralModel {
+        id: "test/tiny-llama-replay".into(),
+        path: weights.path().to_path_buf(),
+    };
+    let pinned = chainference_client::weights::weights_digest(weights.path()).unwrap();
+    let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
+        .await
+        .expect("the tiny model loads");
+    let scenario = scenario(&model.id)
+        .engine(engine)
+        .max_concurrent(1)
+        .asking("the keeper wrote in his ledger", 48)
+        .start()
+        .await;
+    let mut question = scenario.question.clone();
+    question.prompt.sampling.temperature = Some(0.8);
+    let answer = scenario.ask_with(&question).await;
+    let request = answer.answered.request.to_string();
+
+    // The offer pins what the engine loaded, as `models` shows it.
+    let models = chainference(&["models", "--output", "json"]);
+    let models: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap();
+    let offer = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["model"] == model.id.as_str())
+        .expect("the model is listed");
+    assert_eq!(offer["offers"][0]["weights_sha256"], hex(&pinned).as_str());
+
+    // The client discloses this request's key; an auditor re-scores the answer with it.
+    let (_keys, key) = keypair_file(&scenario.client);
+    let disclosed = chainference(&[
+        "-k",
+        key.to_str().unwrap(),
+        "disclose",
+        &request,
+        "--output",
+        "json",
+    ]);
+    assert!(
+        disclosed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disclosed.stderr)
+    );
+    let disclosed: serde_json::Value = serde_json::from_slice(&disclosed.stdout).unwrap();
+    let request_key = disclosed["request_key"].as_str().unwrap().to_string();
+    crate::wait::finalized_history(&scenario.chain, &answer.answered.request).await;
+    let audit = |weights: &std::path::Path| {
+        chainference(&[
+            "audit",
+            &request,
+            "--request-key",
+            &request_key,
+            "--replay",
+            weights.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+    };
+    let replayed = audit(weights.path());
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    let summary = &report["replay"]["summary"];
+    assert_eq!(report["answer"], answer.text.as_str());
+    assert_eq!(summary["verdict"], "consistent", "{summary}");
+    assert_eq!(summary["tokens"], answer.answered.answer_tokens);
+    assert_eq!(summary["own_choice"], summary["tokens"], "{summary}");
+
+    // Other weights are refused before anything runs, naming both digests.
+    let other = tiny_llama_folder(true);
+    let refused = audit(other.path());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("not those the server pinned") && stderr.contains(&hex(&pinned)),
+        "{stderr}"
+    );
+    scenario.provider.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_refuses_to_start_with_weights_its_offer_does_not_pin_unless_told() {
+    let chain = chain().await;
+    let operator = funded(&chain, 3_000_000_000).await;
+    let model_id = "test/tiny-llama-pinned";
+    let settings = settings(model_id, 100_000, 300_000, 1);
+    let start = |folder: &std::path::Path, settings: chainference_provider::config::Settings| {
+        let (chain, operator, folder) = (
+            chain.clone(),
+            operator.insecure_clone(),
+            folder.to_path_buf(),
+        );
+        async move {
+            let model = MistralModel {
+                id: model_id.into(),
+                path: folder,
+            };
+            let engine = MistralEngine::load(&[model], 1)
+                .await
+                .expect("the tiny model loads");
+            chainference_provider::Provider::start(chain, operator, settings, Arc::new(engine))
+                .await
+        }
+    };
+    let first = tiny_llama_folder(false);
+    start(first.path(), settings.clone())
+        .await
+        .expect("the first start registers the offer");
+    let other = tiny_llama_folder(true);
+    let error = start(other.path(), settings.clone())
+        .await
+        .err()
+        .expect("other weights are refused");
+    assert!(
+        matches!(
+            &error,
+            chainference_provider::StartError::Prepare(
+                chainference_provider::server::PrepareError::WeightsChanged { .. }
+            )
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--update-weights"), "{error}");
+    let pinned = |chain: &chainference_client::rpc::Chain| {
+        let chain = chain.clone();
+        let operator = operator.pubkey();
+        async move {
+            let server: chainference::state::Server = chain
+                .account(&chainference::pda::server_address(&operator), "Server")
+                .await
+                .unwrap()
+                .expect("the server exists");
+            server.models[0].weights_sha256
+        }
+    };
+    let digest = |folder: &tempfile::TempDir| {
+        chainference_client::weights::weights_digest(folder.path()).unwrap()
+    };
+    assert_eq!(pinned(&chain).await, digest(&first));
+
+    let told = chainference_provider::config::Settings {
+        update_weights: true,
+        ..settings
+    };
+    start(other.path(), told)
+        .await
+        .expect("re-pinned when told");
+    assert_eq!(pinned(&chain).await, digest(&other));
 }

@@ -113,6 +113,7 @@ pub fn settings(model: &str, input_price: u64, output_price: u64, max_concurrent
         tree_depth: 14,
         scan_secs: 1,
         compute_unit_price: 0,
+        update_weights: false,
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
     }
 }

@@ -144,6 +144,8 @@ async fn the_api_lists_two_providers_their_models_and_finished_requests() {
         assert_eq!(offer["id"], model);
         assert_eq!(offer["revision"], "main");
         assert_eq!(offer["quantization"], "F32");
+        // The replay engine has no weights, so its offers pin none.
+        assert_eq!(offer["weights_sha256"], "none");
         assert_eq!(offer["input_price"]["lamports_per_million"], input);
         assert_eq!(offer["input_price"]["sol_per_million"], input as f64 / 1e9);
         assert_eq!(offer["output_price"]["lamports_per_million"], output);
@@ -261,6 +263,7 @@ async fn register(chain: &Chain, model: &str, input_price: u64, output_price: u6
             id: model.into(),
             revision: "v2".into(),
             quantization: "Q4_K_M".into(),
+            weights_sha256: [7; 32],
             context_length: 4_096,
             input_price,
             output_price,

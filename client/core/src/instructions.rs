@@ -101,14 +101,16 @@ pub fn cancel_request(client: &Pubkey, request: &Pubkey) -> Instruction {
     ours(accounts, chainference::instruction::CancelRequest {})
 }
 
-/// `lock_request` by `operator`'s server, answering into `tree`, with its per-request key and
-/// the operator's `key_signature` of it in `scope` ([`Scope::key_message`]): the ed25519
-/// precompile's instruction that verifies the signature, then the lock, which reads it.
+/// `lock_request` by `operator`'s server, answering into `tree` with the weights its offer pins
+/// (`weights_sha256`), with its per-request key and the operator's `key_signature` of it in
+/// `scope` ([`Scope::key_message`]): the ed25519 precompile's instruction that verifies the
+/// signature, then the lock, which reads it.
 pub fn lock_request(
     operator: &Pubkey,
     scope: &Scope,
     tree: &Pubkey,
     server_key: [u8; 32],
+    weights_sha256: [u8; 32],
     key_signature: &[u8; 64],
 ) -> [Instruction; 2] {
     let request = Pubkey::new_from_array(scope.request);
@@ -129,7 +131,10 @@ pub fn lock_request(
         ),
         ours(
             accounts,
-            chainference::instruction::LockRequest { server_key },
+            chainference::instruction::LockRequest {
+                server_key,
+                weights_sha256,
+            },
         ),
     ]
 }

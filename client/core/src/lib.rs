@@ -8,7 +8,9 @@
 //! back; [`batcher`] packs them into transactions filled to the byte; [`stream`] checks and
 //! orders the batches read back; [`claims`] checks an answer's token claims against its
 //! decrypted text; [`receipt`] reads and checks the Light compressed receipt a closed request
-//! leaves; [`wallet`] reads keypair files.
+//! leaves; [`sampling`] draws each answer token reproducibly from a seed its request fixes, and
+//! [`rescore`] weighs an answer's tokens against the pinned weights' choices;
+//! [`wallet`] reads keypair files.
 
 pub mod answer;
 pub mod batcher;
@@ -16,5 +18,7 @@ pub mod claims;
 pub mod envelope;
 pub mod instructions;
 pub mod receipt;
+pub mod rescore;
+pub mod sampling;
 pub mod stream;
 pub mod wallet;

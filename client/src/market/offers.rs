@@ -175,6 +175,7 @@ mod tests {
                 id: "org/model".into(),
                 revision: "main".into(),
                 quantization: "Q4_K_M".into(),
+                weights_sha256: [7; 32],
                 context_length: 2_048,
                 input_price: price / 2,
                 output_price: price,

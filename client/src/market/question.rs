@@ -536,6 +536,7 @@ mod tests {
                 id: "m".into(),
                 revision: "main".into(),
                 quantization: String::new(),
+                weights_sha256: [7; 32],
                 context_length: 2_048,
                 input_price: 100_000,
                 output_price: 200_000,

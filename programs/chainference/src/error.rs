@@ -193,6 +193,8 @@ pub enum ChainferenceError {
     NothingToWithdraw,
     #[msg("the signer is not the admin proposed by the current admin")]
     NotProposedAdmin,
+    #[msg("the lock names weights other than those the server's offer pins")]
+    WeightsNotOffered,
 }
 
 impl ChainferenceError {

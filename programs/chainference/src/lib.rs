@@ -110,8 +110,12 @@ pub mod chainference {
 
     /// Locks an open request for the signer's server, with a bond and a per-request x25519 key
     /// that the operator signed in the ed25519 instruction right before this one.
-    pub fn lock_request(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
-        lock_request::handle_lock_request(ctx, server_key)
+    pub fn lock_request(
+        ctx: Context<LockRequest>,
+        server_key: [u8; 32],
+        weights_sha256: [u8; 32],
+    ) -> Result<()> {
+        lock_request::handle_lock_request(ctx, server_key, weights_sha256)
     }
 
     /// Adds a chunk of the encrypted prompt; `seal` marks the last and makes the request ready.

@@ -1,15 +1,24 @@
 //! mistral.rs: real inference, streaming, with each model's chat template, several requests at
 //! once (its scheduler batches them). Models load from a local folder (`config.json`,
-//! `tokenizer.json`, safetensors) or a single GGUF file, never from the network.
+//! `tokenizer.json`, safetensors) or a single GGUF file, never from the network; their weights'
+//! digest is taken as they load.
+//!
+//! Tokens are drawn by the answer's [`SeededSampler`], not by mistral.rs's own sampler (whose
+//! random state is shared by every request the engine serves, so no answer could be replayed):
+//! a logits processor leaves only the sampler's choice, which mistral.rs's argmax then takes.
 
 use super::{Engine, EngineError, Generated};
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
+use chainference_client::rescore::{score_token, TokenScore};
+use chainference_client::sampling::SeededSampler;
+use chainference_client::weights::weights_digest;
 use either::Either;
 use futures_util::stream::{self, Stream, StreamExt};
 use mistralrs::core::RequestMessage;
 use mistralrs::{
-    Constraint, GgufModelBuilder, Model, ModelDType, NormalRequest, Request, RequestBuilder,
-    Response, SamplingParams, StopTokens, TextMessageRole, TextMessages, TextModelBuilder,
+    Constraint, CustomLogitsProcessor, DType, GgufModelBuilder, Model, ModelDType, NormalRequest,
+    Request, RequestBuilder, Response, SamplingParams, StopTokens, Tensor, TextMessageRole,
+    TextMessages, TextModelBuilder,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,9 +34,9 @@ pub struct MistralModel {
     pub path: std::path::PathBuf,
 }
 
-/// Loaded mistral.rs models, by id.
+/// Loaded mistral.rs models, by id, with their weights' digests.
 pub struct MistralEngine {
-    models: HashMap<String, Arc<Model>>,
+    models: HashMap<String, (Arc<Model>, [u8; 32])>,
 }
 
 impl MistralEngine {
@@ -43,6 +52,23 @@ impl MistralEngine {
                     path: path.display().to_string(),
                 });
             }
+            let digest = {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || weights_digest(&path)).await
+            };
+            let digest = match digest {
+                Ok(digest) => digest.map_err(|source| EngineError::Weights {
+                    model: model.id.clone(),
+                    source,
+                })?,
+                Err(error) => {
+                    return Err(EngineError::Load {
+                        model: model.id.clone(),
+                        path: path.display().to_string(),
+                        source: error.into(),
+                    })
+                }
+            };
             let gguf = path
                 .file_name()
                 .filter(|_| path.extension().is_some_and(|ext| ext == "gguf"));
@@ -70,29 +96,125 @@ impl MistralEngine {
                 path: path.display().to_string(),
                 source: error.into(),
             })?;
-            loaded.insert(model.id.clone(), Arc::new(built));
+            loaded.insert(model.id.clone(), (Arc::new(built), digest));
         }
         Ok(Self { models: loaded })
     }
 }
 
-/// The sampling `prompt` asks for (greedy unless a temperature is given), at most
-/// `max_tokens` tokens.
+impl MistralEngine {
+    /// Re-scores `answer` to `prompt` (design §12): `model` runs once over the prompt (its
+    /// chat template, as a chat request renders it) and the answer's tokens, every position's
+    /// logits come back, and each answer token is scored under `sampler` at its position.
+    pub async fn rescore(
+        &self,
+        model: &str,
+        prompt: &PromptEnvelope,
+        sampler: &SeededSampler,
+        answer: &str,
+    ) -> Result<Vec<TokenScore>, EngineError> {
+        let (loaded, _) = self
+            .models
+            .get(model)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownModel(model.to_string()))?;
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| EngineError::Rescore {
+            model: model.to_string(),
+            source,
+        };
+        let conversation = turns(prompt).fold(TextMessages::new(), |messages, (role, content)| {
+            messages.add_message(role, content)
+        });
+        let mut tokens = loaded
+            .tokenize(Either::Left(conversation), None, true, true, None)
+            .await
+            .map_err(|error| failed(error.to_string().into()))?;
+        let prompt_len = tokens.len();
+        let answer_tokens = loaded
+            .tokenize(Either::Right(answer.to_string()), None, false, false, None)
+            .await
+            .map_err(|error| failed(error.to_string().into()))?;
+        tokens.extend(&answer_tokens);
+        let (responses, mut receiver) = mpsc::channel(1);
+        let mut sampling = SamplingParams::deterministic();
+        sampling.max_len = Some(1);
+        let request = Request::Normal(Box::new(NormalRequest {
+            messages: RequestMessage::CompletionTokens(tokens),
+            sampling_params: sampling,
+            response: responses,
+            return_logprobs: false,
+            is_streaming: false,
+            id: loaded.inner().next_request_id(),
+            constraint: Constraint::None,
+            suffix: None,
+            tools: None,
+            tool_choice: None,
+            logits_processors: None,
+            return_raw_logits: true,
+            web_search_options: None,
+            model_id: None,
+            truncate_sequence: false,
+        }));
+        loaded
+            .inner()
+            .get_sender(None)
+            .map_err(|error| failed(error.to_string().into()))?
+            .send(request)
+            .await
+            .map_err(|error| failed(error.to_string().into()))?;
+        let chunks = match receiver.recv().await {
+            Some(Response::Raw { logits_chunks, .. }) => logits_chunks,
+            Some(Response::InternalError(error) | Response::ValidationError(error)) => {
+                return Err(failed(error))
+            }
+            _ => return Err(failed("mistral.rs returned no logits".into())),
+        };
+        let logits = Tensor::cat(&chunks, 0)
+            .and_then(|logits| logits.to_dtype(DType::F32))
+            .map_err(|error| failed(error.into()))?;
+        let mut scores = Vec::with_capacity(answer_tokens.len());
+        for (index, &token) in answer_tokens.iter().enumerate() {
+            // The logits that chose token `index` are those after the token before it.
+            let position = prompt_len + index;
+            let before = position
+                .checked_sub(1)
+                .ok_or_else(|| failed("the prompt renders to no tokens".into()))?;
+            let row: Vec<f32> = logits
+                .get(before)
+                .and_then(|row| row.to_vec1())
+                .map_err(|error| failed(error.into()))?;
+            scores.push(score_token(sampler, position as u64, &row, token));
+        }
+        Ok(scores)
+    }
+}
+
+/// mistral.rs's sampling for `prompt`: the argmax of what [`seeded`] returns (no penalties, no
+/// randomness of its own), the prompt's stop strings, at most `max_tokens` tokens.
 fn sampling_for(prompt: &PromptEnvelope, max_tokens: u32) -> SamplingParams {
-    let sampling = &prompt.sampling;
-    let mut params = match sampling.temperature {
-        Some(temperature) if temperature > 0.0 => SamplingParams {
-            temperature: Some(temperature),
-            top_p: sampling.top_p,
-            ..SamplingParams::neutral()
-        },
-        _ => SamplingParams::deterministic(),
-    };
-    if !sampling.stop.is_empty() {
-        params.stop_toks = Some(StopTokens::Seqs(sampling.stop.clone()));
+    let mut params = SamplingParams::deterministic();
+    if !prompt.sampling.stop.is_empty() {
+        params.stop_toks = Some(StopTokens::Seqs(prompt.sampling.stop.clone()));
     }
     params.max_len = Some(max_tokens as usize);
     params
+}
+
+/// The logits processor through which `sampler` chooses every token: it returns 0 for the
+/// sampler's choice at the position being generated (the count of tokens before it) and −∞ for
+/// every other token, so mistral.rs's argmax takes exactly that choice.
+fn seeded(sampler: SeededSampler) -> Arc<dyn CustomLogitsProcessor> {
+    Arc::new(
+        move |logits: &Tensor, context: &[u32]| -> mistralrs::Result<Tensor> {
+            let values: Vec<f32> = logits.to_dtype(DType::F32)?.to_vec1()?;
+            let position = u64::try_from(context.len()).unwrap_or(u64::MAX);
+            let mut chosen = vec![f32::NEG_INFINITY; values.len()];
+            if let Some(token) = sampler.choose(position, &values) {
+                chosen[token as usize] = 0.0;
+            }
+            Tensor::new(chosen, logits.device())?.to_dtype(logits.dtype())
+        },
+    )
 }
 
 /// The conversation's turns with their roles.
@@ -186,6 +308,7 @@ async fn forward(
 async fn chat(
     model: Arc<Model>,
     prompt: PromptEnvelope,
+    sampler: SeededSampler,
     max_tokens: u32,
     sender: mpsc::UnboundedSender<Generated>,
 ) {
@@ -194,6 +317,7 @@ async fn chat(
             request.add_message(role, content)
         })
         .set_sampling(sampling_for(&prompt, max_tokens));
+    let request = request.add_logits_processor(seeded(sampler));
     match model.stream_chat_request(request).await {
         Ok(stream) => forward(stream, sender).await,
         Err(error) => {
@@ -207,6 +331,7 @@ async fn chat(
 async fn continuation(
     model: Arc<Model>,
     prompt: PromptEnvelope,
+    sampler: SeededSampler,
     delivered: String,
     max_tokens: u32,
     sender: mpsc::UnboundedSender<Generated>,
@@ -256,7 +381,7 @@ async fn continuation(
         suffix: None,
         tools: None,
         tool_choice: None,
-        logits_processors: None,
+        logits_processors: Some(vec![seeded(sampler)]),
         return_raw_logits: false,
         web_search_options: None,
         model_id: None,
@@ -288,10 +413,11 @@ impl Engine for MistralEngine {
         &self,
         model: &str,
         prompt: &PromptEnvelope,
+        sampler: SeededSampler,
         delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError> {
-        let loaded = self
+        let (loaded, _) = self
             .models
             .get(model)
             .cloned()
@@ -299,12 +425,18 @@ impl Engine for MistralEngine {
         let (sender, receiver) = mpsc::unbounded_channel();
         let prompt = prompt.clone();
         if delivered.is_empty() {
-            tokio::spawn(chat(loaded, prompt, max_tokens, sender));
+            tokio::spawn(chat(loaded, prompt, sampler, max_tokens, sender));
         } else {
             let delivered = delivered.to_string();
-            tokio::spawn(continuation(loaded, prompt, delivered, max_tokens, sender));
+            tokio::spawn(continuation(
+                loaded, prompt, sampler, delivered, max_tokens, sender,
+            ));
         }
         Ok(receiver)
+    }
+
+    fn weights(&self, model: &str) -> Option<[u8; 32]> {
+        self.models.get(model).map(|(_, digest)| *digest)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod mistral;
 pub mod replay;
 
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
+use chainference_client::sampling::SeededSampler;
 use tokio::sync::mpsc;
 
 /// One step of a generation.
@@ -45,6 +46,24 @@ pub enum EngineError {
         /// Where it was to load from.
         path: String,
     },
+    /// A model's weights could not be digested.
+    #[error("model {model}'s weights could not be digested")]
+    Weights {
+        /// The model's id.
+        model: String,
+        /// What failed.
+        #[source]
+        source: chainference_client::weights::WeightsError,
+    },
+    /// Re-scoring an answer failed.
+    #[error("model {model} could not re-score the answer")]
+    Rescore {
+        /// The model's id.
+        model: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A model did not load (the cause is the source).
     #[error("model {model} did not load from {path}")]
     Load {
@@ -61,14 +80,21 @@ pub enum EngineError {
 /// Generates answers. Implementations run the generation in their own task and send its steps
 /// on the returned channel; dropping the receiver stops it.
 pub trait Engine: Send + Sync + 'static {
-    /// Starts answering `prompt` with `model`, at most `max_tokens` answer tokens in all. A
-    /// non-empty `delivered` is the start of the answer already on chain (a resumed job): the
-    /// engine continues it in completion mode, sending [`Generated::Resumed`] first.
+    /// Starts answering `prompt` with `model`, at most `max_tokens` answer tokens in all,
+    /// drawing each token with `sampler` (an engine that samples at all samples with it, so
+    /// the answer can be re-scored). A non-empty `delivered` is the start of the answer
+    /// already on chain (a resumed job): the engine continues it in completion mode, sending
+    /// [`Generated::Resumed`] first.
     fn generate(
         &self,
         model: &str,
         prompt: &PromptEnvelope,
+        sampler: SeededSampler,
         delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError>;
+
+    /// The SHA-256 of the weights `model` was loaded from ([`chainference_client::weights`]),
+    /// which its offer pins; `None` for an engine without weights.
+    fn weights(&self, model: &str) -> Option<[u8; 32]>;
 }

@@ -5,6 +5,7 @@
 
 use super::{Engine, EngineError, Generated};
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
+use chainference_client::sampling::SeededSampler;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,6 +130,7 @@ impl Engine for ReplayEngine {
         &self,
         _model: &str,
         prompt: &PromptEnvelope,
+        _sampler: SeededSampler,
         delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError> {
@@ -159,6 +161,10 @@ impl Engine for ReplayEngine {
             let _ = sender.send(Generated::Done(reason));
         });
         Ok(receiver)
+    }
+
+    fn weights(&self, _model: &str) -> Option<[u8; 32]> {
+        None
     }
 }
 
@@ -194,7 +200,12 @@ fn continuation(tokens: Vec<String>, delivered: &str) -> Option<(u32, Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anchor_lang::prelude::Pubkey;
     use chainference_client::envelope::{Compression, Message, Sampling};
+
+    fn greedy() -> SeededSampler {
+        SeededSampler::new(&Pubkey::default(), &Sampling::default())
+    }
 
     fn prompt(text: &str) -> PromptEnvelope {
         PromptEnvelope {
@@ -219,7 +230,9 @@ mod tests {
             engine.expected_text(&prompt("b"), 10),
             "prompts pick places"
         );
-        let mut steps = engine.generate("any", &prompt("a"), "", 10).unwrap();
+        let mut steps = engine
+            .generate("any", &prompt("a"), greedy(), "", 10)
+            .unwrap();
         let mut text = String::new();
         let mut end = None;
         while let Some(step) = steps.recv().await {
@@ -289,7 +302,9 @@ mod tests {
         let engine = ReplayEngine::new("alpha beta gamma delta epsilon zeta", 0.0);
         let whole = engine.expected_text(&prompt("a"), 5);
         let cut = &whole[..whole.len() / 2];
-        let mut steps = engine.generate("any", &prompt("a"), cut, 5).unwrap();
+        let mut steps = engine
+            .generate("any", &prompt("a"), greedy(), cut, 5)
+            .unwrap();
         let mut text = cut.to_string();
         let mut tokens = 0;
         while let Some(step) = steps.recv().await {

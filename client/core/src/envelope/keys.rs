@@ -80,6 +80,19 @@ pub fn server_secret(operator_seed: &[u8; 32], context: &KeyContext) -> StaticSe
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SessionKey(pub(crate) [u8; 32]);
 
+impl SessionKey {
+    /// The key's bytes, to disclose one request's prompt and answer (and nothing else: every
+    /// request has its own key) to an auditor.
+    pub fn disclose(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// A key [disclosed](Self::disclose) for one request.
+    pub fn from_disclosed(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionKey(…)")

@@ -28,12 +28,22 @@ pub struct LockRequest<'info> {
 /// Locks the request for the server if it may ([`Request::lockable_by`]), with the per-request
 /// key its operator signed in the ed25519 instruction right before this one (kept beside the
 /// key, so a client can check it against the operator it expects before it seals its prompt),
-/// and escrows the bond.
-pub fn handle_lock_request(ctx: Context<LockRequest>, server_key: [u8; 32]) -> Result<()> {
+/// and escrows the bond. The lock names the weights it answers with, which must be those the
+/// offer pins: the ledger then holds them beside the answer for re-scoring, also once the
+/// request is closed.
+pub fn handle_lock_request(
+    ctx: Context<LockRequest>,
+    server_key: [u8; 32],
+    weights_sha256: [u8; 32],
+) -> Result<()> {
     let now = super::now()?;
     let request = &ctx.accounts.request;
     let server = &ctx.accounts.server;
     let offer = request.lockable_by(server, now)?;
+    require!(
+        offer.weights_sha256 == weights_sha256,
+        ChainferenceError::WeightsNotOffered
+    );
     let key_signature = signed::key_signature(
         &ctx.accounts.instructions,
         &signed::scope(&ctx.accounts.config, &request.key()),
@@ -59,6 +69,7 @@ pub fn handle_lock_request(ctx: Context<LockRequest>, server_key: [u8; 32]) -> R
         tree,
         input_price: offer.input_price,
         output_price: offer.output_price,
+        weights_sha256,
         fee_bps: params.fee_bps,
         bond,
         server_key,

@@ -233,6 +233,9 @@ pub struct Lock {
     pub input_price: u64,
     /// Lamports per million answer tokens.
     pub output_price: u64,
+    /// The weights the offer pinned at lock ([`super::ModelOffer::weights_sha256`]): what this
+    /// answer is re-scored against, whatever the server pins later.
+    pub weights_sha256: [u8; 32],
     /// Protocol fee, bps of the bill.
     pub fee_bps: u16,
     /// Lamports the server escrowed.
@@ -255,6 +258,7 @@ impl Default for Lock {
             tree: Pubkey::default(),
             input_price: 0,
             output_price: 0,
+            weights_sha256: [0; 32],
             fee_bps: 0,
             bond: 0,
             server_key: [0; 32],

@@ -46,6 +46,9 @@ pub struct ModelOffer {
     /// Quantization, e.g. `Q4_1` or `F32`.
     #[max_len(MAX_QUANTIZATION_LEN)]
     pub quantization: String,
+    /// SHA-256 of the weights it serves (the GGUF file, or the safetensors files in name
+    /// order, design §12); all zeros when the server pins none (an engine without weights).
+    pub weights_sha256: [u8; 32],
     /// Context length in tokens.
     pub context_length: u32,
     /// Lamports per million prompt tokens.

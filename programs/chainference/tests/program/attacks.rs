@@ -280,6 +280,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
         &scope,
         &tree,
         [7; 32],
+        [7; 32],
         &signature,
     );
     assert_refused(
@@ -295,6 +296,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
         &scope,
         &tree,
         [7; 32],
+        [7; 32],
         &by_stranger,
     );
     let forged = [strangers_signature, bare[1].clone()];
@@ -308,6 +310,7 @@ fn a_lock_must_carry_the_operators_signature_of_its_key() {
         &operator.pubkey(),
         &other,
         &tree,
+        [7; 32],
         [7; 32],
         &elsewhere,
     );

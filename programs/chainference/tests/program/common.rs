@@ -42,6 +42,7 @@ pub fn offer(input_price: u64, output_price: u64) -> ModelOffer {
         id: MODEL.to_string(),
         revision: "main".to_string(),
         quantization: "Q4_1".to_string(),
+        weights_sha256: [7; 32],
         context_length: 2_048,
         input_price,
         output_price,
@@ -323,11 +324,13 @@ impl World {
         let signature = operator
             .sign_message(&scope.key_message(&server_key))
             .into();
+        let weights = self.pinned_weights(server_operator, request);
         let mut lock = chainference_client_core::instructions::lock_request(
             &operator.pubkey(),
             &scope,
             tree,
             server_key,
+            weights,
             &signature,
         );
         lock[1].accounts[1].pubkey = server_address(server_operator);
@@ -656,6 +659,22 @@ impl World {
         self.h
             .account::<Request>(address)
             .expect("the request account exists")
+    }
+
+    /// The weights the offer of `operator`'s server for `request`'s model pins (zeros if it
+    /// offers no such model, or the request does not exist).
+    pub fn pinned_weights(&self, operator: &Pubkey, request: &Pubkey) -> [u8; 32] {
+        let server = self.h.account::<Server>(&server_address(operator));
+        let request = self.h.account::<Request>(request);
+        server
+            .zip(request)
+            .and_then(|(server, request)| {
+                server
+                    .models
+                    .into_iter()
+                    .find(|offer| offer.id == request.terms.model)
+            })
+            .map_or([0; 32], |offer| offer.weights_sha256)
     }
 
     /// The server of `operator`.

@@ -221,3 +221,60 @@ fn a_request_from_registration_to_close_balances_to_the_lamport() {
     assert_eq!(w.h.lamports(&request), 0);
     assert_eq!(w.h.lamports(&closer.pubkey()), WALLET - SIG);
 }
+
+#[test]
+fn a_lock_keeps_the_weights_its_offer_pinned_whatever_the_server_pins_later() {
+    let mut w = World::new(0);
+    let operator = w.wallet();
+    let pinned = offer(1_000_000, 1_000_000);
+    assert_ok(w.register(&operator, server_params(vec![pinned.clone()], 4)));
+    assert_eq!(
+        w.server_of(&operator.pubkey()).models[0].weights_sha256,
+        pinned.weights_sha256
+    );
+    let tree =
+        w.h.create_tree(&operator, DEPTH, BUFFER)
+            .expect("create_tree");
+    let client = w.wallet();
+    let request = w
+        .create_request(&client, 1_000_000, terms())
+        .expect("create_request");
+    // A lock naming other weights than the offer pins is refused.
+    let scope = w.scope(&request);
+    let signature = operator.sign_message(&scope.key_message(&[7; 32])).into();
+    let elsewhere = chainference_client_core::instructions::lock_request(
+        &operator.pubkey(),
+        &scope,
+        &tree,
+        [7; 32],
+        [0xaa; 32],
+        &signature,
+    );
+    assert_refused(
+        w.h.send(&elsewhere, &operator, &[]),
+        chainference::error::ChainferenceError::WeightsNotOffered,
+    );
+    assert_ok(w.lock(&operator, &request, &tree));
+    assert_eq!(
+        w.request(&request).lock.weights_sha256,
+        pinned.weights_sha256
+    );
+
+    let repinned = ModelOffer {
+        weights_sha256: [0xee; 32],
+        ..pinned.clone()
+    };
+    assert_ok(w.update_server(
+        &operator,
+        &operator.pubkey(),
+        server_params(vec![repinned], 4),
+    ));
+    assert_eq!(
+        w.server_of(&operator.pubkey()).models[0].weights_sha256,
+        [0xee; 32]
+    );
+    assert_eq!(
+        w.request(&request).lock.weights_sha256,
+        pinned.weights_sha256
+    );
+}

@@ -1,0 +1,143 @@
+//! Re-scoring through mistral.rs on the tiny Llama (design §12): answers drawn by the request's
+//! seeded sampler are the model's own choice at every token when re-scored, and an answer with
+//! one token changed, or re-scored under another request's seed, is not.
+
+use anchor_lang::prelude::Pubkey;
+use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::rescore::{Rescored, Verdict, FAR_MARGIN};
+use chainference_client::sampling::SeededSampler;
+use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
+use chainference_provider::engine::{Engine, Generated};
+
+const MODEL: &str = "test/tiny-llama";
+
+fn prompt(temperature: Option<f64>, max_tokens: u32) -> PromptEnvelope {
+    PromptEnvelope {
+        messages: vec![Message {
+            role: "user".into(),
+            content: "the keeper wrote in his ledger".into(),
+        }],
+        sampling: Sampling {
+            temperature,
+            ..Sampling::default()
+        },
+        max_tokens,
+        compression: Compression::Zstd,
+    }
+}
+
+/// What `engine` answers to `prompt` drawing with `sampler`: the text and its tokens.
+async fn answer(
+    engine: &MistralEngine,
+    prompt: &PromptEnvelope,
+    sampler: SeededSampler,
+) -> (String, u32) {
+    let mut steps = engine
+        .generate(MODEL, prompt, sampler, "", prompt.max_tokens)
+        .expect("generation starts");
+    let (mut text, mut tokens) = (String::new(), 0);
+    while let Some(step) = steps.recv().await {
+        match step {
+            Generated::Text {
+                text: piece,
+                tokens: count,
+            } => {
+                text.push_str(&piece);
+                tokens += count;
+            }
+            Generated::Failed(error) => panic!("generation failed: {error}"),
+            _ => {}
+        }
+    }
+    (text, tokens)
+}
+
+async fn tiny_llama() -> (tempfile::TempDir, MistralEngine) {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    chainference_fixtures::write_tiny_llama(folder.path()).expect("the tiny model is written");
+    let model = MistralModel {
+        id: MODEL.into(),
+        path: folder.path().to_path_buf(),
+    };
+    let engine = MistralEngine::load(&[model], 2)
+        .await
+        .expect("the tiny model loads");
+    (folder, engine)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
+    let (_folder, engine) = tiny_llama().await;
+    let prompt = prompt(None, 48);
+    let sampler = SeededSampler::new(&Pubkey::new_unique(), &prompt.sampling);
+    let (text, tokens) = answer(&engine, &prompt, sampler.clone()).await;
+    assert!(
+        tokens >= 40,
+        "a long enough answer: {tokens} tokens, {text:?}"
+    );
+
+    let scores = engine
+        .rescore(MODEL, &prompt, &sampler, &text)
+        .await
+        .expect("re-scored");
+    let rescored = Rescored::of(&scores);
+    assert_eq!(
+        rescored.tokens as u32, tokens,
+        "the answer retokenizes to its own tokens"
+    );
+    assert_eq!(rescored.own_choice, rescored.tokens, "{rescored:?}");
+    assert_eq!(rescored.verdict, Verdict::Consistent);
+
+    // One character changed in the middle: that token is not the model's choice.
+    let middle = text.len() / 2;
+    let replacement = if text.as_bytes()[middle] == b'q' {
+        "z"
+    } else {
+        "q"
+    };
+    let mut changed = text.clone();
+    changed.replace_range(middle..=middle, replacement);
+    let scores = engine
+        .rescore(MODEL, &prompt, &sampler, &changed)
+        .await
+        .expect("re-scored");
+    let rescored = Rescored::of(&scores);
+    let (at, worst) = rescored.worst.expect("a token falls short");
+    assert!(
+        worst.margin >= FAR_MARGIN && worst.rank > 1,
+        "{worst:?} at {at}"
+    );
+    assert_eq!(rescored.verdict, Verdict::Inconsistent, "{rescored:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
+    let (_folder, engine) = tiny_llama().await;
+    let prompt = prompt(Some(0.8), 48);
+    let sampler = SeededSampler::new(&Pubkey::new_unique(), &prompt.sampling);
+    let (text, tokens) = answer(&engine, &prompt, sampler.clone()).await;
+    assert!(
+        tokens >= 40,
+        "a long enough answer: {tokens} tokens, {text:?}"
+    );
+    // The same seed draws the same answer again.
+    assert_eq!(answer(&engine, &prompt, sampler.clone()).await.0, text);
+
+    let rescored = Rescored::of(
+        &engine
+            .rescore(MODEL, &prompt, &sampler, &text)
+            .await
+            .expect("re-scored"),
+    );
+    assert_eq!(rescored.own_choice, rescored.tokens, "{rescored:?}");
+    assert_eq!(rescored.verdict, Verdict::Consistent);
+
+    let elsewhere = SeededSampler::new(&Pubkey::new_unique(), &prompt.sampling);
+    let rescored = Rescored::of(
+        &engine
+            .rescore(MODEL, &prompt, &elsewhere, &text)
+            .await
+            .expect("re-scored"),
+    );
+    assert_eq!(rescored.verdict, Verdict::Inconsistent, "{rescored:?}");
+}

@@ -1,0 +1,452 @@
+//! `chainference bench replay`: does re-scoring tell the pinned weights from a substitute?
+//!
+//! Providers on a local node answer with SmolLM2-135M-Instruct Q4_1 (the pinned weights) and
+//! with substitutes served under the same pin, as a lying server would: the same GGUF
+//! requantized as Q4_0, the same with its last layers removed, and another model (the tiny
+//! Llama the tests use). Half the answers are greedy, half sampled at temperature 0.7. Each is
+//! re-scored by `chainference audit --replay` against the pinned file, in its own process with
+//! `--rescore-threads` threads (generation ran on all of the machine's), and judged on its first
+//! 50, 100 and `--tokens` tokens. The report gives the false-alarm rate on honest answers and
+//! the detection rate of each substitute, per temperature and length, and the re-scoring time
+//! per token against generation's.
+
+use super::substitutes::{write_substitute, Substitute};
+use super::{question, settings, user, Bed};
+use crate::cli::Output;
+use crate::smollm2;
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, Context, Result};
+use chainference_client::ask::ask;
+use chainference_client::envelope::PromptEnvelope;
+use chainference_client::rescore::{Rescored, TokenScore, Verdict};
+use chainference_client::sampling::SeededSampler;
+use chainference_client::weights::weights_digest;
+use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
+use chainference_provider::engine::{Engine, EngineError, Generated};
+use clap::Args;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// `chainference bench replay` options.
+#[derive(Args, Clone, Debug)]
+pub struct ReplayArgs {
+    /// Honest answers (half greedy, half sampled).
+    #[arg(long, default_value_t = 100)]
+    pub honest: usize,
+    /// Answers by each substitute (half greedy, half sampled).
+    #[arg(long, default_value_t = 20)]
+    pub per_substitute: usize,
+    /// Tokens of each answer; verdicts on its first 50, 100 and all of them.
+    #[arg(long, default_value_t = 200)]
+    pub tokens: u32,
+    /// Threads each re-scoring runs with.
+    #[arg(long, default_value_t = 1)]
+    pub rescore_threads: usize,
+    /// Questions in flight at once per provider.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+}
+
+/// The temperature of sampled answers.
+const SAMPLED: f64 = 0.7;
+/// Layers the truncated substitute lacks.
+const LAYERS_REMOVED: u32 = 2;
+
+/// An engine serving one model's weights under another's pin: what a lying server does.
+struct Claiming {
+    inner: MistralEngine,
+    claims: [u8; 32],
+}
+
+impl Engine for Claiming {
+    fn generate(
+        &self,
+        model: &str,
+        prompt: &PromptEnvelope,
+        sampler: SeededSampler,
+        delivered: &str,
+        max_tokens: u32,
+    ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError> {
+        self.inner
+            .generate(model, prompt, sampler, delivered, max_tokens)
+    }
+
+    fn weights(&self, _model: &str) -> Option<[u8; 32]> {
+        Some(self.claims)
+    }
+}
+
+/// Verdicts of one kind of answer at one temperature and length.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Tally {
+    /// Answers at least this long.
+    pub judged: usize,
+    /// Of those, judged inconsistent.
+    pub inconsistent: usize,
+    /// Mean capped margin over them.
+    pub mean_margin: f64,
+    /// Share of their tokens that were the model's own choice.
+    pub own_choice: f64,
+}
+
+/// One served model's answers, judged.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Which weights answered.
+    pub served: String,
+    /// Greedy (`None`) or sampled.
+    pub temperature: Option<f64>,
+    /// Per length judged: (tokens, tally).
+    pub lengths: Vec<(u32, Tally)>,
+}
+
+/// The report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The pinned model.
+    pub model: String,
+    /// Threads re-scoring ran with.
+    pub rescore_threads: usize,
+    /// Rows: the pinned weights first, then each substitute.
+    pub rows: Vec<Row>,
+    /// Seconds per token generating with the pinned weights through mistral.rs alone.
+    pub generation_secs_per_token: f64,
+    /// Seconds per token re-scoring (the model's pass over prompt and answer, median).
+    pub rescore_secs_per_token: f64,
+}
+
+/// One answer through the chain: who served it, how, and the client's key file.
+struct Asked {
+    served: usize,
+    temperature: Option<f64>,
+    request: Pubkey,
+    key: PathBuf,
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
+    anyhow::ensure!(args.tokens >= 100, "--tokens must be at least 100");
+    let pinned_path = tokio::task::spawn_blocking(smollm2::model_path).await??;
+    let pinned = weights_digest(&pinned_path)?;
+    let work = tempfile::tempdir().context("a temporary folder for the substitutes")?;
+    eprintln!("Writing the substitutes…");
+    let mut served: Vec<(String, PathBuf)> = vec![("pinned Q4_1".into(), pinned_path.clone())];
+    for substitute in [
+        Substitute::Q4_0,
+        Substitute::Truncated {
+            layers: LAYERS_REMOVED,
+        },
+    ] {
+        let path = work
+            .path()
+            .join(format!("substitute-{}.gguf", served.len()));
+        let (source, target) = (pinned_path.clone(), path.clone());
+        tokio::task::spawn_blocking(move || write_substitute(&source, &target, substitute))
+            .await??;
+        served.push((substitute.name(), path));
+    }
+    let tiny = work.path().join("tiny-llama");
+    chainference_fixtures::write_tiny_llama(&tiny).context("writing the tiny Llama")?;
+    served.push(("another model (the tiny Llama)".into(), tiny));
+
+    let bed = Bed::start().await?;
+    let concurrency = args.concurrency.max(1);
+    let mut serving = Vec::new();
+    let mut operators = Vec::new();
+    let mut honest_engine = None;
+    for (name, path) in &served {
+        eprintln!("Serving {name}…");
+        let inner = MistralEngine::load(
+            &[MistralModel {
+                id: smollm2::MODEL_ID.into(),
+                path: path.clone(),
+            }],
+            usize::from(concurrency),
+        )
+        .await?;
+        let engine: Arc<dyn Engine> = if honest_engine.is_none() {
+            let engine = Arc::new(inner);
+            honest_engine = Some(engine.clone());
+            engine
+        } else {
+            Arc::new(Claiming {
+                inner,
+                claims: pinned,
+            })
+        };
+        let (operator, task) = bed
+            .serve(settings(smollm2::MODEL_ID, concurrency, 14, 0), engine)
+            .await?;
+        operators.push(operator);
+        serving.push(task);
+    }
+    let honest_engine = honest_engine.ok_or_else(|| anyhow!("no pinned engine"))?;
+
+    let keys = work.path().join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let mut plan = Vec::new();
+    for (index, _) in served.iter().enumerate() {
+        let count = if index == 0 {
+            args.honest
+        } else {
+            args.per_substitute
+        };
+        for number in 0..count {
+            let temperature = (number % 2 == 1).then_some(SAMPLED);
+            plan.push((index, temperature, plan.len()));
+        }
+    }
+    eprintln!(
+        "Asking {} questions of {} tokens through the chain…",
+        plan.len(),
+        args.tokens
+    );
+    let mut asked = Vec::new();
+    for lane in plan.chunks(usize::from(concurrency) * served.len()) {
+        let mut asking = Vec::new();
+        for &(index, temperature, number) in lane {
+            let wallet = bed.wallet(1_000_000_000)?;
+            let key = keys.join(format!("{number}.json"));
+            chainference_client::wallet::write_keypair(&wallet, &key)?;
+            let mut question = question(
+                smollm2::MODEL_ID,
+                user(&topic(number)),
+                args.tokens,
+                0.0,
+                operators[index],
+            );
+            question.terms.time_limit_secs = chainference::constants::MAX_TIME_LIMIT_SECS;
+            question.prompt.sampling.temperature = temperature;
+            let chain = bed.chain.clone();
+            asking.push(tokio::spawn(async move {
+                let answered = ask(&chain, &wallet, &question, |_| {}).await?;
+                anyhow::Ok(Asked {
+                    served: index,
+                    temperature,
+                    request: answered.request,
+                    key,
+                })
+            }));
+        }
+        for question in asking {
+            asked.push(question.await?.context("a question was not answered")?);
+        }
+        eprint!("\r{} of {} answered", asked.len(), plan.len());
+    }
+    eprintln!();
+    for task in serving {
+        task.abort();
+    }
+
+    eprintln!("Re-scoring every answer against the pinned weights…");
+    let mut judged: Vec<(usize, Option<f64>, Vec<TokenScore>, f64)> = Vec::new();
+    for (number, answer) in asked.iter().enumerate() {
+        let (scores, seconds) = rescore(&bed, answer, &pinned_path, args.rescore_threads).await?;
+        judged.push((answer.served, answer.temperature, scores, seconds));
+        eprint!("\r{} of {} re-scored", number + 1, asked.len());
+    }
+    eprintln!();
+
+    let mut rows = Vec::new();
+    for (index, (name, _)) in served.iter().enumerate() {
+        for temperature in [None, Some(SAMPLED)] {
+            let lengths = [50, 100, args.tokens]
+                .into_iter()
+                .map(|length| {
+                    let answers = judged
+                        .iter()
+                        .filter(|(served, t, ..)| *served == index && *t == temperature)
+                        .map(|(_, _, scores, _)| scores);
+                    (length, tally(answers, length as usize))
+                })
+                .collect();
+            rows.push(Row {
+                served: name.clone(),
+                temperature,
+                lengths,
+            });
+        }
+    }
+    let mut per_token: Vec<f64> = judged
+        .iter()
+        .filter(|(_, _, scores, _)| !scores.is_empty())
+        .map(|(_, _, scores, seconds)| seconds / scores.len() as f64)
+        .collect();
+    let rescore_secs_per_token = super::median(&mut per_token);
+
+    eprintln!("Timing generation with the pinned weights alone…");
+    let mut generation = Vec::new();
+    for number in 0..5 {
+        let question = question(
+            smollm2::MODEL_ID,
+            user(&topic(number)),
+            args.tokens,
+            0.0,
+            Pubkey::default(),
+        );
+        let start = Instant::now();
+        let generated =
+            super::generate_alone(&honest_engine, &question.prompt, args.tokens, start).await?;
+        if generated.tokens > 1 {
+            let first = generated.first.unwrap_or(0.0);
+            generation.push((generated.last - first) / f64::from(generated.tokens - 1));
+        }
+    }
+    let report = Report {
+        model: smollm2::MODEL_ID.into(),
+        rescore_threads: args.rescore_threads,
+        rows,
+        generation_secs_per_token: super::median(&mut generation),
+        rescore_secs_per_token,
+    };
+    bed.finish(output, &report, print_report).await
+}
+
+/// The `number`-th question of the bench: varied topics, so answers differ.
+fn topic(number: usize) -> String {
+    const TOPICS: [&str; 20] = [
+        "lighthouses",
+        "bread baking",
+        "the moon",
+        "rivers",
+        "chess",
+        "bees",
+        "winter",
+        "trains",
+        "volcanoes",
+        "libraries",
+        "the ocean",
+        "bicycles",
+        "mountains",
+        "clocks",
+        "gardens",
+        "music",
+        "deserts",
+        "bridges",
+        "owls",
+        "rain",
+    ];
+    const ASKS: [&str; 5] = [
+        "Write a short essay about",
+        "Tell me a story about",
+        "Explain to a child how to think about",
+        "List some facts about",
+        "Describe a day spent with",
+    ];
+    format!(
+        "{} {}.",
+        ASKS[(number / TOPICS.len()) % ASKS.len()],
+        TOPICS[number % TOPICS.len()]
+    )
+}
+
+/// Re-scores `answer` with `chainference audit --replay` in its own process with `threads`
+/// threads: every token's score and the seconds the model took.
+async fn rescore(
+    bed: &Bed,
+    answer: &Asked,
+    weights: &Path,
+    threads: usize,
+) -> Result<(Vec<TokenScore>, f64)> {
+    let binary = std::env::current_exe().context("finding the chainference binary")?;
+    let request = answer.request.to_string();
+    for _ in 0..120 {
+        let mut command = std::process::Command::new(&binary);
+        command
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .args(["-u", &bed.node.rpc_url(), "--ws", &bed.node.pubsub_url()])
+            .args(["audit", &request, "--key"])
+            .arg(&answer.key)
+            .arg("--replay")
+            .arg(weights)
+            .args(["--output", "json"]);
+        let run = tokio::task::spawn_blocking(move || command.output()).await??;
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        if !run.status.success() {
+            if stderr.contains("finalized") {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            return Err(anyhow!("audit of {request} failed: {stderr}"));
+        }
+        let report: serde_json::Value = serde_json::from_slice(&run.stdout)?;
+        let replay = &report["replay"];
+        let scores: Vec<TokenScore> = serde_json::from_value(replay["tokens"].clone())?;
+        let seconds = replay["seconds"].as_f64().unwrap_or(0.0);
+        return Ok((scores, seconds));
+    }
+    Err(anyhow!("{request} was not finalized within two minutes"))
+}
+
+/// The verdicts on the first `length` tokens of every answer at least that long.
+fn tally<'a>(answers: impl Iterator<Item = &'a Vec<TokenScore>>, length: usize) -> Tally {
+    let mut tally = Tally::default();
+    let (mut margins, mut own, mut tokens) = (0.0, 0usize, 0usize);
+    for scores in answers.filter(|scores| scores.len() >= length) {
+        let rescored = Rescored::of(&scores[..length]);
+        tally.judged += 1;
+        if rescored.verdict == Verdict::Inconsistent {
+            tally.inconsistent += 1;
+        }
+        margins += rescored.mean_margin;
+        own += rescored.own_choice;
+        tokens += rescored.tokens;
+    }
+    if tally.judged > 0 {
+        tally.mean_margin = margins / tally.judged as f64;
+        tally.own_choice = own as f64 / tokens.max(1) as f64;
+    }
+    tally
+}
+
+fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "Re-scoring against the pinned {} (Q4_1), {} thread(s); verdicts on the first 50 / 100 / {} tokens",
+        report.model,
+        report.rescore_threads,
+        report.rows.first().and_then(|row| row.lengths.last()).map_or(0, |(tokens, _)| *tokens)
+    )?;
+    writeln!(
+        out,
+        "{:<34} {:>8} {:>28} {:>28} {:>28}",
+        "served", "sampling", "inconsistent/judged, own", "", ""
+    )?;
+    for row in &report.rows {
+        let cells: Vec<String> = row
+            .lengths
+            .iter()
+            .map(|(_, tally)| {
+                format!(
+                    "{}/{} ({:.1}%), own {:.3}",
+                    tally.inconsistent,
+                    tally.judged,
+                    100.0 * tally.inconsistent as f64 / tally.judged.max(1) as f64,
+                    tally.own_choice
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "{:<34} {:>8} {:>28} {:>28} {:>28}",
+            row.served,
+            row.temperature
+                .map_or("greedy".into(), |t| format!("T={t}")),
+            cells.first().map_or("", String::as_str),
+            cells.get(1).map_or("", String::as_str),
+            cells.get(2).map_or("", String::as_str),
+        )?;
+    }
+    writeln!(
+        out,
+        "Re-scoring {:.2} ms a token against generation's {:.2} ms a token ({:.1}x faster).",
+        report.rescore_secs_per_token * 1e3,
+        report.generation_secs_per_token * 1e3,
+        report.generation_secs_per_token / report.rescore_secs_per_token.max(1e-12)
+    )?;
+    Ok(())
+}
