@@ -172,15 +172,20 @@ impl MistralEngine {
         let logits = Tensor::cat(&chunks, 0)
             .and_then(|logits| logits.to_dtype(DType::F32))
             .map_err(|error| failed(error.into()))?;
+        // A prefix mistral.rs had cached is not run again, so the rows are the last positions'.
+        let rows = logits.dim(0).map_err(|error| failed(error.into()))?;
+        let skipped = (prompt_len + answer_tokens.len()).saturating_sub(rows);
+        if prompt_len == 0 || skipped > prompt_len - 1 {
+            return Err(failed(
+                "the model's prefix cache held the answer already: re-score with a freshly loaded model".into(),
+            ));
+        }
         let mut scores = Vec::with_capacity(answer_tokens.len());
         for (index, &token) in answer_tokens.iter().enumerate() {
             // The logits that chose token `index` are those after the token before it.
             let position = prompt_len + index;
-            let before = position
-                .checked_sub(1)
-                .ok_or_else(|| failed("the prompt renders to no tokens".into()))?;
             let row: Vec<f32> = logits
-                .get(before)
+                .get(position - 1 - skipped)
                 .and_then(|row| row.to_vec1())
                 .map_err(|error| failed(error.into()))?;
             scores.push(score_token(sampler, position as u64, &row, token));
