@@ -42,7 +42,7 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
     let reading = std::thread::spawn(move || {
         let (mut said_waiting, mut all) = (Some(said_waiting), String::new());
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("cannot be reached; waiting for it") {
+            if line.contains("cannot be reached or is behind what was seen; waiting for it") {
                 if let Some(said) = said_waiting.take() {
                     let _ = said.send(());
                 }
@@ -93,7 +93,8 @@ async fn a_client_and_a_provider_wait_out_a_node_that_is_down() {
     let stderr = reading.join().expect("its stderr is read");
     assert!(status.success(), "{stderr}");
     assert!(
-        matches!(said, Ok(Ok(()))) && stderr.contains("cannot be reached; waiting for it"),
+        matches!(said, Ok(Ok(())))
+            && stderr.contains("cannot be reached or is behind what was seen; waiting for it"),
         "the CLI said it was waiting: {stderr}"
     );
 
