@@ -323,6 +323,22 @@ pub async fn resume(
     receive(chain, wallet, &session, start, Timings::default(), on_event).await
 }
 
+/// The session key of `wallet`'s `request` with the server's posted key.
+pub fn request_session_key(
+    chain: &Chain,
+    wallet: &Keypair,
+    request: &Pubkey,
+    server_key: [u8; 32],
+) -> Result<SessionKey, EnvelopeError> {
+    let signature = wallet_signature(wallet)?;
+    let (_, key) = client_session(
+        &signature,
+        &PublicKey::from(server_key),
+        &chain.key_context(request),
+    )?;
+    Ok(key)
+}
+
 /// The session key of `wallet`'s `request` with the server's posted key, and the sealed
 /// prompt opened with it (for reading a request back from the ledger).
 pub fn open_sealed_prompt(
@@ -332,10 +348,8 @@ pub fn open_sealed_prompt(
     server_key: [u8; 32],
     sealed: &[u8],
 ) -> Result<(SessionKey, PromptEnvelope), EnvelopeError> {
-    let context = chain.key_context(request);
-    let signature = wallet_signature(wallet)?;
-    let (_, key) = client_session(&signature, &PublicKey::from(server_key), &context)?;
-    Ok((key, open_prompt(sealed, &key, &context)?))
+    let key = request_session_key(chain, wallet, request, server_key)?;
+    Ok((key, open_prompt(sealed, &key, &chain.key_context(request))?))
 }
 
 /// Follows the answer to its end (or expires the request past its deadline) and reads the

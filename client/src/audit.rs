@@ -9,10 +9,10 @@
 //! token claims checked against its text ([`decrypt_checked`]).
 
 use crate::answer::{AnswerError, AnswerOpener};
-use crate::ask::{open_sealed_prompt, wallet_signature};
+use crate::ask::{open_sealed_prompt, request_session_key};
 use crate::claims::{allowance_for, ClaimReport, ClaimTally};
 use crate::direct::SavedAnswer;
-use crate::envelope::{client_session, open_prompt, EnvelopeError, PromptEnvelope, SessionKey};
+use crate::envelope::{open_prompt, EnvelopeError, PromptEnvelope, SessionKey};
 use crate::ledger::{history_at, history_of, prompt_pieces, Recorded, RecordedTransaction};
 use crate::receipt::WrittenReceipt;
 use crate::rpc::{Chain, ChainError};
@@ -274,13 +274,7 @@ pub async fn request_key(
     let history = history_of(chain, request).await?;
     let server_key =
         server_key_of(&history).ok_or(AuditError::Undecryptable("lock (the server's key)"))?;
-    let signature = wallet_signature(wallet)?;
-    let (_, key) = client_session(
-        &signature,
-        &x25519_dalek::PublicKey::from(server_key),
-        &chain.key_context(request),
-    )?;
-    Ok(key)
+    Ok(request_session_key(chain, wallet, request, server_key)?)
 }
 
 /// The server's per-request key, from its lock in `history`.
