@@ -13,7 +13,7 @@ use crate::ask::{open_sealed_prompt, request_session_key};
 use crate::claims::{allowance_for, ClaimReport, ClaimTally};
 use crate::direct::SavedAnswer;
 use crate::envelope::{open_prompt, EnvelopeError, PromptEnvelope, SessionKey};
-use crate::ledger::{history_at, history_of, prompt_pieces, Recorded, RecordedTransaction};
+use crate::ledger::{history_at, history_of, locked, prompt_pieces, RecordedTransaction};
 use crate::receipt::WrittenReceipt;
 use crate::rpc::{Chain, ChainError};
 use crate::stream::chunks_of;
@@ -71,13 +71,7 @@ impl Transcript {
     /// The digest of the weights the server named when it locked the request (those its
     /// offer pinned then), if it was locked.
     pub fn pinned_weights(&self) -> Option<[u8; 32]> {
-        self.history
-            .iter()
-            .flat_map(|transaction| &transaction.instructions)
-            .find_map(|recorded| match recorded {
-                Recorded::Lock { weights_sha256, .. } => Some(*weights_sha256),
-                _ => None,
-            })
+        locked(&self.history).map(|lock| lock.weights_sha256)
     }
 
     /// The receipt its closing transaction wrote, once it is closed.
@@ -272,20 +266,10 @@ pub async fn request_key(
     request: &Pubkey,
 ) -> Result<SessionKey, AuditError> {
     let history = history_of(chain, request).await?;
-    let server_key =
-        server_key_of(&history).ok_or(AuditError::Undecryptable("lock (the server's key)"))?;
+    let server_key = locked(&history)
+        .map(|lock| lock.server_key)
+        .ok_or(AuditError::Undecryptable("lock (the server's key)"))?;
     Ok(request_session_key(chain, wallet, request, server_key)?)
-}
-
-/// The server's per-request key, from its lock in `history`.
-fn server_key_of(history: &[RecordedTransaction]) -> Option<[u8; 32]> {
-    history
-        .iter()
-        .flat_map(|transaction| &transaction.instructions)
-        .find_map(|recorded| match recorded {
-            Recorded::Lock { server_key, .. } => Some(*server_key),
-            _ => None,
-        })
 }
 
 /// The answer's text, decrypted with the client's `wallet` from the transcript alone.
@@ -305,7 +289,8 @@ pub fn decrypt_checked(
     key: AuditKey<'_>,
     transcript: &Transcript,
 ) -> Result<Decrypted, AuditError> {
-    let server_key = server_key_of(&transcript.history)
+    let server_key = locked(&transcript.history)
+        .map(|lock| lock.server_key)
         .ok_or(AuditError::Undecryptable("lock (the server's key)"))?;
     let sealed = prompt_pieces(&transcript.history).concat();
     if sealed.is_empty() {

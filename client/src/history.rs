@@ -7,7 +7,7 @@ use crate::answer::{AnswerError, AnswerOpener};
 use crate::ask::open_sealed_prompt;
 use crate::direct::SavedAnswer;
 use crate::envelope::{EnvelopeError, FinishReason, PromptEnvelope};
-use crate::ledger::{creation, history_of, sealed_prompt, Recorded, RecordedTransaction};
+use crate::ledger::{creation, history_of, locked, sealed_prompt, RecordedTransaction};
 use crate::receipt::{ReceiptError, ReceiptLeaf, WrittenReceipt};
 use crate::rpc::{Chain, ChainError};
 use crate::stream::{chunks_of, StreamAssembler};
@@ -76,14 +76,7 @@ pub async fn read_request(
 ) -> Result<PastRequest, HistoryError> {
     let history = history_of(chain, request).await?;
     let account: Option<Request> = chain.account(request, "Request").await?;
-    let server_key = history
-        .iter()
-        .flat_map(|transaction| &transaction.instructions)
-        .rev()
-        .find_map(|recorded| match recorded {
-            Recorded::Lock { server_key, .. } => Some(*server_key),
-            _ => None,
-        });
+    let server_key = locked(&history).map(|lock| lock.server_key);
     let (terms, stake, _) = creation(&history).ok_or(HistoryError::NotFound(*request))?;
     let terms = terms.clone();
     let receipt = match history

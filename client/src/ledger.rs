@@ -307,6 +307,32 @@ pub fn creation(history: &[RecordedTransaction]) -> Option<(&RequestTerms, u64, 
     })
 }
 
+/// What a request's lock named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Locked {
+    /// The server's per-request x25519 key.
+    pub server_key: [u8; 32],
+    /// The weights its offer pinned then.
+    pub weights_sha256: [u8; 32],
+}
+
+/// The request's lock in its history (a request is locked at most once).
+pub fn locked(history: &[RecordedTransaction]) -> Option<Locked> {
+    history
+        .iter()
+        .flat_map(|transaction| &transaction.instructions)
+        .find_map(|recorded| match *recorded {
+            Recorded::Lock {
+                server_key,
+                weights_sha256,
+            } => Some(Locked {
+                server_key,
+                weights_sha256,
+            }),
+            _ => None,
+        })
+}
+
 /// The sealed prompt of a request: its `submit_prompt` pieces in the order they landed.
 pub fn sealed_prompt(history: &[RecordedTransaction]) -> Vec<u8> {
     prompt_pieces(history).concat()

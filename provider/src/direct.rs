@@ -69,7 +69,7 @@ impl<'a> Direct<'a> {
         let (job, ready, request) = (self.job, self.ready, self.job.request);
         let roots = self.sent.acknowledged_roots(job, ready, ack);
         // One append's compute for each root and one for the completion with its
-        // acknowledgement (measured: programs/chainference/tests/program/compute.rs).
+        // acknowledgement (measured: programs/native/tests/program/compute.rs).
         let mut instructions = job.posting.budget_for(roots.len() + 1);
         instructions.extend(roots.into_iter().map(|(append, _)| append));
         match &ack {

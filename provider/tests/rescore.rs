@@ -3,6 +3,7 @@
 //! one token changed, or re-scored under another request's seed, is not.
 
 use anchor_lang::prelude::Pubkey;
+use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
 use chainference_client::rescore::{Rescored, Verdict, FAR_MARGIN};
 use chainference_client::sampling::SeededSampler;
@@ -72,7 +73,6 @@ async fn load(model: &MistralModel) -> MistralEngine {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "re-scoring does not yet reproduce every served token (retokenized text differs from the tokens served; see the note on issue 22)"]
 async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
     let (_folder, engine, model) = tiny_llama().await;
     let prompt = prompt(None, 48);
@@ -89,9 +89,11 @@ async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
         .await
         .expect("re-scored");
     let rescored = Rescored::of(&scores);
-    assert_eq!(
-        rescored.tokens as u32, tokens,
-        "the answer retokenizes to its own tokens"
+    // Every served token with text is scored; a special one after the last text is not seen.
+    let scored = rescored.tokens as u32;
+    assert!(
+        scored <= tokens && scored + SPECIAL_TOKEN_ALLOWANCE as u32 >= tokens,
+        "{scored} tokens scored of {tokens} served"
     );
     assert_eq!(rescored.own_choice, rescored.tokens, "{rescored:?}");
     assert_eq!(rescored.verdict, Verdict::Consistent);
@@ -120,7 +122,6 @@ async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "re-scoring does not yet reproduce every served token (retokenized text differs from the tokens served; see the note on issue 22)"]
 async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
     let (_folder, engine, model) = tiny_llama().await;
     let prompt = prompt(Some(0.8), 48);

@@ -108,8 +108,9 @@ async fn replay(
     decrypted: Option<&Decrypted>,
 ) -> Result<Option<Replayed>> {
     use chainference_client::sampling::SeededSampler;
-    use chainference_client::weights::{digest_hex, weights_digest};
+    use chainference_client::weights::digest_hex;
     use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
+    use chainference_provider::engine::Engine;
     let Some(path) = &args.replay else {
         return Ok(None);
     };
@@ -120,7 +121,17 @@ async fn replay(
         anyhow!("the request was never locked, so no weights were pinned for it: there is nothing to re-score")
     })?;
     let path = expand_home(path);
-    let digest = weights_digest(&path)?;
+    let model = transcript.bundle.terms.model.clone();
+    // Loading digests the file as it reads it; nothing runs before the digest is compared.
+    let engine = MistralEngine::load(
+        &[MistralModel {
+            id: model.clone(),
+            path: path.clone(),
+        }],
+        1,
+    )
+    .await?;
+    let digest = engine.weights(&model).unwrap_or_default();
     if digest != pinned {
         return Err(anyhow!(
             "the weights at {} (sha256 {}) are not those the server pinned for this answer (sha256 {}): re-score with the pinned file (`chainference models` lists each offer's digest)",
@@ -129,15 +140,6 @@ async fn replay(
             digest_hex(&pinned)
         ));
     }
-    let model = transcript.bundle.terms.model.clone();
-    let engine = MistralEngine::load(
-        &[MistralModel {
-            id: model.clone(),
-            path,
-        }],
-        1,
-    )
-    .await?;
     let sampler = SeededSampler::new(address, &decrypted.prompt.sampling);
     let start = std::time::Instant::now();
     let scores = engine

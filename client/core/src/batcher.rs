@@ -28,7 +28,7 @@ pub const COMPLETION_BYTES: usize = 96;
 /// Compute units a provider asks for each append of a transaction when it pays a priority fee
 /// (the fee is this limit times the price, used or not): the most an append the packer makes
 /// was measured to take on the sBPF build, a filled one-chunk append or a final append with the
-/// completion beside it, with a margin (`programs/chainference/tests/program/compute.rs`
+/// completion beside it, with a margin (`programs/native/tests/program/compute.rs`
 /// checks both fit; COMPUTE.md has the figures).
 pub const APPEND_COMPUTE_UNITS: u32 = 72_000;
 /// Bytes a chunk's sealing adds to its stream bytes: the flags byte and the AEAD tag.

@@ -8,6 +8,7 @@
 //! a logits processor leaves only the sampler's choice, which mistral.rs's argmax then takes.
 
 use super::{Engine, EngineError, Generated};
+use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
 use chainference_client::rescore::{score_token, TokenScore};
 use chainference_client::sampling::SeededSampler;
@@ -103,9 +104,17 @@ impl MistralEngine {
 }
 
 impl MistralEngine {
-    /// Re-scores `answer` to `prompt` (design §12): `model` runs once over the prompt (its
-    /// chat template, as a chat request renders it) and the answer's tokens, every position's
+    /// Re-scores `answer` to `prompt` (design §12): `model` runs over the prompt (its chat
+    /// template, as a chat request renders it) and the answer's tokens, every position's
     /// logits come back, and each answer token is scored under `sampler` at its position.
+    ///
+    /// The answer is text, and the tokens that made it are not unique (a server may have drawn
+    /// `t`, `h` where the tokenizer writes `th`, and mistral.rs trims the leading whitespace of
+    /// an answer's first token from its text). The tokens scored are those an honest server
+    /// would have drawn: the text's own tokenization, except that wherever the sampler's
+    /// choice is not that token but its text continues the answer just as well, the choice
+    /// is taken and the rest of the text tokenized anew after it. Each such turn runs the
+    /// model again from that position only (mistral.rs keeps the prefix in its cache).
     pub async fn rescore(
         &self,
         model: &str,
@@ -118,33 +127,166 @@ impl MistralEngine {
             .get(model)
             .cloned()
             .ok_or_else(|| EngineError::UnknownModel(model.to_string()))?;
-        let failed = |source: Box<dyn std::error::Error + Send + Sync>| EngineError::Rescore {
-            model: model.to_string(),
-            source,
+        let scorer = Scorer {
+            model: &loaded,
+            id: model,
         };
         let conversation = turns(prompt).fold(TextMessages::new(), |messages, (role, content)| {
             messages.add_message(role, content)
         });
-        let mut tokens = loaded
-            .tokenize(Either::Left(conversation), None, true, true, None)
+        let prompt_tokens = scorer.tokenize(Either::Left(conversation), true).await?;
+        let prompt_len = prompt_tokens.len();
+        let mut answer_tokens = scorer
+            .tokenize(Either::Right(answer.to_string()), false)
+            .await?;
+        let mut scores = Vec::with_capacity(answer_tokens.len());
+        let mut from = 0;
+        // Special tokens decode to nothing; as many may be taken as the token claims allow.
+        let mut textless = SPECIAL_TOKEN_ALLOWANCE;
+        'passes: while from < answer_tokens.len() {
+            let sequence: Vec<u32> = prompt_tokens
+                .iter()
+                .chain(&answer_tokens)
+                .copied()
+                .collect();
+            let (logits, skipped) = scorer.logits(sequence).await?;
+            // The logits that chose token `index` are those after the token before it.
+            if prompt_len + from < 1 + skipped {
+                return Err(scorer.failed(
+                    "the model's prefix cache held the answer already: re-score with a freshly loaded model".into(),
+                ));
+            }
+            for index in from.. {
+                let Some(&token) = answer_tokens.get(index) else {
+                    break 'passes;
+                };
+                let position = prompt_len + index;
+                let row: Vec<f32> = logits
+                    .get(position - 1 - skipped)
+                    .and_then(|row| row.to_vec1())
+                    .map_err(|error| scorer.failed(error.into()))?;
+                let choice = sampler.choose(position as u64, &row);
+                if let Some(choice) = choice.filter(|&choice| choice != token) {
+                    if let Some(realigned) = scorer
+                        .realign(&answer_tokens[..index], choice, answer, &mut textless)
+                        .await?
+                    {
+                        scores.push(score_token(sampler, position as u64, &row, choice));
+                        answer_tokens = realigned;
+                        from = index + 1;
+                        continue 'passes;
+                    }
+                }
+                scores.push(score_token(sampler, position as u64, &row, token));
+            }
+        }
+        Ok(scores)
+    }
+}
+
+/// One loaded model, as the re-scorer asks it things.
+struct Scorer<'a> {
+    /// The model.
+    model: &'a Model,
+    /// Its id, for errors.
+    id: &'a str,
+}
+
+impl Scorer<'_> {
+    /// A re-scoring failure with its cause.
+    fn failed(&self, source: Box<dyn std::error::Error + Send + Sync>) -> EngineError {
+        EngineError::Rescore {
+            model: self.id.to_string(),
+            source,
+        }
+    }
+
+    /// The tokens of a conversation (with the chat template's specials and generation
+    /// prompt, as a chat request renders it) or of answer text (`specials` false).
+    async fn tokenize(
+        &self,
+        text: Either<TextMessages, String>,
+        specials: bool,
+    ) -> Result<Vec<u32>, EngineError> {
+        self.model
+            .tokenize(text, None, specials, specials, None)
             .await
-            .map_err(|error| failed(error.to_string().into()))?;
-        let prompt_len = tokens.len();
-        let answer_tokens = loaded
-            .tokenize(Either::Right(answer.to_string()), None, false, false, None)
+            .map_err(|error| self.failed(error.to_string().into()))
+    }
+
+    /// The text of answer `tokens`, special tokens left out as in a served answer.
+    async fn decode(&self, tokens: &[u32]) -> Result<String, EngineError> {
+        self.model
+            .detokenize(tokens.to_vec(), true)
             .await
-            .map_err(|error| failed(error.to_string().into()))?;
-        tokens.extend(&answer_tokens);
+            .map_err(|error| self.failed(error.to_string().into()))
+    }
+
+    /// The text an answer of `tokens` is served as: their decoding less the first token's
+    /// leading whitespace, which mistral.rs trims from an answer's first piece.
+    async fn served_text(&self, tokens: &[u32]) -> Result<String, EngineError> {
+        let Some(&first) = tokens.first() else {
+            return Ok(String::new());
+        };
+        let text = self.decode(tokens).await?;
+        let first = self.decode(&[first]).await?;
+        let lead = &first[..first.len() - first.trim_start().len()];
+        Ok(text.strip_prefix(lead).unwrap_or(&text).to_string())
+    }
+
+    /// The answer's tokens if the one after `before` is `choice`: `before`, `choice`, and
+    /// the rest of `served` tokenized, when `choice` adds to the text (or adds nothing, while
+    /// `textless` such tokens are left, one of which it takes) and the text so far still
+    /// begins `served` (and the whole is served as `served`); `None` otherwise.
+    async fn realign(
+        &self,
+        before: &[u32],
+        choice: u32,
+        served: &str,
+        textless: &mut u64,
+    ) -> Result<Option<Vec<u32>>, EngineError> {
+        let start = self.served_text(before).await?;
+        let mut tokens = before.to_vec();
+        tokens.push(choice);
+        let through = self.served_text(&tokens).await?;
+        // A first token of whitespace alone is served as nothing, yet it was served; so are
+        // special tokens (other than the end, which would have ended the answer).
+        let adds = through.len() > start.len()
+            || (before.is_empty() && !self.decode(&tokens).await?.is_empty());
+        let takes_textless = !adds && *textless > 0;
+        if !(adds || takes_textless) || !served.starts_with(&through) {
+            return Ok(None);
+        }
+        let rest = &served[through.len()..];
+        if !rest.is_empty() {
+            tokens.extend(
+                self.tokenize(Either::Right(rest.to_string()), false)
+                    .await?,
+            );
+        }
+        if self.served_text(&tokens).await? != served {
+            return Ok(None);
+        }
+        if takes_textless {
+            *textless -= 1;
+        }
+        Ok(Some(tokens))
+    }
+
+    /// The model's logits after each token of `sequence`, one row per position, and how many
+    /// leading positions have no row (mistral.rs does not run again a prefix it has cached).
+    async fn logits(&self, sequence: Vec<u32>) -> Result<(Tensor, usize), EngineError> {
+        let length = sequence.len();
         let (responses, mut receiver) = mpsc::channel(1);
         let mut sampling = SamplingParams::deterministic();
         sampling.max_len = Some(1);
         let request = Request::Normal(Box::new(NormalRequest {
-            messages: RequestMessage::CompletionTokens(tokens),
+            messages: RequestMessage::CompletionTokens(sequence),
             sampling_params: sampling,
             response: responses,
             return_logprobs: false,
             is_streaming: false,
-            id: loaded.inner().next_request_id(),
+            id: self.model.inner().next_request_id(),
             constraint: Constraint::None,
             suffix: None,
             tools: None,
@@ -155,42 +297,25 @@ impl MistralEngine {
             model_id: None,
             truncate_sequence: false,
         }));
-        loaded
+        self.model
             .inner()
             .get_sender(None)
-            .map_err(|error| failed(error.to_string().into()))?
+            .map_err(|error| self.failed(error.to_string().into()))?
             .send(request)
             .await
-            .map_err(|error| failed(error.to_string().into()))?;
+            .map_err(|error| self.failed(error.to_string().into()))?;
         let chunks = match receiver.recv().await {
             Some(Response::Raw { logits_chunks, .. }) => logits_chunks,
             Some(Response::InternalError(error) | Response::ValidationError(error)) => {
-                return Err(failed(error))
+                return Err(self.failed(error))
             }
-            _ => return Err(failed("mistral.rs returned no logits".into())),
+            _ => return Err(self.failed("mistral.rs returned no logits".into())),
         };
         let logits = Tensor::cat(&chunks, 0)
             .and_then(|logits| logits.to_dtype(DType::F32))
-            .map_err(|error| failed(error.into()))?;
-        // A prefix mistral.rs had cached is not run again, so the rows are the last positions'.
-        let rows = logits.dim(0).map_err(|error| failed(error.into()))?;
-        let skipped = (prompt_len + answer_tokens.len()).saturating_sub(rows);
-        if prompt_len == 0 || skipped > prompt_len - 1 {
-            return Err(failed(
-                "the model's prefix cache held the answer already: re-score with a freshly loaded model".into(),
-            ));
-        }
-        let mut scores = Vec::with_capacity(answer_tokens.len());
-        for (index, &token) in answer_tokens.iter().enumerate() {
-            // The logits that chose token `index` are those after the token before it.
-            let position = prompt_len + index;
-            let row: Vec<f32> = logits
-                .get(position - 1 - skipped)
-                .and_then(|row| row.to_vec1())
-                .map_err(|error| failed(error.into()))?;
-            scores.push(score_token(sampler, position as u64, &row, token));
-        }
-        Ok(scores)
+            .map_err(|error| self.failed(error.into()))?;
+        let rows = logits.dim(0).map_err(|error| self.failed(error.into()))?;
+        Ok((logits, length.saturating_sub(rows)))
     }
 }
 
