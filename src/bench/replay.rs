@@ -188,27 +188,43 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
 
     let keys = work.path().join("keys");
     std::fs::create_dir_all(&keys)?;
-    let mut plan = Vec::new();
+    // Each provider answers `concurrency` questions at a time; a lane gives each that many, so
+    // no question waits past its lock window behind others to the same provider.
+    let mut queues: Vec<std::collections::VecDeque<(usize, Option<f64>, usize)>> = Vec::new();
+    let mut total = 0;
     for (index, _) in served.iter().enumerate() {
         let count = if index == 0 {
             args.honest
         } else {
             args.per_substitute
         };
-        for number in 0..count {
-            let temperature = (number % 2 == 1).then_some(SAMPLED);
-            plan.push((index, temperature, plan.len()));
-        }
+        let queue = (0..count)
+            .map(|number| {
+                let temperature = (number % 2 == 1).then_some(SAMPLED);
+                total += 1;
+                (index, temperature, total - 1)
+            })
+            .collect();
+        queues.push(queue);
     }
     eprintln!(
-        "Asking {} questions of {} tokens through the chain…",
-        plan.len(),
+        "Asking {total} questions of {} tokens through the chain…",
         args.tokens
     );
     let mut asked = Vec::new();
-    for lane in plan.chunks(usize::from(concurrency) * served.len()) {
+    loop {
+        let lane: Vec<_> = queues
+            .iter_mut()
+            .flat_map(|queue| {
+                let take = usize::from(concurrency).min(queue.len());
+                queue.drain(..take).collect::<Vec<_>>()
+            })
+            .collect();
+        if lane.is_empty() {
+            break;
+        }
         let mut asking = Vec::new();
-        for &(index, temperature, number) in lane {
+        for (index, temperature, number) in lane {
             let wallet = bed.wallet(1_000_000_000)?;
             let key = keys.join(format!("{number}.json"));
             chainference_client::wallet::write_keypair(&wallet, &key)?;
@@ -235,7 +251,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
         for question in asking {
             asked.push(question.await?.context("a question was not answered")?);
         }
-        eprint!("\r{} of {} answered", asked.len(), plan.len());
+        eprint!("\r{} of {total} answered", asked.len());
     }
     eprintln!();
     for task in serving {

@@ -112,9 +112,10 @@ impl MistralEngine {
     /// `t`, `h` where the tokenizer writes `th`, and mistral.rs trims the leading whitespace of
     /// an answer's first token from its text). The tokens scored are those an honest server
     /// would have drawn: the text's own tokenization, except that wherever the sampler's
-    /// choice is not that token but its text continues the answer just as well, the choice
-    /// is taken and the rest of the text tokenized anew after it. Each such turn runs the
-    /// model again from that position only (mistral.rs keeps the prefix in its cache).
+    /// choice is not that token but its text continues the answer just as well (or it is a
+    /// special token, which adds no text: at most [`SPECIAL_TOKEN_ALLOWANCE`] of them), the
+    /// choice is taken and the rest of the text tokenized anew after it. Each such turn runs
+    /// the model over the new sequence (rows a prefix cache skips are mapped past it).
     pub async fn rescore(
         &self,
         model: &str,
