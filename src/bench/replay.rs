@@ -198,14 +198,13 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
         } else {
             args.per_substitute
         };
-        let queue = (0..count)
-            .map(|number| {
-                let temperature = (number % 2 == 1).then_some(SAMPLED);
-                total += 1;
-                (index, temperature, total - 1)
-            })
-            .collect();
-        queues.push(queue);
+        let first = total;
+        queues.push(
+            (0..count)
+                .map(|number| (index, (number % 2 == 1).then_some(SAMPLED), first + number))
+                .collect(),
+        );
+        total += count;
     }
     eprintln!(
         "Asking {total} questions of {} tokens through the chain…",

@@ -122,7 +122,8 @@ async fn replay(
     })?;
     let path = expand_home(path);
     let model = transcript.bundle.terms.model.clone();
-    // Loading digests the file as it reads it; nothing runs before the digest is compared.
+    // Loading digests the file (what the engine would pin); no token is scored before the
+    // digest is compared.
     let engine = MistralEngine::load(
         &[MistralModel {
             id: model.clone(),
