@@ -154,3 +154,34 @@ async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
     );
     assert_eq!(rescored.verdict, Verdict::Inconsistent, "{rescored:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampled_answers_after_others_with_the_same_start_are_reproduced() {
+    // A server answers many prompts that begin alike (the chat template, a system turn), so
+    // mistral.rs serves their start from its prefix cache; the tokens it drew must still be
+    // the seeded sampler's at every position, the first included.
+    let (_folder, engine, model) = tiny_llama().await;
+    let rescorer = load(&model).await;
+    for ending in [
+        "",
+        " and then he slept",
+        " by the lamp",
+        " before the storm",
+    ] {
+        let mut prompt = prompt(Some(1.5), 12);
+        prompt.messages[0].content.push_str(ending);
+        let sampler = SeededSampler::new(&Pubkey::new_unique(), &prompt.sampling);
+        let (text, _) = answer(&engine, &prompt, sampler.clone()).await;
+        let scores = rescorer
+            .rescore(MODEL, &prompt, &sampler, &text)
+            .await
+            .expect("re-scored");
+        let first = scores.first().expect("a token scored");
+        assert_eq!(first.margin, 0.0, "the first token of {text:?}: {first:?}");
+        let rescored = Rescored::of(&scores);
+        assert_eq!(
+            rescored.own_choice, rescored.tokens,
+            "{text:?}: {rescored:?}"
+        );
+    }
+}

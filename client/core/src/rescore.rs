@@ -39,7 +39,7 @@ pub struct TokenScore {
     pub margin: f64,
 }
 
-/// Scores `token` at sequence `position` given the model's `logits` there.
+/// Scores `token` at answer `position` given the model's `logits` there.
 pub fn score_token(
     sampler: &SeededSampler,
     position: u64,

@@ -1,8 +1,9 @@
 //! Reproducible sampling (design §12): an answer's randomness derives from its request, so anyone
 //! holding the weights, the prompt and the answer can recompute the choice at every token.
 //!
-//! Sampling is Gumbel-Max. At sequence position `p` (prompt and answer tokens before the one being
-//! chosen), token `i` of the vocabulary gets the noise `g_i = −ln(−ln u_i)`, where `u_i` comes
+//! Sampling is Gumbel-Max. At answer position `p` (the answer's tokens before the one being
+//! chosen: 0 for its first; the prompt is not counted, so its tokenization and any cache that
+//! served it cannot shift the draws), token `i` of the vocabulary gets the noise `g_i = −ln(−ln u_i)`, where `u_i` comes
 //! from the `i`-th 32-bit word of a ChaCha20 keystream keyed by the answer's [seed](answer_seed)
 //! with `p` as nonce. The token chosen is the argmax, over the nucleus (`top_p`), of
 //! `l_i / T + g_i`: exactly a draw from `softmax(l / T)` restricted to the nucleus, and one that
@@ -37,7 +38,7 @@ pub fn answer_seed(request: &Pubkey, client_seed: Option<u64>) -> [u8; 32] {
     hash.finalize().into()
 }
 
-/// The Gumbel noise of the first `vocabulary` tokens at sequence position `position`.
+/// The Gumbel noise of the first `vocabulary` tokens at answer position `position`.
 pub fn gumbel_noise(seed: &[u8; 32], position: u64, vocabulary: usize) -> Vec<f64> {
     let mut nonce = [0u8; 12];
     nonce[..8].copy_from_slice(&position.to_le_bytes());

@@ -23,6 +23,7 @@ use mistralrs::{
 };
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -161,24 +162,23 @@ impl MistralEngine {
                 let Some(&token) = answer_tokens.get(index) else {
                     break 'passes;
                 };
-                let position = prompt_len + index;
                 let row: Vec<f32> = logits
-                    .get(position - 1 - skipped)
+                    .get(prompt_len + index - 1 - skipped)
                     .and_then(|row| row.to_vec1())
                     .map_err(|error| scorer.failed(error.into()))?;
-                let choice = sampler.choose(position as u64, &row);
+                let choice = sampler.choose(index as u64, &row);
                 if let Some(choice) = choice.filter(|&choice| choice != token) {
                     if let Some(realigned) = scorer
                         .realign(&answer_tokens[..index], choice, answer, &mut textless)
                         .await?
                     {
-                        scores.push(score_token(sampler, position as u64, &row, choice));
+                        scores.push(score_token(sampler, index as u64, &row, choice));
                         answer_tokens = realigned;
                         from = index + 1;
                         continue 'passes;
                     }
                 }
-                scores.push(score_token(sampler, position as u64, &row, token));
+                scores.push(score_token(sampler, index as u64, &row, token));
             }
         }
         Ok(scores)
@@ -332,13 +332,17 @@ fn sampling_for(prompt: &PromptEnvelope, max_tokens: u32) -> SamplingParams {
 }
 
 /// The logits processor through which `sampler` chooses every token: it returns 0 for the
-/// sampler's choice at the position being generated (the count of tokens before it) and −∞ for
-/// every other token, so mistral.rs's argmax takes exactly that choice.
-fn seeded(sampler: SeededSampler) -> Arc<dyn CustomLogitsProcessor> {
+/// sampler's choice at the answer position being generated and −∞ for every other token, so
+/// mistral.rs's argmax takes exactly that choice. Positions count the answer's tokens from
+/// `first` (0 for a fresh answer; a resumed one starts after what was delivered), once per
+/// call: mistral.rs calls it once a token. They are not read from the context it passes, which
+/// lacks whatever prefix its cache served.
+fn seeded(sampler: SeededSampler, first: u64) -> Arc<dyn CustomLogitsProcessor> {
+    let next = AtomicU64::new(first);
     Arc::new(
-        move |logits: &Tensor, context: &[u32]| -> mistralrs::Result<Tensor> {
+        move |logits: &Tensor, _context: &[u32]| -> mistralrs::Result<Tensor> {
             let values: Vec<f32> = logits.to_dtype(DType::F32)?.to_vec1()?;
-            let position = u64::try_from(context.len()).unwrap_or(u64::MAX);
+            let position = next.fetch_add(1, Ordering::Relaxed);
             let mut chosen = vec![f32::NEG_INFINITY; values.len()];
             if let Some(token) = sampler.choose(position, &values) {
                 chosen[token as usize] = 0.0;
@@ -448,7 +452,7 @@ async fn chat(
             request.add_message(role, content)
         })
         .set_sampling(sampling_for(&prompt, max_tokens));
-    let request = request.add_logits_processor(seeded(sampler));
+    let request = request.add_logits_processor(seeded(sampler, 0));
     match model.stream_chat_request(request).await {
         Ok(stream) => forward(stream, sender).await,
         Err(error) => {
@@ -512,7 +516,7 @@ async fn continuation(
         suffix: None,
         tools: None,
         tool_choice: None,
-        logits_processors: Some(vec![seeded(sampler)]),
+        logits_processors: Some(vec![seeded(sampler, u64::from(delivered))]),
         return_raw_logits: false,
         web_search_options: None,
         model_id: None,
