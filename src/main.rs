@@ -112,6 +112,10 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
     if let Command::Verify { bundle } = &parsed.command {
         return cli::audit::run_verify(&global, bundle);
     }
+    #[cfg(feature = "mistralrs")]
+    if let Command::Audit(args) = &parsed.command {
+        cli::audit::prepare(args)?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match parsed.command {

@@ -6,7 +6,8 @@
 //! Llama the tests use). Half the answers are greedy, half sampled at temperature 0.7. Each is
 //! re-scored by `chainference audit --replay` against the pinned file, in its own process with
 //! `--rescore-threads` threads (generation ran on all of the machine's), and judged on its first
-//! 50, 100 and `--tokens` tokens. The report gives the false-alarm rate on honest answers and
+//! 50, 100 and `--tokens` tokens; a few honest answers are re-scored again on all threads, to
+//! time re-scoring against generation on the same threads. The report gives the false-alarm rate on honest answers and
 //! the detection rate of each substitute, per temperature and length, and the re-scoring time
 //! per token against generation's.
 
@@ -43,7 +44,8 @@ pub struct ReplayArgs {
     /// Tokens of each answer; verdicts on its first 50, 100 and all of them.
     #[arg(long, default_value_t = 200)]
     pub tokens: u32,
-    /// Threads each re-scoring runs with.
+    /// Threads each re-scoring for the verdicts runs with (generation runs on all: honest
+    /// answers must pass when re-scored with another count). Timing compares both on all.
     #[arg(long, default_value_t = 1)]
     pub rescore_threads: usize,
     /// Questions in flight at once per provider.
@@ -55,6 +57,8 @@ pub struct ReplayArgs {
 const SAMPLED: f64 = 0.7;
 /// Layers the truncated substitute lacks.
 const LAYERS_REMOVED: u32 = 2;
+/// Honest answers re-scored again on all threads to time re-scoring against generation.
+const TIMED: usize = 5;
 
 /// An engine serving one model's weights under another's pin: what a lying server does.
 struct Claiming {
@@ -91,6 +95,8 @@ pub struct Tally {
     pub mean_margin: f64,
     /// Share of their tokens that were the model's own choice.
     pub own_choice: f64,
+    /// The largest margin of any one token (the honest rows' tail sets `FAR_MARGIN`'s room).
+    pub max_margin: f64,
 }
 
 /// One served model's answers, judged.
@@ -109,14 +115,19 @@ pub struct Row {
 pub struct Report {
     /// The pinned model.
     pub model: String,
-    /// Threads re-scoring ran with.
+    /// Threads re-scoring for the verdicts ran with.
     pub rescore_threads: usize,
+    /// Threads generation and the timed re-scorings ran with (all the machine's).
+    pub all_threads: usize,
     /// Rows: the pinned weights first, then each substitute.
     pub rows: Vec<Row>,
     /// Seconds per token generating with the pinned weights through mistral.rs alone.
     pub generation_secs_per_token: f64,
-    /// Seconds per token re-scoring (the model's pass over prompt and answer, median).
+    /// Seconds per token re-scoring on all threads (the model's passes over prompt and answer,
+    /// loading left out; median over up to [`TIMED`] honest answers).
     pub rescore_secs_per_token: f64,
+    /// The same with `rescore_threads` threads, over every answer.
+    pub rescore_secs_per_token_verdicts: f64,
 }
 
 /// One answer through the chain: who served it, how, and the client's key file.
@@ -291,6 +302,17 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
         .filter(|(_, _, scores, _)| !scores.is_empty())
         .map(|(_, _, scores, seconds)| seconds / scores.len() as f64)
         .collect();
+    let rescore_secs_per_token_verdicts = super::median(&mut per_token);
+    let all_threads = std::thread::available_parallelism().map_or(1, usize::from);
+
+    eprintln!("Timing re-scoring on all {all_threads} threads…");
+    let mut per_token = Vec::new();
+    for answer in asked.iter().filter(|answer| answer.served == 0).take(TIMED) {
+        let (scores, seconds) = rescore(&bed, answer, &pinned_path, all_threads).await?;
+        if !scores.is_empty() {
+            per_token.push(seconds / scores.len() as f64);
+        }
+    }
     let rescore_secs_per_token = super::median(&mut per_token);
 
     eprintln!("Timing generation with the pinned weights alone…");
@@ -314,9 +336,11 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     let report = Report {
         model: smollm2::MODEL_ID.into(),
         rescore_threads: args.rescore_threads,
+        all_threads,
         rows,
         generation_secs_per_token: super::median(&mut generation),
         rescore_secs_per_token,
+        rescore_secs_per_token_verdicts,
     };
     bed.finish(output, &report, print_report).await
 }
@@ -409,6 +433,9 @@ fn tally<'a>(answers: impl Iterator<Item = &'a Vec<TokenScore>>, length: usize) 
         }
         margins += rescored.mean_margin;
         own += rescored.own_choice;
+        if let Some((_, worst)) = rescored.worst {
+            tally.max_margin = tally.max_margin.max(worst.margin);
+        }
         tokens += rescored.tokens;
     }
     if tally.judged > 0 {
@@ -428,8 +455,8 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     )?;
     writeln!(
         out,
-        "{:<34} {:>8} {:>28} {:>28} {:>28}",
-        "served", "sampling", "inconsistent/judged, own", "", ""
+        "{:<34} {:>8} {:>36} {:>36} {:>36}",
+        "served", "sampling", "inconsistent/judged, own, max margin", "", ""
     )?;
     for row in &report.rows {
         let cells: Vec<String> = row
@@ -437,17 +464,22 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
             .iter()
             .map(|(_, tally)| {
                 format!(
-                    "{}/{} ({:.1}%), own {:.3}",
+                    "{}/{} ({:.1}%), own {:.3}, {}",
                     tally.inconsistent,
                     tally.judged,
                     100.0 * tally.inconsistent as f64 / tally.judged.max(1) as f64,
-                    tally.own_choice
+                    tally.own_choice,
+                    if tally.max_margin >= f64::MAX {
+                        "outside".to_string()
+                    } else {
+                        format!("{:.2}", tally.max_margin)
+                    }
                 )
             })
             .collect();
         writeln!(
             out,
-            "{:<34} {:>8} {:>28} {:>28} {:>28}",
+            "{:<34} {:>8} {:>36} {:>36} {:>36}",
             row.served,
             row.temperature
                 .map_or("greedy".into(), |t| format!("T={t}")),
@@ -458,10 +490,13 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     }
     writeln!(
         out,
-        "Re-scoring {:.2} ms a token against generation's {:.2} ms a token ({:.1}x faster).",
+        "On all {} threads, re-scoring {:.2} ms a token against generation's {:.2} ms a token ({:.1}x faster); with {} thread(s), re-scoring {:.2} ms a token (model loading left out).",
+        report.all_threads,
         report.rescore_secs_per_token * 1e3,
         report.generation_secs_per_token * 1e3,
-        report.generation_secs_per_token / report.rescore_secs_per_token.max(1e-12)
+        report.generation_secs_per_token / report.rescore_secs_per_token.max(1e-12),
+        report.rescore_threads,
+        report.rescore_secs_per_token_verdicts * 1e3,
     )?;
     Ok(())
 }

@@ -6,6 +6,8 @@ pub mod audit;
 pub mod cancel;
 pub mod close;
 pub mod compare;
+#[cfg(feature = "mistralrs")]
+pub mod dequantize;
 pub mod flag;
 pub mod history;
 pub mod models;
