@@ -361,3 +361,69 @@ async fn a_provider_refuses_to_start_with_weights_its_offer_does_not_pin_unless_
         .expect("re-pinned when told");
     assert_eq!(pinned(&chain).await, digest(&other));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_asked_at_once_are_each_the_models_own() {
+    // mistral.rs 0.8.1 mixed the KV caches of sequences it ran interleaved on SmolLM2's GGUF:
+    // of four sampled answers asked at once of an engine scheduling two, one came out as words
+    // of another ("Tell me a story about bees" answered with the owls of "Describe a day
+    // spent with owls"), 12 of its 118 tokens the model's own choice. Each re-scores as the
+    // model's own now.
+    let path = tokio::task::spawn_blocking(chainference_cli::smollm2::model_path)
+        .await
+        .expect("ran")
+        .expect("SmolLM2 is fetched");
+    let model = MistralModel {
+        id: chainference_cli::smollm2::MODEL_ID.into(),
+        path,
+    };
+    let engine = Arc::new(
+        MistralEngine::load(std::slice::from_ref(&model), 2)
+            .await
+            .expect("SmolLM2 loads"),
+    );
+    let asks = [
+        "Write a short essay about lighthouses.",
+        "Tell me a story about bees.",
+        "List some facts about rivers.",
+        "Describe a day spent with owls.",
+    ]
+    .map(|text| {
+        let engine = engine.clone();
+        let id = model.id.clone();
+        tokio::spawn(async move {
+            let mut prompt = prompt(text, 60);
+            prompt.sampling.temperature = Some(0.7);
+            let sampler = SeededSampler::new(&Pubkey::new_unique(), &prompt.sampling);
+            let mut steps = engine
+                .generate(&id, &prompt, sampler.clone(), "", 60)
+                .expect("generation starts");
+            let mut answer = String::new();
+            while let Some(step) = steps.recv().await {
+                match step {
+                    Generated::Text { text, .. } => answer.push_str(&text),
+                    Generated::Failed(error) => panic!("mistral.rs failed: {error}"),
+                    _ => {}
+                }
+            }
+            (prompt, sampler, answer)
+        })
+    });
+    let rescorer = MistralEngine::load(std::slice::from_ref(&model), 1)
+        .await
+        .expect("SmolLM2 loads");
+    for asked in asks {
+        let (prompt, sampler, answer) = asked.await.expect("answered");
+        let scores = rescorer
+            .rescore(&model.id, &prompt, &sampler, &answer)
+            .await
+            .expect("re-scored");
+        let rescored = chainference_client::rescore::Rescored::of(&scores);
+        assert_eq!(
+            rescored.verdict,
+            chainference_client::rescore::Verdict::Consistent,
+            "{:?}: {answer:?} {rescored:?}",
+            prompt.messages[0].content
+        );
+    }
+}

@@ -36,13 +36,36 @@ pub struct MistralModel {
     pub path: std::path::PathBuf,
 }
 
-/// Loaded mistral.rs models, by id, with their weights' digests.
+/// Loaded mistral.rs models, by id.
 pub struct MistralEngine {
-    models: HashMap<String, (Arc<Model>, [u8; 32])>,
+    models: HashMap<String, Loaded>,
+}
+
+/// One loaded model: the engine, its weights' digest, and the turn its answers take.
+#[derive(Clone)]
+struct Loaded {
+    model: Arc<Model>,
+    digest: [u8; 32],
+    /// One answer (or re-scoring) at a time. mistral.rs 0.8.1 mixes the KV caches of
+    /// sequences it runs interleaved on a GGUF model, batched or not: with two answers
+    /// generated at once, one came out as words of the other
+    /// (`provider/tests/rescore.rs::answers_asked_at_once_are_each_the_models_own`).
+    turn: Arc<tokio::sync::Semaphore>,
 }
 
 impl MistralEngine {
-    /// Loads every model; `max_concurrent` sequences are scheduled at once. Safetensors
+    /// The loaded `model`.
+    fn loaded(&self, model: &str) -> Result<Loaded, EngineError> {
+        self.models
+            .get(model)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownModel(model.to_string()))
+    }
+}
+
+impl MistralEngine {
+    /// Loads every model; `max_concurrent` sequences may wait in mistral.rs's scheduler, and each
+    /// model answers one at a time (see `Loaded::turn`). Safetensors
     /// folders load in F32, so greedy sampling gives the same tokens every run.
     pub async fn load(models: &[MistralModel], max_concurrent: usize) -> Result<Self, EngineError> {
         let mut loaded = HashMap::new();
@@ -98,7 +121,14 @@ impl MistralEngine {
                 path: path.display().to_string(),
                 source: error.into(),
             })?;
-            loaded.insert(model.id.clone(), (Arc::new(built), digest));
+            loaded.insert(
+                model.id.clone(),
+                Loaded {
+                    model: Arc::new(built),
+                    digest,
+                    turn: Arc::new(tokio::sync::Semaphore::new(1)),
+                },
+            );
         }
         Ok(Self { models: loaded })
     }
@@ -124,13 +154,10 @@ impl MistralEngine {
         sampler: &SeededSampler,
         answer: &str,
     ) -> Result<Vec<TokenScore>, EngineError> {
-        let (loaded, _) = self
-            .models
-            .get(model)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownModel(model.to_string()))?;
+        let loaded = self.loaded(model)?;
+        let _turn = loaded.turn.acquire().await;
         let scorer = Scorer {
-            model: &loaded,
+            model: &loaded.model,
             id: model,
         };
         let conversation = turns(prompt).fold(TextMessages::new(), |messages, (role, content)| {
@@ -552,26 +579,26 @@ impl Engine for MistralEngine {
         delivered: &str,
         max_tokens: u32,
     ) -> Result<mpsc::UnboundedReceiver<Generated>, EngineError> {
-        let (loaded, _) = self
-            .models
-            .get(model)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownModel(model.to_string()))?;
+        let Loaded { model, turn, .. } = self.loaded(model)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let prompt = prompt.clone();
-        if delivered.is_empty() {
-            tokio::spawn(chat(loaded, prompt, sampler, max_tokens, sender));
-        } else {
-            let delivered = delivered.to_string();
-            tokio::spawn(continuation(
-                loaded, prompt, sampler, delivered, max_tokens, sender,
-            ));
-        }
+        let delivered = delivered.to_string();
+        tokio::spawn(async move {
+            // Held until the answer ends (see `Loaded::turn`).
+            let Ok(_turn) = turn.acquire_owned().await else {
+                return;
+            };
+            if delivered.is_empty() {
+                chat(model, prompt, sampler, max_tokens, sender).await;
+            } else {
+                continuation(model, prompt, sampler, delivered, max_tokens, sender).await;
+            }
+        });
         Ok(receiver)
     }
 
     fn weights(&self, model: &str) -> Option<[u8; 32]> {
-        self.models.get(model).map(|(_, digest)| *digest)
+        self.models.get(model).map(|loaded| loaded.digest)
     }
 }
 
