@@ -7,9 +7,9 @@
 //! re-scored by `chainference audit --replay` against the pinned file, in its own process with
 //! `--rescore-threads` threads (generation ran on all of the machine's), and judged on its first
 //! 50, 100 and `--tokens` tokens; a few honest answers are re-scored again on all threads, to
-//! time re-scoring against generation on the same threads. The report gives the false-alarm rate on honest answers and
-//! the detection rate of each substitute, per temperature and length, and the re-scoring time
-//! per token against generation's.
+//! time re-scoring against generation on the same threads. The report gives the false-alarm
+//! rate on honest answers and the detection rate of each substitute, per temperature and
+//! length, and the re-scoring time per token against generation's.
 
 use super::substitutes::{write_substitute, Substitute};
 use super::{question, settings, user, Bed};

@@ -49,7 +49,7 @@ struct Loaded {
     /// One answer (or re-scoring) at a time. mistral.rs 0.8.1 mixes the KV caches of
     /// sequences it runs interleaved on a GGUF model, batched or not: with two answers
     /// generated at once, one came out as words of the other
-    /// (`provider/tests/rescore.rs::answers_asked_at_once_are_each_the_models_own`).
+    /// (e2e `mistral::answers_asked_at_once_are_each_the_models_own`).
     turn: Arc<tokio::sync::Semaphore>,
 }
 
