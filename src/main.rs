@@ -26,6 +26,9 @@ enum Command {
     Web(chainference_cli::web::WebArgs),
     /// Ask a question; the answer streams as it lands on chain.
     Ask(Box<AskArgs>),
+    /// Serve an OpenAI-compatible API (chat and plain completions, streamed or whole, and the
+    /// models offered) that pays each answer from the wallet, within --budget and --max-cost.
+    Serve(Box<chainference_cli::gateway::ServeArgs>),
     /// Cancel an open request (stake and rent come back).
     Cancel {
         /// The request's address.
@@ -123,6 +126,7 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::Models => cli::models::run(&global).await,
             Command::Web(args) => chainference_cli::web::run(&global, &args).await,
             Command::Ask(args) => cli::ask::run(&global, &args).await,
+            Command::Serve(args) => chainference_cli::gateway::run(&global, &args).await,
             Command::Cancel { request } => cli::cancel::run(&global, &request).await,
             Command::Close(args) => cli::close::run(&global, &args).await,
             Command::History => cli::history::run(&global).await,

@@ -38,6 +38,36 @@ pub struct AskArgs {
     /// Most answer tokens.
     #[arg(long = "max-tokens", default_value_t = defaults::MAX_TOKENS)]
     pub max_tokens: u32,
+    /// Which servers may answer, at what price, how often they post.
+    #[command(flatten)]
+    pub market: MarketArgs,
+    /// How the answer travels: `chain` (chunks in the append transactions) or `direct` (from
+    /// the server's endpoint, only batch roots on chain: far cheaper; the answer is saved
+    /// under --answers-dir, its only copy).
+    #[arg(long, value_enum, default_value_t = DeliveryArg::Chain)]
+    pub delivery: DeliveryArg,
+    /// A system prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Sampling temperature (default: greedy).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Write the answer's text to this file as it arrives, instead of to standard output
+    /// (progress and the bill still go to standard error).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Reattach to this request instead: its answer whole from the start, then live.
+    #[arg(long, value_name = "REQUEST", conflicts_with_all = ["model", "max_cost", "prompt"])]
+    pub resume: Option<String>,
+    /// The prompt.
+    #[arg(required_unless_present = "resume")]
+    pub prompt: Option<String>,
+}
+
+/// The market flags `ask` and `serve` share: which servers may answer, at what price caps, how
+/// often they post, and the answer's encoding.
+#[derive(Args, Clone, Debug)]
+pub struct MarketArgs {
     /// Only these servers (operator keys) may take it.
     #[arg(long = "server")]
     pub servers: Vec<String>,
@@ -63,40 +93,40 @@ pub struct AskArgs {
     /// Only servers whose answers the time limit cut off at most this percentage of the time.
     #[arg(long = "max-failures", value_name = "PERCENT", value_parser = percent)]
     pub max_failures: Option<u16>,
-    /// How the answer travels: `chain` (chunks in the append transactions) or `direct` (from
-    /// the server's endpoint, only batch roots on chain: far cheaper; the answer is saved
-    /// under --answers-dir, its only copy).
-    #[arg(long, value_enum, default_value_t = DeliveryArg::Chain)]
-    pub delivery: DeliveryArg,
     /// Longest wait between batches, seconds (0: the server fills transactions, cheapest).
     #[arg(long, default_value_t = defaults::BATCH_WAIT_SECS)]
     pub latency: f64,
-    /// A system prompt.
-    #[arg(long)]
-    pub system: Option<String>,
-    /// Highest input price, lamports per million tokens (default: what --max-cost allows).
+    /// Highest input price, lamports per million tokens (default: what the stake allows).
     #[arg(long = "max-input-price")]
     pub max_input_price: Option<u64>,
-    /// Highest output price, lamports per million tokens (default: what --max-cost allows).
+    /// Highest output price, lamports per million tokens (default: what the stake allows).
     #[arg(long = "max-output-price")]
     pub max_output_price: Option<u64>,
-    /// Sampling temperature (default: greedy).
-    #[arg(long)]
-    pub temperature: Option<f64>,
     /// Don't compress the answer (compression leaks through lengths when an attacker
     /// controls part of the text).
     #[arg(long = "no-compress")]
     pub no_compress: bool,
-    /// Write the answer's text to this file as it arrives, instead of to standard output
-    /// (progress and the bill still go to standard error).
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<std::path::PathBuf>,
-    /// Reattach to this request instead: its answer whole from the start, then live.
-    #[arg(long, value_name = "REQUEST", conflicts_with_all = ["model", "max_cost", "prompt"])]
-    pub resume: Option<String>,
-    /// The prompt.
-    #[arg(required_unless_present = "resume")]
-    pub prompt: Option<String>,
+}
+
+impl MarketArgs {
+    /// `builder` with these flags applied.
+    pub fn apply(&self, builder: QuestionBuilder) -> Result<QuestionBuilder> {
+        Ok(builder
+            .with_compression(if self.no_compress {
+                Compression::None
+            } else {
+                Compression::Brotli
+            })
+            .with_servers(server_keys(&self.servers)?)
+            .with_accept_newcomers(self.accept_newcomers)
+            .with_min_completed(self.min_completed)
+            .with_min_success_bps(self.min_success)
+            .with_min_preference_bps(self.min_preference)
+            .with_max_failure_bps(self.max_failures)
+            .with_max_input_price(self.max_input_price)
+            .with_max_output_price(self.max_output_price)
+            .with_batch_wait_secs(self.latency))
+    }
 }
 
 /// `--delivery`'s values.
@@ -135,26 +165,13 @@ pub fn builder(args: &AskArgs, answers_dir: PathBuf) -> Result<QuestionBuilder> 
     else {
         bail!("ask needs --model, --max-cost and a prompt (or --resume REQUEST)");
     };
-    Ok(QuestionBuilder::new(model, lamports_of(max_cost)?, text)
+    let builder = QuestionBuilder::new(model, lamports_of(max_cost)?, text)
         .with_system(args.system.clone())
         .with_max_tokens(args.max_tokens)
         .with_temperature(args.temperature)
-        .with_compression(if args.no_compress {
-            Compression::None
-        } else {
-            Compression::Brotli
-        })
-        .with_servers(server_keys(&args.servers)?)
-        .with_accept_newcomers(args.accept_newcomers)
-        .with_min_completed(args.min_completed)
-        .with_min_success_bps(args.min_success)
-        .with_min_preference_bps(args.min_preference)
-        .with_max_failure_bps(args.max_failures)
-        .with_max_input_price(args.max_input_price)
-        .with_max_output_price(args.max_output_price)
-        .with_batch_wait_secs(args.latency)
         .with_delivery(args.delivery.into())
-        .with_answers_dir(Some(answers_dir)))
+        .with_answers_dir(Some(answers_dir));
+    args.market.apply(builder)
 }
 
 /// `--server` keys as operator keys.

@@ -177,8 +177,9 @@ pub struct QuestionBuilder {
     stake: u64,
     prompt: String,
     system: Option<String>,
+    conversation: Option<Vec<Message>>,
     max_tokens: u32,
-    temperature: Option<f64>,
+    sampling: Sampling,
     compression: Compression,
     servers: Vec<Pubkey>,
     accept_newcomers: bool,
@@ -211,8 +212,9 @@ impl QuestionBuilder {
             stake,
             prompt: prompt.into(),
             system: None,
+            conversation: None,
             max_tokens: defaults::MAX_TOKENS,
-            temperature: None,
+            sampling: Sampling::default(),
             compression: Compression::Brotli,
             servers: Vec::new(),
             accept_newcomers: false,
@@ -242,7 +244,27 @@ impl QuestionBuilder {
 
     /// The sampling temperature (`None`: the server's default, greedy).
     pub fn with_temperature(mut self, temperature: Option<f64>) -> Self {
-        self.temperature = temperature;
+        self.sampling.temperature = temperature;
+        self
+    }
+
+    /// A whole conversation (system, user and assistant turns, the last one the user's) in
+    /// place of the prompt and the system prompt.
+    pub fn with_conversation(mut self, messages: Vec<Message>) -> Self {
+        self.conversation = Some(messages);
+        self
+    }
+
+    /// Every sampling setting at once: temperature, nucleus, the client's seed and the stop
+    /// strings.
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
+    }
+
+    /// The stake, lamports: the most the answer may cost.
+    pub fn with_stake(mut self, stake: u64) -> Self {
+        self.stake = stake;
         self
     }
 
@@ -257,6 +279,11 @@ impl QuestionBuilder {
     pub fn with_servers(mut self, operators: Vec<Pubkey>) -> Self {
         self.servers = operators;
         self
+    }
+
+    /// The operators allowed to lock it (empty: any).
+    pub fn servers(&self) -> &[Pubkey] {
+        &self.servers
     }
 
     /// Let servers with no record lock it: the completed-answers and success filters default
@@ -362,8 +389,9 @@ impl QuestionBuilder {
             ("system", self.system.as_ref()),
             ("user", Some(&self.prompt)),
         ];
-        PromptEnvelope {
-            messages: turns
+        let messages = match &self.conversation {
+            Some(messages) => messages.clone(),
+            None => turns
                 .into_iter()
                 .filter_map(|(role, content)| {
                     content.map(|content| Message {
@@ -372,17 +400,78 @@ impl QuestionBuilder {
                     })
                 })
                 .collect(),
-            sampling: Sampling {
-                temperature: self.temperature,
-                ..Sampling::default()
-            },
+        };
+        PromptEnvelope {
+            messages,
+            sampling: self.sampling.clone(),
             max_tokens: self.max_tokens,
             compression: self.compression,
         }
     }
 
-    /// The prompt, sized as the program counts it, and the price caps: what needs no chain.
-    fn draft(&self) -> Result<Draft, QuestionError> {
+    /// Sizes the stake at the cheapest admitted offer in `list` whose context holds the prompt
+    /// and the answer (its worst bill, or its minimum stake if that is more) and caps the
+    /// prices at that offer's, so the stake pays for every token the answer may have. Price
+    /// caps already set narrow the offers considered. Refused as [`QuestionBuilder::against`]
+    /// would refuse it.
+    pub fn priced_at_cheapest(mut self, list: &[(Pubkey, Server)]) -> Result<Self, QuestionError> {
+        let (_, prompt_tokens) = self.sized()?;
+        let models = by_model(list);
+        let Some(offers) = models.get(self.model.as_str()) else {
+            return Err(QuestionError::ModelNotOffered(self.model));
+        };
+        let admitted = offers.admitted(&self.servers, &self.filters());
+        if admitted.is_empty() {
+            return Err(QuestionError::NoServerAdmitted(self.model));
+        }
+        let tokens = u64::from(prompt_tokens) + u64::from(self.max_tokens);
+        let roomy: Vec<Offer<'_>> = admitted
+            .iter()
+            .filter(|offer| tokens <= u64::from(offer.model.context_length))
+            .copied()
+            .collect();
+        if roomy.is_empty() {
+            return Err(QuestionError::ContextTooShort {
+                model: self.model,
+                prompt_tokens,
+                max_tokens: self.max_tokens,
+            });
+        }
+        let cheapest = roomy
+            .iter()
+            .filter(|offer| {
+                self.max_input_price
+                    .is_none_or(|cap| offer.model.input_price <= cap)
+                    && self
+                        .max_output_price
+                        .is_none_or(|cap| offer.model.output_price <= cap)
+            })
+            .filter_map(|offer| {
+                let bill = bill_for(
+                    prompt_tokens,
+                    offer.model.input_price,
+                    self.max_tokens,
+                    offer.model.output_price,
+                )?;
+                Some((bill.max(offer.model.min_stake), offer))
+            })
+            .min_by_key(|(stake, _)| *stake);
+        let Some((stake, offer)) = cheapest else {
+            return Err(QuestionError::AboveCaps {
+                cheapest_stake: cheapest_stake(&roomy, prompt_tokens, self.max_tokens),
+                model: self.model,
+                tokens,
+            });
+        };
+        let (input_price, output_price) = (offer.model.input_price, offer.model.output_price);
+        self.stake = stake;
+        self.max_input_price = Some(input_price);
+        self.max_output_price = Some(output_price);
+        Ok(self)
+    }
+
+    /// The prompt and the tokens it is declared as, checked against the program's limits.
+    fn sized(&self) -> Result<(PromptEnvelope, u32), QuestionError> {
         if !(1..=MAX_OUTPUT_TOKENS).contains(&self.max_tokens) {
             return Err(QuestionError::TokenLimit(self.max_tokens));
         }
@@ -399,6 +488,12 @@ impl QuestionBuilder {
                 prompt_tokens,
             });
         }
+        Ok((prompt, prompt_tokens))
+    }
+
+    /// The prompt, sized as the program counts it, and the price caps: what needs no chain.
+    fn draft(&self) -> Result<Draft, QuestionError> {
+        let (prompt, prompt_tokens) = self.sized()?;
         // What the stake can pay per million tokens if every token were billed at one price.
         let billable = u128::from(prompt_tokens) + u128::from(self.max_tokens);
         let affordable =
