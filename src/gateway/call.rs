@@ -244,6 +244,7 @@ fn stream(
 ) -> Response {
     let id = request.to_string();
     let created = unix_now();
+    let usage_model = model.clone();
     let chunk = move |delta: Value, finish: Option<&str>, extra: Option<Value>| -> Event {
         let choice = match kind {
             Kind::Chat => {
@@ -295,6 +296,7 @@ fn stream(
                                     "id": request.to_string(),
                                     "object": object(kind, true),
                                     "created": created,
+                                    "model": usage_model,
                                     "choices": [],
                                     "usage": usage,
                                 });

@@ -9,6 +9,7 @@ mod bad_input;
 mod direct;
 mod expiry;
 mod filled;
+mod gateway;
 mod localnet;
 mod long_answer;
 mod lossy;
