@@ -235,15 +235,16 @@ async fn chats_whole_and_streamed_carry_the_providers_text_and_pay_exactly_their
 async fn refused_calls_move_no_lamport_and_say_why_in_openais_shape() {
     let chain = chain().await;
     let model = "test/replay-gateway-refusals";
+    // 100 and 300 lamports a token: 60 answer tokens take a stake of 18,000 lamports and the
+    // prompt's, over a budget of 10,000; 400 take over 120,000, above a most of 50,000.
     let provider = start_provider(
         &chain,
-        settings(model, 100_000, 300_000, 2),
+        settings(model, 100_000_000, 300_000_000, 2),
         Arc::new(replay(400.0)),
     )
     .await;
     let wallet = funded(&chain, 1_000_000_000).await;
     let before = chain.balance(&wallet.pubkey()).await.expect("balance");
-    // 60 answer tokens at 300,000 lamports per million: 18,000 lamports and the prompt's.
     let (base, gateway) = gateway(
         &chain,
         &wallet,
