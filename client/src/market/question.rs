@@ -707,6 +707,68 @@ mod tests {
     }
 
     #[test]
+    fn a_stake_priced_at_the_cheapest_offer_pays_its_worst_bill_and_caps_prices_there() {
+        let mut list = market(record(3, 0));
+        let mut dearer = list[0].clone();
+        dearer.1.operator = Pubkey::new_unique();
+        dearer.1.models[0].output_price = 900_000;
+        list.push((Pubkey::new_unique(), dearer.1));
+        let conversation = vec![
+            Message {
+                role: "system".into(),
+                content: "Be brief.".into(),
+            },
+            Message {
+                role: "user".into(),
+                content: "hi".into(),
+            },
+        ];
+        let question = QuestionBuilder::new("m", 0, "")
+            .with_conversation(conversation.clone())
+            .with_sampling(Sampling {
+                seed: Some(7),
+                ..Sampling::default()
+            })
+            .with_max_tokens(1_000)
+            .with_accept_newcomers(true)
+            .priced_at_cheapest(&list)
+            .expect("priced")
+            .against(&list)
+            .expect("a server may take it");
+        let prompt_tokens = question.terms.prompt_tokens;
+        // The cheaper server's worst bill: prompt at 100,000 and 1,000 tokens at 200,000.
+        assert_eq!(
+            question.stake,
+            bill_for(prompt_tokens, 100_000, 1_000, 200_000).expect("a bill")
+        );
+        assert_eq!(
+            (
+                question.terms.max_input_price,
+                question.terms.max_output_price
+            ),
+            (100_000, 200_000)
+        );
+        assert_eq!(question.prompt.messages, conversation);
+        assert_eq!(question.prompt.sampling.seed, Some(7));
+        // No offer holds the prompt and the answer: refused as `against` would.
+        let mut short = list.clone();
+        for (_, server) in &mut short {
+            server.models[0].context_length = 100;
+        }
+        assert!(matches!(
+            QuestionBuilder::new("m", 0, "hi")
+                .with_max_tokens(1_000)
+                .with_accept_newcomers(true)
+                .priced_at_cheapest(&short),
+            Err(QuestionError::ContextTooShort { .. })
+        ));
+        assert!(matches!(
+            QuestionBuilder::new("other", 0, "hi").priced_at_cheapest(&list),
+            Err(QuestionError::ModelNotOffered(_))
+        ));
+    }
+
+    #[test]
     fn each_refusal_is_its_own_variant() {
         let market = market(record(3, 0));
         let refused = |builder: QuestionBuilder| builder.against(&market).expect_err("refused");
