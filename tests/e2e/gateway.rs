@@ -245,7 +245,7 @@ async fn refused_calls_move_no_lamport_and_say_why_in_openais_shape() {
     .await;
     let wallet = funded(&chain, 1_000_000_000).await;
     let before = chain.balance(&wallet.pubkey()).await.expect("balance");
-    let (base, gateway) = gateway(
+    let (base, served) = gateway(
         &chain,
         &wallet,
         &["--budget", "0.00001", "--max-cost", "0.00005"],
@@ -289,7 +289,7 @@ async fn refused_calls_move_no_lamport_and_say_why_in_openais_shape() {
         chain.balance(&wallet.pubkey()).await.expect("balance"),
         before
     );
-    assert_eq!(gateway.committed(), 0);
+    assert_eq!(served.committed(), 0);
 
     // Beyond loopback a key is required, and a call without it is refused.
     let open = Cli::try_parse_from(["serve", "--listen", "0.0.0.0:0"])

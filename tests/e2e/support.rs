@@ -235,9 +235,8 @@ impl Before {
 
     /// Checks every lamport of a settled answer billed `bill`: the client paid its fees
     /// (create, prompt pieces), the rent still held (request and counter) and the bill; the
-    /// provider got the bill less its fees (lock and its key signature, one per batch, the
-    /// completion's unless it shared the final batch's transaction, and a direct answer's
-    /// acknowledgement).
+    /// provider got the bill less the fees of the transactions it paid for on the request's
+    /// ledger.
     pub async fn assert_settled(
         &self,
         chain: &Chain,
@@ -259,24 +258,17 @@ impl Before {
             SIGNATURE_FEE * (1 + pieces) + account.rent + counter_rent(chain, client).await + bill,
             "client: fees, rent held (request and counter), bill"
         );
-        let history = ledger(chain, request).await;
-        let completed_apart = history.iter().any(|transaction| {
-            transaction.settled.is_some()
-                && transaction.batches.is_empty()
-                && transaction.roots.is_empty()
-        });
-        // A direct answer's completion pays for the precompile's signature too.
-        let acknowledged = history
+        // The provider's fees as the ledger recorded them: a transaction can carry several
+        // batches, so counting leaves would overstate them.
+        let provider_fees: u64 = ledger(chain, request)
+            .await
             .iter()
-            .any(|transaction| transaction.acknowledgement.is_some());
-        // The lock pays for the operator's signature of its key (the precompile's) too.
-        let provider_transactions = 2
-            + u64::from(account.response.leaves)
-            + u64::from(completed_apart)
-            + u64::from(acknowledged);
+            .filter(|transaction| transaction.payer == Some(*provider))
+            .map(|transaction| transaction.fee)
+            .sum();
         let provider_after = chain.balance(provider).await.expect("balance");
         assert_eq!(
-            provider_after + SIGNATURE_FEE * provider_transactions,
+            provider_after + provider_fees,
             self.provider + bill,
             "provider: the bill less its fees"
         );
