@@ -2,15 +2,21 @@
 //! an OpenAI client speaks: the models listed, chat and plain completions whole and streamed
 //! with the text the provider generated and the usage billed, the wallet paying exactly the
 //! settled bills, calls over the budget or the most per call refused with 402 before any
-//! transaction, an unknown model 404, eight calls at once each with its own answer, and a
-//! caller that hangs up leaving its request to finish and be paid.
+//! transaction, an unknown model 404, eight calls at once each with its own answer, a caller
+//! that hangs up leaving its request to finish and be paid, OpenAI's official clients, and a
+//! sampled SmolLM2 chat through mistral.rs.
 
 use crate::support::*;
-use chainference::state::RequestState;
+use anchor_lang::prelude::Pubkey;
+use chainference::state::{Request, RequestState};
 use chainference_cli::gateway::call::{COST_HEADER, REQUEST_HEADER};
 use chainference_cli::gateway::{Gateway, ServeArgs};
+use chainference_client::ask::open_sealed_prompt;
 use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::ledger::{history_of, sealed_prompt};
 use chainference_client::rpc::Chain;
+use chainference_prover::core::bill_for;
+use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use clap::Parser;
 use serde_json::{json, Value};
 use solana_keypair::Keypair;
@@ -559,5 +565,109 @@ async fn openais_official_python_and_node_clients_list_chat_and_read_usage() {
         }
     }
     assert_eq!(gateway.committed(), bills);
+    provider.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sampled_smollm2_chat_through_serve_is_what_mistral_rs_generates_for_its_request() {
+    let chain = chain().await;
+    let path = tokio::task::spawn_blocking(chainference_cli::smollm2::model_path)
+        .await
+        .expect("ran")
+        .expect("SmolLM2 is fetched");
+    let model = MistralModel {
+        id: chainference_cli::smollm2::MODEL_ID.into(),
+        path,
+    };
+    let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
+        .await
+        .expect("SmolLM2 loads");
+    let provider = start_provider(
+        &chain,
+        settings(&model.id, 100_000, 300_000, 1),
+        Arc::new(engine),
+    )
+    .await;
+    let wallet = funded(&chain, 1_000_000_000).await;
+    let before = Before::read(&chain, &wallet.pubkey(), &provider.operator).await;
+    let (base, _) = gateway(&chain, &wallet, &[]).await;
+    let streamed = call(
+        format!("{base}/chat/completions"),
+        json!({
+            "model": model.id,
+            "messages": [
+                {"role": "system", "content": "You are a terse lighthouse keeper."},
+                {"role": "user", "content": "What do you do at night?"},
+            ],
+            "max_tokens": 40,
+            "temperature": 0.7,
+            "seed": 7,
+            "stream": true,
+        }),
+    )
+    .await;
+    assert_eq!(streamed.status, 200, "{}", streamed.body);
+    let chunks: Vec<Value> = streamed
+        .events()
+        .iter()
+        .filter(|event| *event != "[DONE]")
+        .map(|event| serde_json::from_str(event).expect("a chunk"))
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(!text.is_empty(), "SmolLM2 answered");
+
+    // The prompt the gateway sealed, opened with the wallet: both turns and the sampling
+    // asked for; mistral.rs alone, drawing with the request's seed, says the same words.
+    let request: Pubkey = streamed
+        .request
+        .as_deref()
+        .expect("the request header")
+        .parse()
+        .expect("an address");
+    let account: Request = chain
+        .account(&request, "Request")
+        .await
+        .expect("read")
+        .expect("the request");
+    let history = history_of(&chain, &request).await.expect("the ledger");
+    let (_, prompt) = open_sealed_prompt(
+        &chain,
+        &wallet,
+        &request,
+        account.lock.server_key,
+        &sealed_prompt(&history),
+    )
+    .expect("the wallet opens its prompt");
+    assert_eq!(
+        prompt
+            .messages
+            .iter()
+            .map(|message| (message.role.as_str(), message.content.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("system", "You are a terse lighthouse keeper."),
+            ("user", "What do you do at night?"),
+        ]
+    );
+    assert_eq!(
+        (prompt.sampling.temperature, prompt.sampling.seed),
+        (Some(0.7), Some(7))
+    );
+    let (alone, tokens, _) = crate::mistral::alone(&model, &request, &prompt, "", 40).await;
+    assert_eq!(text, alone, "the words mistral.rs draws for this request");
+    // A stream's bill comes in its last chunk (headers leave before it is known).
+    let bill = chunks.last().expect("chunks")["chainference"]["cost_lamports"]
+        .as_u64()
+        .expect("the bill in the last chunk");
+    assert_eq!(
+        bill,
+        bill_for(account.terms.prompt_tokens, 100_000, tokens, 300_000).expect("a bill")
+    );
+    before
+        .assert_settled(&chain, &wallet.pubkey(), &provider.operator, &request, bill)
+        .await;
     provider.task.abort();
 }

@@ -21,10 +21,11 @@ use std::sync::Arc;
 
 const MODEL: &str = "test/tiny-llama";
 
-/// What mistral.rs generates for `prompt` on its own, going on from `delivered`: the text,
-/// its tokens, and the tokens `delivered` counts as.
-async fn alone(
+/// What mistral.rs generates for `request`'s `prompt` on its own, going on from `delivered`:
+/// the text, its tokens, and the tokens `delivered` counts as.
+pub(crate) async fn alone(
     model: &MistralModel,
+    request: &Pubkey,
     prompt: &chainference_client::envelope::PromptEnvelope,
     delivered: &str,
     max_tokens: u32,
@@ -36,7 +37,7 @@ async fn alone(
         .generate(
             &model.id,
             prompt,
-            SeededSampler::new(&Pubkey::default(), &prompt.sampling),
+            SeededSampler::new(request, &prompt.sampling),
             delivered,
             max_tokens,
         )
@@ -68,7 +69,14 @@ async fn the_tiny_model_answers_through_the_chain_as_it_does_alone() {
         path: folder.path().to_path_buf(),
     };
     let (text, max_tokens) = ("the keeper wrote in his ledger", 48);
-    let (expected, tokens, _) = alone(&model, &prompt(text, max_tokens), "", max_tokens).await;
+    let (expected, tokens, _) = alone(
+        &model,
+        &Pubkey::default(),
+        &prompt(text, max_tokens),
+        "",
+        max_tokens,
+    )
+    .await;
     assert!(
         !expected.is_empty() && tokens > 0,
         "the model generated something"
@@ -157,7 +165,7 @@ async fn a_tiny_model_answer_goes_on_from_its_delivered_start_after_a_restart() 
         "killed mid-answer"
     );
     let (rest, new_tokens, delivered_tokens) =
-        alone(&model, &question.prompt, &posted.text, max_tokens).await;
+        alone(&model, &request, &question.prompt, &posted.text, max_tokens).await;
 
     let restarted = serve(&chain, &operator, settings, engine, None).await;
     let (text, answered) = asking.await.expect("the client task");
