@@ -8,7 +8,7 @@
 
 use crate::answer::{AnswerError, AnswerOpener};
 use crate::claims::{allowance_for, ClaimTally, Overclaim};
-use crate::direct::{receive_direct, DirectError, SavedAnswer};
+use crate::direct::{receive_direct, DirectError, Received, SavedAnswer};
 use crate::envelope::{
     client_session, key_message, open_prompt, seal_prompt, server_key_is_signed, ClientSignature,
     Compression, EnvelopeError, FinishReason, PromptEnvelope, SessionKey,
@@ -369,7 +369,7 @@ async fn receive(
     let mut failure = None;
     // Claims are checked on the whole answer (crate::claims says why not per batch).
     let mut claims = ClaimTally::new(session.allowance);
-    let mut show = |chunks: &[Chunk]| -> Result<(), String> {
+    let mut show = |chunks: &[Chunk], ends_batch: bool| -> Result<(), String> {
         for chunk in chunks {
             let text = opener.open(chunk).map_err(|error| {
                 let message = error.to_string();
@@ -384,14 +384,16 @@ async fn receive(
                 on_event(AskEvent::Text(text));
             }
         }
-        claims.end_batch();
+        if ends_batch {
+            claims.end_batch();
+        }
         Ok(())
     };
     let answer = async {
         match session.terms.delivery {
             Delivery::Chain => {
                 follow_answer(chain, &request, session.terms.max_output_tokens, |batch| {
-                    show(&chunks_of(&batch))
+                    show(&chunks_of(&batch), true)
                 })
                 .await?;
             }
@@ -458,13 +460,13 @@ async fn flag_overclaim(
     }
 }
 
-/// Receives a direct answer from the locking server's endpoint, showing each batch once its
-/// root is on chain and saving it in the session's answers directory.
+/// Receives a direct answer from the locking server's endpoint, showing each chunk as it
+/// arrives and saving each batch as it closes in the session's answers directory.
 async fn receive_directly(
     chain: &Chain,
     wallet: &Keypair,
     session: &Session,
-    show: &mut impl FnMut(&[Chunk]) -> Result<(), String>,
+    show: &mut impl FnMut(&[Chunk], bool) -> Result<(), String>,
 ) -> Result<(), AskError> {
     let server: Option<Server> = chain.account(&session.server, "Server").await?;
     let endpoint = server
@@ -483,10 +485,14 @@ async fn receive_directly(
         &session.request,
         &endpoint,
         session.terms.max_output_tokens,
-        |batch| {
-            show(&batch.chunks)?;
-            saved.batches.push(batch);
-            if let Some(path) = &path {
+        |received| match received {
+            Received::Chunks(chunks) => show(chunks, false),
+            Received::Batch(batch) => {
+                show(&[], true)?;
+                saved.batches.push(batch.clone());
+                let Some(path) = &path else {
+                    return Ok(());
+                };
                 saved.write(path).map_err(|error| {
                     let reason = error.to_string();
                     save_failure = Some(AskError::Save {
@@ -494,9 +500,8 @@ async fn receive_directly(
                         reason: reason.clone(),
                     });
                     reason
-                })?;
+                })
             }
-            Ok(())
         },
     )
     .await;

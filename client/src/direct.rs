@@ -1,19 +1,24 @@
 //! Direct delivery (design §9), the client's side. Only batch roots go on chain; the sealed
-//! chunks come over a WebSocket from the locking server's endpoint. Each batch is checked by
-//! the prover core's rules as it arrives and acknowledged at once with a wallet signature over
-//! `(request, next_seq, tokens, chain)`, which commits to exactly those chunks, so the
-//! acknowledgement is safe to give before the root lands. A batch is handed on (decrypted,
-//! shown) only once the request account's state (sequence, tokens, hash chain over the leaves)
-//! has reached that batch's boundary with the same values: its root is then on chain. The
-//! chunks are kept in a [`SavedAnswer`], which is the only copy of the answer and what an audit
-//! pairs with the roots on the ledger.
+//! chunks come over a WebSocket from the locking server's endpoint as the engine produces
+//! them. Each chunk is checked by the prover core's rules and handed on (decrypted, shown) as
+//! it arrives: its AEAD tag proves it is the server's, sealed for this request at its sequence
+//! number. When the server closes a batch, the batch is checked whole and acknowledged at once
+//! with a wallet signature over `(request, next_seq, tokens, chain)`, which commits to exactly
+//! those chunks, so the bill can never cover anything else, whenever its root lands. The
+//! server posts roots only as often as it needs (at the completion, and every few batches of a
+//! long answer); each root that lands must meet the batches received at one's end with the
+//! same sequence, tokens and hash chain, or the answer is refused. The closed batches are kept
+//! in a [`SavedAnswer`], which is the only copy of the answer and what an audit pairs with the
+//! roots on the ledger.
 
 use crate::rpc::{Chain, ChainError};
 use crate::stream::Unconfirmed;
 use anchor_lang::prelude::Pubkey;
 use chainference::state::Request;
 use chainference_prover::bundle::Chunk;
-use chainference_prover::core::{Acknowledgement, BatchRuleError, ResponseCursor, Scope};
+use chainference_prover::core::{
+    check_chunk, Acknowledgement, BatchRuleError, ResponseCursor, Scope, MAX_DIRECT_BATCH_CHUNKS,
+};
 use chainference_prover::encoding::{base58_32, hex_array};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -31,22 +36,36 @@ pub const SAVED_FORMAT: &str = "chainference-direct-answer";
 const POLL: Duration = Duration::from_millis(200);
 /// How long to wait before connecting again to an endpoint that refused or dropped us.
 const RECONNECT: Duration = Duration::from_secs(1);
-/// Most received batches held whose roots are not yet on chain; a server that sends more is
-/// refused. An honest server publishes a batch only once the root before it is confirmed (one
-/// `append_root` in flight per request, design §4 and §9), so it is one batch ahead of the
-/// chain; more only while the client's RPC lags the server's, a batch per slot (0.4 s) at
-/// most. 64 tolerates some 25 s of such lag and holds at most 64 batches × 64 chunks × 1 KiB
-/// (`MAX_BATCH_CHUNKS` × `MAX_CHUNK_LEN`): 4 MiB of ciphertext.
+/// Most closed batches held whose roots are not yet on chain; a server that leaves more is
+/// refused. An honest server posts the roots of what was acknowledged once
+/// `ROOTS_AT_ONCE` (the provider's, 4) of them wait, and has at most two batches
+/// unacknowledged, so it leaves about six; more only while the client's RPC lags the server's.
 pub const MAX_UNCONFIRMED_BATCHES: usize = 64;
+/// Most ciphertext bytes held whose roots are not yet on chain (the open batch's included): a
+/// server cannot make the client hold more.
+pub const MAX_UNCONFIRMED_BYTES: usize = 64 << 20;
 
 /// What a provider sends over the answer socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToClient {
-    /// One batch's chunks, sent before its root goes on chain.
-    Batch(DirectBatch),
+    /// Chunks continuing the open batch, sent as they are sealed, before any root of theirs
+    /// is on chain.
+    Chunks(DirectPiece),
     /// The provider does not serve this request's answer here.
     Refused(String),
+}
+
+/// Chunks of the open batch, in order; `closes` ends the batch there (with no chunks: the
+/// batch ends with those sent before), and the client acknowledges it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectPiece {
+    /// Sequence number of its first chunk (of the chunk after the batch, with none).
+    pub first_seq: u32,
+    /// Its chunks, in order.
+    pub chunks: Vec<Chunk>,
+    /// The batch ends with its last chunk.
+    pub closes: bool,
 }
 
 /// What a client sends back.
@@ -57,7 +76,7 @@ pub enum ToProvider {
     Ack(SignedAck),
 }
 
-/// One directly delivered batch: the chunks one root commits to.
+/// One directly delivered batch, as saved: the chunks one root commits to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectBatch {
     /// Sequence number of its first chunk.
@@ -124,7 +143,7 @@ pub struct SavedAnswer {
     /// The request.
     #[serde(with = "base58_32")]
     pub request: [u8; 32],
-    /// The batches whose roots were seen on chain, in order.
+    /// The batches received whole, in order (an audit pairs those with roots on chain).
     pub batches: Vec<DirectBatch>,
 }
 
@@ -225,6 +244,14 @@ pub enum DirectError {
         /// [`MAX_UNCONFIRMED_BATCHES`].
         limit: usize,
     },
+    /// The server sent more ciphertext ahead of its roots than the client holds.
+    #[error(
+        "the server sent more than {limit} bytes whose roots are not on chain: refusing the answer"
+    )]
+    TooMuchUnconfirmed {
+        /// [`MAX_UNCONFIRMED_BYTES`].
+        limit: usize,
+    },
     /// The request was closed before its answer was complete.
     #[error("request {0} closed before its answer was complete")]
     Closed(Pubkey),
@@ -241,32 +268,44 @@ pub fn answer_url(endpoint: &str, request: &Pubkey, from_seq: u32) -> String {
     )
 }
 
-/// Receives `request`'s answer from `endpoint`, acknowledging each batch as `wallet` and
-/// handing each to `deliver` once its root is on chain (the caller keeps them: they are the
-/// answer's only copy). Returns the cursor of what was delivered when the answer is finished,
-/// or when the server completed the request on an acknowledgement of less.
+/// What [`receive_direct`] hands on as the answer arrives.
+#[derive(Debug)]
+pub enum Received<'a> {
+    /// Chunks checked by the answer's rules, to show now.
+    Chunks(&'a [Chunk]),
+    /// A batch closed, checked whole and acknowledged: keep it (it is the answer's only
+    /// copy).
+    Batch(&'a DirectBatch),
+}
+
+/// Receives `request`'s answer from `endpoint`, handing on each chunk as it arrives and each
+/// batch as it closes (acknowledged then as `wallet`), and checking the roots that land meet
+/// the batches received. Returns the cursor of what the roots confirm when the answer is
+/// finished, or when the server completed the request on an acknowledgement of less.
 pub async fn receive_direct(
     chain: &Chain,
     wallet: &Keypair,
     request: &Pubkey,
     endpoint: &str,
     max_output_tokens: u32,
-    mut deliver: impl FnMut(DirectBatch) -> Result<(), String>,
+    mut deliver: impl FnMut(Received<'_>) -> Result<(), String>,
 ) -> Result<ResponseCursor, DirectError> {
     let scope = crate::instructions::scope(&chain.genesis_hash(), request);
     let mut receiver = Receiver {
         request: *request,
         max_output_tokens,
-        received: ResponseCursor::new(),
+        open: Vec::new(),
+        open_tokens: 0,
+        held_bytes: 0,
         unconfirmed: Unconfirmed::new(),
     };
     loop {
-        let url = answer_url(endpoint, request, receiver.received.next_seq);
+        let url = answer_url(endpoint, request, receiver.next_seq());
         let socket = match tokio_tungstenite::connect_async(url.as_str()).await {
             Ok((socket, _)) => socket,
             Err(error) => {
                 tracing::warn!(%url, %error, "cannot reach the server's endpoint; retrying");
-                if let Some(done) = receiver.confirm(chain, &mut deliver).await? {
+                if let Some(done) = receiver.confirm(chain).await? {
                     return Ok(done);
                 }
                 tokio::time::sleep(RECONNECT).await;
@@ -274,9 +313,10 @@ pub async fn receive_direct(
             }
         };
         let (mut sink, mut stream) = socket.split();
-        if receiver.received.next_seq > 0 {
+        let closed = *receiver.unconfirmed.received();
+        if closed.next_seq > 0 {
             // The last acknowledgement may not have reached the server before the cut.
-            let ack = SignedAck::sign(wallet, &scope, &receiver.received);
+            let ack = SignedAck::sign(wallet, &scope, &closed);
             let _ = sink.send(ack_message(&ack)).await;
         }
         let mut poll = tokio::time::interval(POLL);
@@ -284,7 +324,9 @@ pub async fn receive_direct(
             tokio::select! {
                 message = stream.next() => match message {
                     Some(Ok(Message::Text(text))) => {
-                        let received = receiver.receive(&text)?;
+                        let Some(received) = receiver.receive(&text, &mut deliver)? else {
+                            continue;
+                        };
                         let ack = SignedAck::sign(wallet, &scope, &received);
                         if sink.send(ack_message(&ack)).await.is_err() {
                             break;
@@ -297,7 +339,7 @@ pub async fn receive_direct(
                     Some(Ok(_)) => {}
                 },
                 _ = poll.tick() => {
-                    if let Some(done) = receiver.confirm(chain, &mut deliver).await? {
+                    if let Some(done) = receiver.confirm(chain).await? {
                         return Ok(done);
                     }
                 }
@@ -311,44 +353,106 @@ fn ack_message(ack: &SignedAck) -> Message {
     Message::text(serde_json::to_string(&ToProvider::Ack(*ack)).unwrap_or_default())
 }
 
-/// The received, not yet confirmed batches of one answer.
+/// One answer as it is received: the open batch's chunks, and the closed batches waiting for
+/// their roots.
 struct Receiver {
     request: Pubkey,
     max_output_tokens: u32,
-    /// Everything received.
-    received: ResponseCursor,
-    /// Received batches waiting for their roots; what was handed on.
+    /// The open batch's chunks, shown already.
+    open: Vec<Chunk>,
+    /// The answer's tokens, the open batch's included.
+    open_tokens: u32,
+    /// Ciphertext bytes of the open batch and of the closed batches waiting for roots.
+    held_bytes: usize,
+    /// Closed batches waiting for their roots, with the cursor after the last one closed.
     unconfirmed: Unconfirmed<DirectBatch>,
 }
 
 impl Receiver {
-    /// Checks one message's batch continues the answer; returns the cursor after it.
-    fn receive(&mut self, text: &str) -> Result<ResponseCursor, DirectError> {
-        let batch = match serde_json::from_str::<ToClient>(text) {
-            Ok(ToClient::Batch(batch)) => batch,
+    /// The sequence number of the next chunk.
+    fn next_seq(&self) -> u32 {
+        self.unconfirmed.received().next_seq + self.open.len() as u32
+    }
+
+    /// Checks one message's chunks continue the answer and hands them on; if they close a
+    /// batch, checks it whole, hands it on and returns the cursor after it, to acknowledge.
+    fn receive(
+        &mut self,
+        text: &str,
+        deliver: &mut impl FnMut(Received<'_>) -> Result<(), String>,
+    ) -> Result<Option<ResponseCursor>, DirectError> {
+        let piece = match serde_json::from_str::<ToClient>(text) {
+            Ok(ToClient::Chunks(piece)) => piece,
             Ok(ToClient::Refused(reason)) => return Err(DirectError::Refused(reason)),
             Err(error) => return Err(DirectError::Garbled(error.to_string())),
         };
-        if self.unconfirmed.len() >= MAX_UNCONFIRMED_BATCHES {
+        // After a reconnection the server may send again what arrived before the cut.
+        let fresh: Vec<Chunk> = piece
+            .chunks
+            .into_iter()
+            .filter(|chunk| chunk.seq >= self.next_seq())
+            .collect();
+        if piece.closes && self.unconfirmed.len() >= MAX_UNCONFIRMED_BATCHES {
             return Err(DirectError::TooManyUnconfirmed {
                 limit: MAX_UNCONFIRMED_BATCHES,
             });
         }
-        let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
-        self.received
-            .apply(&self.request.to_bytes(), self.max_output_tokens, &views)
+        if self.open.len() + fresh.len() > MAX_DIRECT_BATCH_CHUNKS {
+            return Err(DirectError::Rule(BatchRuleError::TooManyChunks {
+                limit: MAX_DIRECT_BATCH_CHUNKS,
+            }));
+        }
+        let mut tokens = self.open_tokens;
+        for (index, chunk) in fresh.iter().enumerate() {
+            let expected = self.next_seq().checked_add(index as u32);
+            let last = piece.closes && index + 1 == fresh.len();
+            tokens = check_chunk(
+                expected,
+                tokens,
+                self.max_output_tokens,
+                &chunk.as_ref(),
+                last,
+            )
             .map_err(DirectError::Rule)?;
-        self.unconfirmed.hold(batch, self.received);
-        Ok(self.received)
+            if self.unconfirmed.received().finished {
+                return Err(DirectError::Rule(BatchRuleError::ChunkAfterFinal));
+            }
+        }
+        self.held_bytes += fresh
+            .iter()
+            .map(|chunk| chunk.ciphertext.len())
+            .sum::<usize>();
+        if self.held_bytes > MAX_UNCONFIRMED_BYTES {
+            return Err(DirectError::TooMuchUnconfirmed {
+                limit: MAX_UNCONFIRMED_BYTES,
+            });
+        }
+        if !fresh.is_empty() {
+            deliver(Received::Chunks(&fresh)).map_err(DirectError::Consumer)?;
+        }
+        self.open.extend(fresh);
+        self.open_tokens = tokens;
+        if !piece.closes || self.open.is_empty() {
+            // A close with nothing open repeats one already taken.
+            return Ok(None);
+        }
+        let batch = DirectBatch {
+            first_seq: self.unconfirmed.received().next_seq,
+            chunks: std::mem::take(&mut self.open),
+        };
+        let mut after = *self.unconfirmed.received();
+        let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
+        after
+            .apply_direct(&self.request.to_bytes(), self.max_output_tokens, &views)
+            .map_err(DirectError::Rule)?;
+        deliver(Received::Batch(&batch)).map_err(DirectError::Consumer)?;
+        self.unconfirmed.hold(batch, after);
+        Ok(Some(after))
     }
 
-    /// Reads the request account and hands on every batch whose root has landed; the final
-    /// cursor once the answer is finished or the request is completed.
-    async fn confirm(
-        &mut self,
-        chain: &Chain,
-        deliver: &mut impl FnMut(DirectBatch) -> Result<(), String>,
-    ) -> Result<Option<ResponseCursor>, DirectError> {
+    /// Reads the request account and checks the roots that landed meet the batches received;
+    /// the final cursor once the answer is finished or the request is completed.
+    async fn confirm(&mut self, chain: &Chain) -> Result<Option<ResponseCursor>, DirectError> {
         let account: Option<Request> = chain.account(&self.request, "Request").await?;
         let Some(account) = account else {
             return Err(DirectError::Closed(self.request));
@@ -358,9 +462,12 @@ impl Receiver {
             .unconfirmed
             .confirm(&posted)
             .map_err(|mismatch| DirectError::RootMismatch(mismatch.next_seq))?;
-        for batch in confirmed {
-            deliver(batch).map_err(DirectError::Consumer)?;
-        }
+        let released: usize = confirmed
+            .iter()
+            .flat_map(|batch| &batch.chunks)
+            .map(|chunk| chunk.ciphertext.len())
+            .sum();
+        self.held_bytes = self.held_bytes.saturating_sub(released);
         let delivered = *self.unconfirmed.confirmed();
         let completed = account.state == chainference::state::RequestState::Completed;
         let settled = completed && delivered.next_seq == posted.next_seq;

@@ -163,7 +163,7 @@ fn direct_chunks(
             break;
         };
         let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
-        let applied = cursor.apply(
+        let applied = cursor.apply_direct(
             &past.address.to_bytes(),
             past.terms.max_output_tokens,
             &views,

@@ -119,9 +119,12 @@ pub fn verify(bundle: &Bundle) -> Result<Verified, VerifyError> {
     let mut previous_leaf: Option<u32> = None;
     for (batch, posted) in bundle.batches.iter().enumerate() {
         let views: Vec<_> = posted.chunks.iter().map(|chunk| chunk.as_ref()).collect();
-        let applied = cursor
-            .apply(&bundle.request, terms.max_output_tokens, &views)
-            .map_err(|rule| VerifyError::BatchRule { batch, rule })?;
+        let applied = if terms.direct {
+            cursor.apply_direct(&bundle.request, terms.max_output_tokens, &views)
+        } else {
+            cursor.apply(&bundle.request, terms.max_output_tokens, &views)
+        }
+        .map_err(|rule| VerifyError::BatchRule { batch, rule })?;
         if previous_leaf.is_some_and(|previous| posted.leaf_index <= previous) {
             return Err(VerifyError::LeafOrder {
                 batch,

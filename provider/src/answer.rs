@@ -1,10 +1,11 @@
 //! One answer, whichever way it is delivered: text from the engine ([`crate::generation`]) is
 //! compressed and sealed, cut into batches when they are due, and each batch handed to a
 //! [`Delivery`]: appends on chain ([`crate::poster`]) or the client's WebSocket with only the
-//! roots on chain ([`crate::direct`]). With no latency bound a batch waits until it fills
-//! what the delivery takes at once; with one, the first batch goes as soon as there is text
-//! and later ones at most that far apart. Every batch is checked against the program's rules
-//! on a mirror of the request's response before it goes out.
+//! roots on chain ([`crate::direct`]). On chain, with no latency bound a batch waits until it
+//! fills what the delivery takes at once; with one, the first batch goes as soon as there is
+//! text and later ones at most that far apart. Direct delivery takes the text as the engine
+//! produces it. Every batch is checked against the program's rules on a mirror of the
+//! request's response before it goes out.
 
 use crate::context::{Job, JobError};
 use crate::generation::Generation;
@@ -15,7 +16,9 @@ use chainference::state::Request;
 use chainference_client::answer::AnswerSealer;
 use chainference_client::envelope::FinishReason;
 use chainference_prover::bundle::Chunk;
-use chainference_prover::core::{ResponseCursor, RootClaim};
+use chainference_prover::core::{
+    AppliedBatch, BatchRuleError, ChunkRef, ResponseCursor, RootClaim,
+};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -39,18 +42,13 @@ pub(crate) enum Due {
 /// How a delivery cuts an answer into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cut {
+    /// Everything pending as soon as there is any, whatever the latency bound: the delivery
+    /// sends text as the engine produces it and closes batches itself.
+    Stream,
     /// Transactions filled to the byte: a batch is due once the pending bytes fill `room`.
     Fill {
         /// Stream bytes that fill one transaction.
         room: usize,
-    },
-    /// Everything pending in one batch, due once the pending bytes reach `bytes` or, with no
-    /// latency bound, the pending tokens reach `tokens`.
-    Whole {
-        /// Stream bytes that close a batch.
-        bytes: usize,
-        /// Tokens that close a batch when the request sets no latency bound.
-        tokens: u64,
     },
 }
 
@@ -82,11 +80,8 @@ impl Cadence {
             return Due::All;
         }
         match self.cut {
+            Cut::Stream if tokens > 0 => Due::All,
             Cut::Fill { room } if pending >= room.max(1) => Due::Full,
-            Cut::Whole {
-                bytes,
-                tokens: most,
-            } if pending >= bytes || (self.wait.is_none() && tokens >= most) => Due::All,
             _ => Due::Nothing,
         }
     }
@@ -142,14 +137,37 @@ impl Sealing {
         })
     }
 
-    /// Counts `chunks` as the next batch, by the program's rules; its root claim.
+    /// Counts `chunks` as the next batch delivered on chain, by the program's rules; its root
+    /// claim.
     pub fn batch(&mut self, chunks: &[Chunk]) -> Result<RootClaim, JobError> {
+        self.count(chunks, ResponseCursor::apply)
+    }
+
+    /// Counts `chunks` as the next batch delivered directly, by the program's rules; its root
+    /// claim.
+    pub fn batch_direct(&mut self, chunks: &[Chunk]) -> Result<RootClaim, JobError> {
+        self.count(chunks, ResponseCursor::apply_direct)
+    }
+
+    fn count(
+        &mut self,
+        chunks: &[Chunk],
+        apply: impl FnOnce(
+            &mut ResponseCursor,
+            &[u8; 32],
+            u32,
+            &[ChunkRef<'_>],
+        ) -> Result<AppliedBatch, BatchRuleError>,
+    ) -> Result<RootClaim, JobError> {
         let before = self.cursor;
         let views: Vec<_> = chunks.iter().map(Chunk::as_ref).collect();
-        let applied = self
-            .cursor
-            .apply(&self.request.to_bytes(), self.max_output_tokens, &views)
-            .map_err(JobError::Batch)?;
+        let applied = apply(
+            &mut self.cursor,
+            &self.request.to_bytes(),
+            self.max_output_tokens,
+            &views,
+        )
+        .map_err(JobError::Batch)?;
         Ok(RootClaim::between(&before, &self.cursor, applied.root))
     }
 }
@@ -311,25 +329,16 @@ mod tests {
     }
 
     #[test]
-    fn whole_batches_close_on_bytes_on_tokens_without_a_bound_and_at_the_bound() {
-        let cut = Cut::Whole {
-            bytes: 1_000,
-            tokens: 50,
-        };
-        let unbounded = Cadence { wait: None, cut };
-        let an_hour = Some(Duration::from_secs(3_600));
-        assert_eq!(unbounded.due(false, 999, 49, an_hour), Due::Nothing);
-        assert_eq!(unbounded.due(false, 999, 50, an_hour), Due::All);
-        assert_eq!(unbounded.due(false, 1_000, 1, an_hour), Due::All);
-        let bounded = Cadence {
-            wait: Some(Duration::from_millis(500)),
-            cut,
-        };
-        let soon = Some(Duration::from_millis(200));
-        // Under a bound the tokens do not close a batch; the bound and the bytes do.
-        assert_eq!(bounded.due(false, 10, 5_000, soon), Due::Nothing);
-        assert_eq!(bounded.due(false, 1_000, 5, soon), Due::All);
-        assert_eq!(bounded.due(false, 10, 5, None), Due::All);
-        assert_eq!(bounded.due(true, 0, 0, soon), Due::All);
+    fn a_streamed_delivery_takes_the_text_as_it_comes_whatever_the_bound() {
+        for wait in [None, Some(Duration::from_secs(5))] {
+            let cadence = Cadence {
+                wait,
+                cut: Cut::Stream,
+            };
+            let soon = Some(Duration::from_millis(1));
+            assert_eq!(cadence.due(false, 0, 0, soon), Due::Nothing);
+            assert_eq!(cadence.due(false, 0, 1, soon), Due::All, "{wait:?}");
+            assert_eq!(cadence.due(true, 0, 0, soon), Due::All);
+        }
     }
 }

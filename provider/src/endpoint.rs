@@ -1,6 +1,7 @@
 //! The provider's endpoint for direct delivery: a WebSocket server where each client reads
-//! its request's answer (`/v1/answers/<request>?from=<seq>`, batches as JSON text frames, from
-//! the batch starting at `seq`) and sends back its signed acknowledgements. An acknowledgement
+//! its request's answer (`/v1/answers/<request>?from=<seq>`, chunks as JSON text frames as
+//! they are sealed, from chunk `seq`, each frame saying whether it closes a batch) and sends
+//! back its signed acknowledgements of closed batches. An acknowledgement
 //! is taken only if the request's client signed it in this request's scope (program, cluster,
 //! request) and it ends exactly where a batch this server sent ends, with that batch's
 //! sequence, tokens and hash chain, further than the last one taken: the job bills on it and
@@ -9,7 +10,7 @@
 //! reveals nothing the chain would not.
 
 use anchor_lang::prelude::Pubkey;
-use chainference_client::direct::{DirectBatch, SignedAck, ToClient, ToProvider, ANSWER_PATH};
+use chainference_client::direct::{DirectPiece, SignedAck, ToClient, ToProvider, ANSWER_PATH};
 use chainference_prover::core::{ResponseCursor, Scope};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -28,26 +29,47 @@ const FEED_PATIENCE: Duration = Duration::from_secs(10);
 /// How long a finished answer stays readable, for a client that reconnects after the end.
 const KEEP_FINISHED: Duration = Duration::from_secs(120);
 
-/// One published batch and where it leaves the answer.
+/// Published chunks and, if they close a batch, where that leaves the answer.
 struct Published {
-    batch: DirectBatch,
-    end: ResponseCursor,
+    piece: DirectPiece,
+    end: Option<ResponseCursor>,
+}
+
+impl Published {
+    /// What a reader starting at chunk `from` is sent of it: its chunks from `from` on, or,
+    /// with none, its close if the batch ends at `from` or later; `None` if nothing.
+    fn from(&self, from: u32) -> Option<DirectPiece> {
+        let piece = &self.piece;
+        let end_seq = piece.first_seq + piece.chunks.len() as u32;
+        let chunks: Vec<_> = piece
+            .chunks
+            .iter()
+            .filter(|chunk| chunk.seq >= from)
+            .cloned()
+            .collect();
+        let first_seq = chunks.first().map_or(end_seq, |chunk| chunk.seq);
+        (!chunks.is_empty() || (piece.closes && end_seq >= from)).then_some(DirectPiece {
+            first_seq,
+            chunks,
+            closes: piece.closes,
+        })
+    }
 }
 
 /// One request's answer as the job publishes it.
 pub struct Feed {
     client: Pubkey,
     scope: Scope,
-    batches: watch::Sender<Vec<Arc<Published>>>,
+    pieces: watch::Sender<Vec<Arc<Published>>>,
     ack: watch::Sender<Option<SignedAck>>,
 }
 
 impl Feed {
-    /// Publishes a batch, which leaves the answer at `end`, to every connected (and later)
-    /// reader.
-    pub fn publish(&self, batch: DirectBatch, end: ResponseCursor) {
-        self.batches
-            .send_modify(|batches| batches.push(Arc::new(Published { batch, end })));
+    /// Publishes chunks to every connected (and later) reader; `end`, where the answer
+    /// stands, if they close a batch.
+    pub fn publish(&self, piece: DirectPiece, end: Option<ResponseCursor>) {
+        self.pieces
+            .send_modify(|pieces| pieces.push(Arc::new(Published { piece, end })));
     }
 
     /// The furthest acknowledgement the client signed so far.
@@ -70,9 +92,10 @@ impl Feed {
     /// Takes `ack` if the client signed it in this request's scope, it ends exactly where a
     /// published batch ends, and it goes further than the last one taken.
     pub fn offer_ack(&self, ack: SignedAck) -> bool {
-        let at_a_batch_end = self.batches.borrow().iter().any(|published| {
-            let end = &published.end;
-            (end.next_seq, end.tokens, end.chain) == (ack.next_seq, ack.tokens, ack.chain)
+        let at_a_batch_end = self.pieces.borrow().iter().any(|published| {
+            published.end.is_some_and(|end| {
+                (end.next_seq, end.tokens, end.chain) == (ack.next_seq, ack.tokens, ack.chain)
+            })
         });
         if !at_a_batch_end || !ack.is_signed_by(&self.client, &self.scope) {
             return false;
@@ -100,7 +123,7 @@ impl Feeds {
         let feed = Arc::new(Feed {
             client,
             scope,
-            batches: watch::channel(Vec::new()).0,
+            pieces: watch::channel(Vec::new()).0,
             ack: watch::channel(None).0,
         });
         self.lock().insert(request, feed.clone());
@@ -205,21 +228,19 @@ async fn connection(
         .await?;
         return Ok(());
     };
-    let mut batches = feed.batches.subscribe();
+    let mut pieces = feed.pieces.subscribe();
     let mut sent = 0usize;
     loop {
-        let ready: Vec<Arc<Published>> = batches.borrow_and_update().clone();
+        let ready: Vec<Arc<Published>> = pieces.borrow_and_update().clone();
         for published in ready.iter().skip(sent) {
-            let batch = &published.batch;
-            if batch.first_seq >= from {
-                let text =
-                    serde_json::to_string(&ToClient::Batch(batch.clone())).unwrap_or_default();
+            if let Some(piece) = published.from(from) {
+                let text = serde_json::to_string(&ToClient::Chunks(piece)).unwrap_or_default();
                 sink.send(Message::text(text)).await?;
             }
         }
         sent = ready.len();
         tokio::select! {
-            changed = batches.changed() => if changed.is_err() { return Ok(()) },
+            changed = pieces.changed() => if changed.is_err() { return Ok(()) },
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<ToProvider>(&text) {
                     Ok(ToProvider::Ack(ack)) => {
@@ -272,11 +293,15 @@ mod tests {
             finished: false,
         };
         let (first, second) = (end(3, 30, [5; 32]), end(5, 50, [6; 32]));
-        let batch = |first_seq| DirectBatch {
+        let piece = |first_seq| DirectPiece {
             first_seq,
             chunks: vec![],
+            closes: true,
         };
-        feed.publish(batch(0), first);
+        // Chunks that close no batch: nothing to acknowledge there.
+        feed.publish(piece(0), None);
+        assert!(!feed.offer_ack(SignedAck::sign(&client, &scope, &end(0, 0, [0; 32]))));
+        feed.publish(piece(0), Some(first));
         let signed = |cursor: &ResponseCursor| SignedAck::sign(&client, &scope, cursor);
         // Poisoned, past what was sent, or short of a batch's end: refused.
         for wrong in [
@@ -296,8 +321,42 @@ mod tests {
         // The client's own, at the end of a sent batch: taken, and only further ones after it.
         assert!(feed.offer_ack(signed(&first)));
         assert!(!feed.offer_ack(signed(&first)));
-        feed.publish(batch(3), second);
+        feed.publish(piece(3), Some(second));
         assert!(feed.offer_ack(signed(&second)));
         assert_eq!(feed.latest_ack().map(|ack| ack.next_seq), Some(5));
+    }
+
+    #[test]
+    fn a_reader_from_a_chunk_gets_the_chunks_from_there_and_the_closes_it_lacks() {
+        use chainference_prover::bundle::Chunk;
+        let chunk = |seq| Chunk {
+            seq,
+            tokens: 1,
+            is_final: false,
+            nonce: [0; 24],
+            ciphertext: vec![1],
+        };
+        let published = |first_seq: u32, count: u32, closes| Published {
+            piece: DirectPiece {
+                first_seq,
+                chunks: (first_seq..first_seq + count).map(chunk).collect(),
+                closes,
+            },
+            end: None,
+        };
+        let seqs = |piece: Option<DirectPiece>| {
+            piece.map(|piece| {
+                let seqs: Vec<u32> = piece.chunks.iter().map(|chunk| chunk.seq).collect();
+                (piece.first_seq, seqs, piece.closes)
+            })
+        };
+        let open = published(4, 3, false);
+        assert_eq!(seqs(open.from(0)), Some((4, vec![4, 5, 6], false)));
+        assert_eq!(seqs(open.from(5)), Some((5, vec![5, 6], false)));
+        assert_eq!(seqs(open.from(7)), None);
+        let closing = published(4, 3, true);
+        // A reader that has every chunk may lack the close; one past the batch does not.
+        assert_eq!(seqs(closing.from(7)), Some((7, vec![], true)));
+        assert_eq!(seqs(closing.from(8)), None);
     }
 }

@@ -1,7 +1,7 @@
-//! Direct answers' roots of several requests in one transaction: every job hands its next
-//! root here and waits for it to be confirmed (so each request still has one append in
-//! flight), and whatever roots queue while a transaction is in flight go out together in the
-//! next one, as many as fit in a packet. One signature then pays for the roots of every
+//! Direct answers' roots of several requests in one transaction: every job hands its roots
+//! here and waits for them to be confirmed, and whatever roots queue while a transaction is in
+//! flight go out together in the next one, as many as fit in a packet and in the log
+//! ([`MAX_ROOTS_A_TRANSACTION`]). One signature then pays for the roots of every
 //! request that posted meanwhile. If a shared transaction is refused, each of its roots is
 //! sent alone, so one request's refusal names that request only.
 
@@ -14,6 +14,13 @@ use solana_signer::Signer;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+
+/// Most roots one transaction carries: each logs its `RootBatch` event with the leaf's proof,
+/// and a cluster cuts a transaction's log at 10,000 bytes, which would lose the events an
+/// audit reads. Measured on depth-14 trees: an 8-root transaction kept 6 events; a root's log
+/// grows by about 43 bytes a level of depth (its proof, in base64), so 4 (with a completion
+/// beside them) stay whole at the provider's default depth of 24 and beyond.
+pub const MAX_ROOTS_A_TRANSACTION: usize = 4;
 
 /// One root waiting to be sent.
 struct Pending {
@@ -41,15 +48,22 @@ impl RootPoster {
         )
     }
 
-    /// Sends `append` (an `append_root`) with whatever other roots are waiting, and returns
-    /// once its transaction is confirmed.
-    pub async fn post(&self, append: Instruction) -> Result<(), ChainError> {
-        let (confirmed, done) = oneshot::channel();
-        self.sender
-            .send(Pending { append, confirmed })
-            .map_err(|_| ChainError::Build("the provider is stopping".into()))?;
-        done.await
-            .map_err(|_| ChainError::Build("the provider is stopping".into()))?
+    /// Sends `appends` (`append_root`s, in order) with whatever other roots are waiting, as
+    /// few transactions as they fit in, and returns once all are confirmed.
+    pub async fn post_all(&self, appends: Vec<Instruction>) -> Result<(), ChainError> {
+        let stopping = || ChainError::Build("the provider is stopping".into());
+        let mut waiting = Vec::with_capacity(appends.len());
+        for append in appends {
+            let (confirmed, done) = oneshot::channel();
+            self.sender
+                .send(Pending { append, confirmed })
+                .map_err(|_| stopping())?;
+            waiting.push(done);
+        }
+        for done in waiting {
+            done.await.map_err(|_| stopping())??;
+        }
+        Ok(())
     }
 }
 
@@ -108,7 +122,8 @@ async fn send_roots(
     }
 }
 
-/// The roots at the front of `queue` that fit in one transaction (at least one).
+/// The roots at the front of `queue` that fit in one transaction, at most
+/// [`MAX_ROOTS_A_TRANSACTION`] (at least one).
 fn take_fitting(
     queue: &mut VecDeque<Pending>,
     operator: &Keypair,
@@ -122,7 +137,9 @@ fn take_fitting(
             &with_budget(posting, &taken),
             posting.root_tables(),
         );
-        if taken.len() > 1 && !size.is_ok_and(|size| size <= PACKET_DATA_SIZE) {
+        let over = taken.len() > MAX_ROOTS_A_TRANSACTION
+            || !size.is_ok_and(|size| size <= PACKET_DATA_SIZE);
+        if taken.len() > 1 && over {
             if let Some(back) = taken.pop() {
                 queue.push_front(back);
             }

@@ -1,7 +1,8 @@
 //! Direct delivery over the local node: the answer comes from the provider's endpoint over a
-//! WebSocket, only its batch roots go on chain, each batch is shown once its root has landed,
-//! the bill stops at the client's signed acknowledgement, and the answer the client saved
-//! audits against the roots on the ledger (and an edited one does not).
+//! WebSocket as it is generated and is shown as it arrives, only its batch roots go on chain
+//! (with the completion, or a few at once for long answers), the bill stops at the client's
+//! signed acknowledgement, and the answer the client saved audits against the roots on the
+//! ledger (and an edited one does not).
 
 use crate::scenario::{scenario, Scenario};
 use crate::support::*;
@@ -12,6 +13,7 @@ use chainference_client::direct::SavedAnswer;
 use chainference_client::rpc::Chain;
 use chainference_prover::core::bill_for;
 use chainference_prover::verify::{verify, VerifyError};
+use chainference_provider::direct::DIRECT_BATCH_TOKENS;
 use solana_signer::Signer;
 
 /// A provider serving `model` from the replay engine at `rate` with an endpoint, a funded
@@ -28,14 +30,14 @@ async fn bed(model: &str, rate: f64, max_tokens: u32, wait_ms: u32) -> Scenario 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_answer() {
-    let max_tokens = 2_000;
+    let max_tokens = 3_000;
     let Scenario {
         chain,
         provider,
         engine,
         client,
         mut question,
-    } = bed("test/replay-direct", 0.0, max_tokens, 0).await;
+    } = bed("test/replay-direct", 4_000.0, max_tokens, 0).await;
     assert!(
         server_of(&chain, &provider.operator)
             .await
@@ -61,12 +63,17 @@ async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_
         )
         .await;
 
-    // No chunk on the ledger: one root, in the transaction that carries the client's
-    // acknowledgement and completes the request.
+    // No chunk on the ledger: the roots of its two batches (2,048 tokens close one), in the
+    // transaction that carries the client's acknowledgement and completes the request.
     assert!(appends(&chain, &answered.request).await.is_empty());
     let roots = root_posts(&chain, &answered.request).await;
-    assert_eq!(roots.len(), 1, "a 2,000-token answer is one batch");
+    assert_eq!(roots.len(), 1, "every root rides with the completion");
     let completion = &roots[0];
+    assert_eq!(
+        completion.roots.len(),
+        2,
+        "a 3,000-token answer is two batches"
+    );
     assert!(completion.settled.is_some() && completion.acknowledgement.is_some());
     // Roots, the acknowledgement (its message names program, cluster and request) and the
     // completion's accounts: not chunks.
@@ -136,11 +143,68 @@ async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_
     provider.task.abort();
 }
 
-/// Three direct answers with a 0.4 s bound asked of one provider at once: each arrives whole
-/// in several small roots, billed to the lamport, whether or not its roots shared a
-/// transaction with the others' (the provider sends together whatever roots wait).
+/// A direct answer of five batches: its roots go on chain at most four a transaction (so that
+/// no root's event is cut from a transaction's log), the last with the completion, and it is
+/// billed to the lamport.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
+async fn a_long_direct_answer_puts_its_roots_on_chain_a_few_at_a_time() {
+    let max_tokens = 10_000;
+    let Scenario {
+        chain,
+        provider,
+        engine,
+        client,
+        question,
+    } = scenario("test/replay-direct-long")
+        .engine(replay(20_000.0))
+        .context_length(16_384)
+        .asking("Write at great length.", max_tokens)
+        .delivery(Delivery::Direct)
+        .start()
+        .await;
+    let before = Before::read(&chain, &client.pubkey(), &provider.operator).await;
+    let (text, answered) = ask_text(&chain, &client, &question).await;
+    assert_eq!(text, engine.expected_text(&question.prompt, max_tokens));
+    let bill = bill_for(20, 100_000, max_tokens, 300_000).unwrap();
+    assert_eq!(answered.bill, bill);
+    before
+        .assert_settled(
+            &chain,
+            &client.pubkey(),
+            &provider.operator,
+            &answered.request,
+            bill,
+        )
+        .await;
+    // Every root's event is in the ledger (none cut from a log), at most four a transaction,
+    // the completion's among them, and no more transactions than four roots each need.
+    let posts = root_posts(&chain, &answered.request).await;
+    let roots: Vec<usize> = posts
+        .iter()
+        .map(|transaction| transaction.roots.len())
+        .collect();
+    assert_eq!(
+        roots.iter().sum::<usize>(),
+        answered.batches as usize,
+        "{roots:?}"
+    );
+    assert!(roots.iter().all(|&count| count <= 4), "{roots:?}");
+    assert_eq!(
+        posts.len(),
+        (answered.batches as usize).div_ceil(4),
+        "{roots:?}"
+    );
+    assert!(posts
+        .last()
+        .is_some_and(|last| last.settled.is_some() && !last.roots.is_empty()));
+    provider.task.abort();
+}
+
+/// Three direct answers asked of one provider at once, with a latency bound a chain answer
+/// would pay a root for every 0.4 s: each is shown as it is generated, more than a second
+/// before its only root transaction (the completion) lands, and is billed to the lamport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn direct_answers_are_shown_as_generated_with_their_roots_at_the_completion() {
     let max_tokens = 300;
     let Scenario {
         chain,
@@ -148,7 +212,7 @@ async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
         engine,
         question,
         ..
-    } = bed("test/replay-direct-bounded", 150.0, max_tokens, 400).await;
+    } = bed("test/replay-direct-streamed", 150.0, max_tokens, 400).await;
     let mut asking = Vec::new();
     for index in 0..3 {
         let chain = chain.clone();
@@ -160,7 +224,6 @@ async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
             (question, text, answered)
         }));
     }
-    let mut signatures = Vec::new();
     for asked in asking {
         let (question, text, answered) = asked.await.expect("asked");
         assert_eq!(text, engine.expected_text(&question.prompt, max_tokens));
@@ -169,23 +232,16 @@ async fn latency_bounded_direct_answers_stream_in_small_roots_side_by_side() {
             bill_for(20, 100_000, max_tokens, 300_000).unwrap()
         );
         let roots = root_posts(&chain, &answered.request).await;
+        assert_eq!(roots.len(), 1, "one root transaction");
+        assert!(roots[0].settled.is_some(), "the completion's");
+        // 300 tokens at 150 a second: the first text is shown about 2 s before the end, which
+        // comes with the only root.
+        let (first, end) = (answered.timings.first_text, answered.timings.answered);
         assert!(
-            roots.len() >= 3,
-            "2 s of generation at a 0.4 s bound: {} roots",
-            roots.len()
+            first + std::time::Duration::from_secs(1) < end,
+            "first text at {first:?}, the root at {end:?}"
         );
-        assert!(roots
-            .iter()
-            .all(|transaction| transaction.bytes < 1_000 && transaction.batches.is_empty()));
-        signatures.extend(roots.iter().map(|transaction| transaction.signature));
     }
-    let all = signatures.len();
-    signatures.sort();
-    signatures.dedup();
-    println!(
-        "{all} roots of three answers went in {} transactions",
-        signatures.len()
-    );
     provider.task.abort();
 }
 
@@ -261,11 +317,11 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_for_the_prom
     use chainference_client::direct::ToClient;
     use futures_util::StreamExt;
 
-    let mut bed = bed("test/replay-direct-unacknowledged", 100.0, 1_000, 300).await;
+    let mut bed = bed("test/replay-direct-unacknowledged", 2_000.0, 5_000, 0).await;
     bed.question.terms.time_limit_secs = 45;
     let operator_before = chain_balance(&bed.chain, &bed.provider.operator).await;
     let (request, _, mut socket) = ask_by_hand(&bed).await;
-    let mut batches = 0;
+    let (mut batches, mut tokens) = (0, 0);
     // The provider waits 20 s for an acknowledgement, then completes the request: the socket
     // is read until then.
     let completion = completed(&bed.chain, &request);
@@ -275,7 +331,10 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_for_the_prom
             message = socket.next() => match message {
                 Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
                     match serde_json::from_str::<ToClient>(&text).expect("a message") {
-                        ToClient::Batch(_) => batches += 1,
+                        ToClient::Chunks(piece) => {
+                            batches += usize::from(piece.closes);
+                            tokens += piece.chunks.iter().map(|chunk| u32::from(chunk.tokens)).sum::<u32>();
+                        }
                         ToClient::Refused(reason) => panic!("refused: {reason}"),
                     }
                 }
@@ -285,9 +344,14 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_for_the_prom
             settled = &mut completion => break settled,
         }
     };
+    // A batch closes at the delivery that reaches its 1,024 tokens.
     assert_eq!(
         batches, 2,
         "two batches without an acknowledgement, then nothing"
+    );
+    assert!(
+        (2 * DIRECT_BATCH_TOKENS..3 * DIRECT_BATCH_TOKENS).contains(&tokens),
+        "{tokens} tokens in two batches"
     );
     let prompt_only = bill_for(settled.terms.prompt_tokens, 100_000, 0, 300_000).unwrap();
     assert_eq!(
@@ -312,8 +376,10 @@ async fn a_client_that_never_acknowledges_gets_two_batches_and_pays_for_the_prom
 }
 
 /// A client that sends a poisoned acknowledgement (`{u32::MAX, 0, 0}`, properly signed), then
-/// acknowledges the first batch and stops: the endpoint ignores the poisoned one, and the
-/// server completes on the first batch, whose root alone is on chain.
+/// acknowledges the first batch and stops: the endpoint ignores the poisoned one, the server
+/// sends two batches more (the second waits for the first's acknowledgement, the third for
+/// the second's, which never comes), and completes on the first batch, whose root alone is on
+/// chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_that_acknowledges_falsely_pays_for_what_it_truly_acknowledged() {
     use chainference_client::direct::{SignedAck, ToClient, ToProvider};
@@ -322,7 +388,7 @@ async fn a_client_that_acknowledges_falsely_pays_for_what_it_truly_acknowledged(
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
-    let mut bed = bed("test/replay-direct-false-ack", 100.0, 1_000, 300).await;
+    let mut bed = bed("test/replay-direct-false-ack", 2_000.0, 5_000, 0).await;
     bed.question.terms.time_limit_secs = 45;
     let (request, locked, mut socket) = ask_by_hand(&bed).await;
     let scope = chainference_client::instructions::scope(&bed.chain.genesis_hash(), &request);
@@ -335,21 +401,23 @@ async fn a_client_that_acknowledges_falsely_pays_for_what_it_truly_acknowledged(
         chain: [0; 32],
         finished: false,
     };
-    let mut first = None;
-    while first.is_none() {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    loop {
         let Some(Ok(Message::Text(text))) = socket.next().await else {
             panic!("the endpoint closed before the first batch");
         };
-        if let ToClient::Batch(batch) = serde_json::from_str::<ToClient>(&text).expect("a batch") {
-            let mut cursor = ResponseCursor::new();
-            let views: Vec<_> = batch.chunks.iter().map(Chunk::as_ref).collect();
-            cursor
-                .apply(&request.to_bytes(), locked.terms.max_output_tokens, &views)
-                .expect("the first batch keeps the rules");
-            first = Some(cursor);
+        if let ToClient::Chunks(piece) = serde_json::from_str::<ToClient>(&text).expect("chunks") {
+            chunks.extend(piece.chunks);
+            if piece.closes {
+                break;
+            }
         }
     }
-    let first = first.expect("read");
+    let mut first = ResponseCursor::new();
+    let views: Vec<_> = chunks.iter().map(Chunk::as_ref).collect();
+    first
+        .apply_direct(&request.to_bytes(), locked.terms.max_output_tokens, &views)
+        .expect("the first batch keeps the rules");
     socket
         .send(send(SignedAck::sign(&bed.client, &scope, &poisoned)))
         .await

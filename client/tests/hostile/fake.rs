@@ -3,7 +3,7 @@
 
 use anchor_lang::{AccountDeserialize, AccountSerialize, Discriminator, Space};
 use chainference::state::Request;
-use chainference_client::direct::{DirectBatch, ToClient};
+use chainference_client::direct::{DirectPiece, ToClient};
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{ResponseCursor, MAX_CHUNK_LEN};
 use futures_util::{SinkExt, StreamExt};
@@ -221,19 +221,20 @@ async fn serve_pubsub(socket: TcpStream, notifications: Arc<Vec<Vec<String>>>) {
     }
 }
 
-/// A provider's direct-answer endpoint that sends well-formed batches of one full-size,
-/// token-free chunk for as long as the client takes them, and counts the acknowledgements.
+/// A provider's direct-answer endpoint that sends well-formed full-size, token-free chunks,
+/// one a message, for as long as the client takes them, and counts the acknowledgements.
 pub struct EndlessProvider {
     /// Its endpoint URL.
     pub endpoint: String,
-    /// Batches sent so far.
+    /// Messages sent so far.
     pub sent: Arc<AtomicUsize>,
     /// Acknowledgements received so far (the client acknowledges only what it keeps).
     pub acks: Arc<AtomicUsize>,
 }
 
 impl EndlessProvider {
-    pub async fn start() -> Self {
+    /// One chunk a message, each closing a batch if `closes`.
+    pub async fn start(closes: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let provider = Self {
             endpoint: format!("ws://{}", listener.local_addr().expect("address")),
@@ -258,7 +259,7 @@ impl EndlessProvider {
                 }
             });
             for seq in 0u32.. {
-                let batch = ToClient::Batch(DirectBatch {
+                let batch = ToClient::Chunks(DirectPiece {
                     first_seq: seq,
                     chunks: vec![Chunk {
                         seq,
@@ -267,6 +268,7 @@ impl EndlessProvider {
                         nonce: [0; 24],
                         ciphertext: vec![0x5a; MAX_CHUNK_LEN],
                     }],
+                    closes,
                 });
                 let text = serde_json::to_string(&batch).expect("json");
                 if sink.send(Message::text(text)).await.is_err() {

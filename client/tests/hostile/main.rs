@@ -1,15 +1,17 @@
-//! A hostile server (or a node speaking for one) against the client: nothing it sends is shown
-//! before the Request account confirms it, and nothing it sends grows the client's memory
-//! without a bound.
+//! A hostile server (or a node speaking for one) against the client: nothing delivered on chain
+//! is shown before the Request account confirms it, and nothing a server sends, on chain or
+//! direct, grows the client's memory without a bound.
 
 mod fake;
 
 use anchor_lang::prelude::Pubkey;
 use chainference::events::{Chunk as ProgramChunk, ChunkBatch};
-use chainference_client::direct::{receive_direct, DirectError, MAX_UNCONFIRMED_BATCHES};
+use chainference_client::direct::{receive_direct, DirectError, Received, MAX_UNCONFIRMED_BATCHES};
 use chainference_client::follow::{follow_answer, FollowError};
 use chainference_client::rpc::Chain;
-use chainference_prover::core::{ResponseCursor, MAX_CHUNK_LEN};
+use chainference_prover::core::{
+    BatchRuleError, ResponseCursor, MAX_CHUNK_LEN, MAX_DIRECT_BATCH_CHUNKS,
+};
 use fake::{event_logs, request_account, EndlessProvider, FakeNode};
 use solana_keypair::Keypair;
 use std::sync::atomic::Ordering;
@@ -201,28 +203,8 @@ async fn follow_waits_for_a_node_behind_instead_of_calling_the_request_expired()
 /// it, not keep (and acknowledge) them until memory runs out.
 #[tokio::test]
 async fn direct_refuses_a_server_whose_roots_never_land() {
-    let request = Pubkey::new_unique();
-    let node = FakeNode::start(Some(request_account(&ResponseCursor::new())), vec![]).await;
-    let chain = connect(&node).await;
-    let provider = EndlessProvider::start().await;
-    let wallet = Keypair::new();
-    let mut delivered = 0;
-    let received = tokio::time::timeout(
-        Duration::from_secs(5),
-        receive_direct(&chain, &wallet, &request, &provider.endpoint, 1_000, |_| {
-            delivered += 1;
-            Ok(())
-        }),
-    )
-    .await;
-    let sent = provider.sent.load(Ordering::Relaxed);
+    let (received, provider, kept) = endless(true).await;
     let acks = provider.acks.load(Ordering::Relaxed);
-    let Ok(received) = received else {
-        panic!(
-            "after 5 s the client still takes batches whose roots never land: it kept and acknowledged {acks} of the {sent} sent (about {} MiB of chunks)",
-            (acks * MAX_CHUNK_LEN) >> 20
-        );
-    };
     let error = received.expect_err("the server is refused");
     assert!(
         matches!(
@@ -237,5 +219,62 @@ async fn direct_refuses_a_server_whose_roots_never_land() {
         acks <= MAX_UNCONFIRMED_BATCHES,
         "acknowledged {acks} batches"
     );
-    assert_eq!(delivered, 0);
+    assert_eq!(kept, MAX_UNCONFIRMED_BATCHES, "batches kept");
+}
+
+/// A server streams chunks and never closes their batch: the client must refuse the batch
+/// once it is over what a direct batch may hold, not keep it growing.
+#[tokio::test]
+async fn direct_refuses_a_server_that_never_closes_its_batch() {
+    let (received, provider, kept) = endless(false).await;
+    let error = received.expect_err("the server is refused");
+    assert!(
+        matches!(
+            error,
+            DirectError::Rule(BatchRuleError::TooManyChunks {
+                limit: MAX_DIRECT_BATCH_CHUNKS
+            })
+        ),
+        "refused for the wrong reason: {error}"
+    );
+    assert_eq!(provider.acks.load(Ordering::Relaxed), 0);
+    assert_eq!(kept, 0, "no batch closed");
+}
+
+/// A client receiving from an [`EndlessProvider`] (whose messages close batches if `closes`)
+/// until it gives up, for at most 20 s: what it returned, the provider, and the batches it
+/// handed on to keep.
+async fn endless(closes: bool) -> (Result<ResponseCursor, DirectError>, EndlessProvider, usize) {
+    let request = Pubkey::new_unique();
+    let node = FakeNode::start(Some(request_account(&ResponseCursor::new())), vec![]).await;
+    let chain = connect(&node).await;
+    let provider = EndlessProvider::start(closes).await;
+    let wallet = Keypair::new();
+    let mut kept = 0;
+    let received = tokio::time::timeout(
+        Duration::from_secs(20),
+        receive_direct(
+            &chain,
+            &wallet,
+            &request,
+            &provider.endpoint,
+            1_000,
+            |received| {
+                if matches!(received, Received::Batch(_)) {
+                    kept += 1;
+                }
+                Ok(())
+            },
+        ),
+    )
+    .await;
+    let sent = provider.sent.load(Ordering::Relaxed);
+    let acks = provider.acks.load(Ordering::Relaxed);
+    let Ok(received) = received else {
+        panic!(
+            "after 20 s the client still takes chunks whose roots never land: it acknowledged {acks} batches of the {sent} messages sent (about {} MiB of chunks)",
+            (sent * MAX_CHUNK_LEN) >> 20
+        );
+    };
+    (received, provider, kept)
 }

@@ -3,7 +3,7 @@
 //! and auditors to their copies of the answer.
 
 use super::{batch_leaf, batch_root, chunk_hash, extend_chain, BatchError, ChunkRef, Hash};
-use super::{EMPTY_CHAIN, MAX_BATCH_CHUNKS};
+use super::{EMPTY_CHAIN, MAX_BATCH_CHUNKS, MAX_DIRECT_BATCH_CHUNKS};
 use alloc::vec::Vec;
 
 /// Most ciphertext bytes of one answer chunk.
@@ -68,8 +68,12 @@ impl RootClaim {
 pub enum BatchRuleError {
     /// A batch must hold at least one chunk.
     Empty,
-    /// A batch holds more than [`MAX_BATCH_CHUNKS`] chunks.
-    TooManyChunks,
+    /// A batch holds more chunks than its delivery allows ([`MAX_BATCH_CHUNKS`] on chain,
+    /// [`MAX_DIRECT_BATCH_CHUNKS`] direct).
+    TooManyChunks {
+        /// The most its delivery allows.
+        limit: usize,
+    },
     /// The answer's final chunk was already posted.
     ChunkAfterFinal,
     /// A chunk's sequence number is not the next one.
@@ -100,7 +104,7 @@ impl core::fmt::Display for BatchRuleError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Empty => write!(f, "a batch must hold at least one chunk"),
-            Self::TooManyChunks => write!(f, "a batch may hold at most {MAX_BATCH_CHUNKS} chunks"),
+            Self::TooManyChunks { limit } => write!(f, "a batch may hold at most {limit} chunks"),
             Self::ChunkAfterFinal => write!(f, "a chunk follows the answer's final chunk"),
             Self::SequenceMismatch { expected, found } => {
                 write!(f, "chunk {found} where chunk {expected} was due (a gap, a repeat or a reordering)")
@@ -116,6 +120,37 @@ impl core::fmt::Display for BatchRuleError {
     }
 }
 
+/// Checks `chunk` may come next in its batch: `expected` the sequence number due (`None`
+/// past `u32::MAX`), `tokens` the answer's tokens before it, `last` whether it ends its batch;
+/// returns the answer's tokens with it. [`ResponseCursor::apply`] checks every chunk of a batch
+/// with it, and a direct client each chunk as it arrives, before its batch closes.
+pub fn check_chunk(
+    expected: Option<u32>,
+    tokens: u32,
+    max_output_tokens: u32,
+    chunk: &ChunkRef<'_>,
+    last: bool,
+) -> Result<u32, BatchRuleError> {
+    if expected != Some(chunk.seq) {
+        return Err(BatchRuleError::SequenceMismatch {
+            expected: expected.unwrap_or(u32::MAX),
+            found: chunk.seq,
+        });
+    }
+    if chunk.ciphertext.len() > MAX_CHUNK_LEN {
+        return Err(BatchRuleError::ChunkTooLarge { seq: chunk.seq });
+    }
+    if chunk.is_final && !last {
+        return Err(BatchRuleError::FinalNotLast { seq: chunk.seq });
+    }
+    tokens
+        .checked_add(u32::from(chunk.tokens))
+        .filter(|total| *total <= max_output_tokens)
+        .ok_or(BatchRuleError::TokensOverLimit {
+            limit: max_output_tokens,
+        })
+}
+
 impl ResponseCursor {
     /// The cursor of an answer with no chunk yet.
     pub const fn new() -> Self {
@@ -128,11 +163,33 @@ impl ResponseCursor {
         }
     }
 
-    /// Checks `chunks` continue the answer of `request` within `max_output_tokens` and, if so,
-    /// advances the cursor and returns the batch's root and leaf. On error the cursor is
-    /// unchanged.
+    /// Checks `chunks`, a batch delivered on chain, continue the answer of `request` within
+    /// `max_output_tokens` and, if so, advances the cursor and returns the batch's root and
+    /// leaf. On error the cursor is unchanged.
     pub fn apply(
         &mut self,
+        request: &[u8; 32],
+        max_output_tokens: u32,
+        chunks: &[ChunkRef<'_>],
+    ) -> Result<AppliedBatch, BatchRuleError> {
+        self.apply_within(MAX_BATCH_CHUNKS, request, max_output_tokens, chunks)
+    }
+
+    /// [`Self::apply`] for a directly delivered batch, which may hold up to
+    /// [`MAX_DIRECT_BATCH_CHUNKS`] chunks (the program sees only its root).
+    pub fn apply_direct(
+        &mut self,
+        request: &[u8; 32],
+        max_output_tokens: u32,
+        chunks: &[ChunkRef<'_>],
+    ) -> Result<AppliedBatch, BatchRuleError> {
+        self.apply_within(MAX_DIRECT_BATCH_CHUNKS, request, max_output_tokens, chunks)
+    }
+
+    /// [`Self::apply`] with batches of at most `limit` chunks.
+    fn apply_within(
+        &mut self,
+        limit: usize,
         request: &[u8; 32],
         max_output_tokens: u32,
         chunks: &[ChunkRef<'_>],
@@ -140,8 +197,8 @@ impl ResponseCursor {
         if chunks.is_empty() {
             return Err(BatchRuleError::Empty);
         }
-        if chunks.len() > MAX_BATCH_CHUNKS {
-            return Err(BatchRuleError::TooManyChunks);
+        if chunks.len() > limit {
+            return Err(BatchRuleError::TooManyChunks { limit });
         }
         if self.finished {
             return Err(BatchRuleError::ChunkAfterFinal);
@@ -150,31 +207,20 @@ impl ResponseCursor {
         let mut hashes = Vec::with_capacity(chunks.len());
         for (i, chunk) in chunks.iter().enumerate() {
             let expected = self.next_seq.checked_add(i as u32);
-            if expected != Some(chunk.seq) {
-                return Err(BatchRuleError::SequenceMismatch {
-                    expected: expected.unwrap_or(u32::MAX),
-                    found: chunk.seq,
-                });
-            }
-            if chunk.ciphertext.len() > MAX_CHUNK_LEN {
-                return Err(BatchRuleError::ChunkTooLarge { seq: chunk.seq });
-            }
-            if chunk.is_final && i + 1 != chunks.len() {
-                return Err(BatchRuleError::FinalNotLast { seq: chunk.seq });
-            }
-            tokens = tokens
-                .checked_add(u32::from(chunk.tokens))
-                .filter(|total| *total <= max_output_tokens)
-                .ok_or(BatchRuleError::TokensOverLimit {
-                    limit: max_output_tokens,
-                })?;
+            tokens = check_chunk(
+                expected,
+                tokens,
+                max_output_tokens,
+                chunk,
+                i + 1 == chunks.len(),
+            )?;
             hashes.push(chunk_hash(request, chunk));
         }
         let root = batch_root(&hashes).map_err(|error| match error {
             BatchError::Empty => BatchRuleError::Empty,
-            BatchError::TooManyChunks => BatchRuleError::TooManyChunks,
+            BatchError::TooManyChunks => BatchRuleError::TooManyChunks { limit },
         })?;
-        let count = chunks.len() as u32; // ≤ MAX_BATCH_CHUNKS
+        let count = chunks.len() as u32; // ≤ MAX_DIRECT_BATCH_CHUNKS
         let leaf = self.advance(
             request,
             count,
@@ -197,8 +243,10 @@ impl ResponseCursor {
         if claim.count == 0 {
             return Err(BatchRuleError::Empty);
         }
-        if claim.count as usize > MAX_BATCH_CHUNKS {
-            return Err(BatchRuleError::TooManyChunks);
+        if claim.count as usize > MAX_DIRECT_BATCH_CHUNKS {
+            return Err(BatchRuleError::TooManyChunks {
+                limit: MAX_DIRECT_BATCH_CHUNKS,
+            });
         }
         if self.finished {
             return Err(BatchRuleError::ChunkAfterFinal);
@@ -327,6 +375,49 @@ mod tests {
         assert_eq!(
             cursor.apply(&request, 10, &[chunk(3, false)]),
             Err(BatchRuleError::ChunkAfterFinal)
+        );
+    }
+
+    #[test]
+    fn a_direct_batch_may_hold_more_chunks_than_one_on_chain() {
+        let request = [4u8; 32];
+        let batch = |count: usize| -> Vec<ChunkRef<'static>> {
+            (0..count).map(|seq| chunk(seq as u32, false)).collect()
+        };
+        let mut cursor = ResponseCursor::new();
+        assert_eq!(
+            cursor.apply(&request, 100_000, &batch(MAX_BATCH_CHUNKS + 1)),
+            Err(BatchRuleError::TooManyChunks {
+                limit: MAX_BATCH_CHUNKS
+            })
+        );
+        let applied = cursor
+            .apply_direct(&request, 100_000, &batch(MAX_DIRECT_BATCH_CHUNKS))
+            .expect("a full direct batch");
+        let claim = RootClaim::between(&ResponseCursor::new(), &cursor, applied.root);
+        assert_eq!(
+            ResponseCursor::new().apply_root(&request, 100_000, &claim),
+            Ok(applied.leaf)
+        );
+        let over = RootClaim {
+            count: MAX_DIRECT_BATCH_CHUNKS as u32 + 1,
+            ..claim
+        };
+        assert_eq!(
+            ResponseCursor::new().apply_root(&request, 100_000, &over),
+            Err(BatchRuleError::TooManyChunks {
+                limit: MAX_DIRECT_BATCH_CHUNKS
+            })
+        );
+        assert_eq!(
+            ResponseCursor::new().apply_direct(
+                &request,
+                100_000,
+                &batch(MAX_DIRECT_BATCH_CHUNKS + 1)
+            ),
+            Err(BatchRuleError::TooManyChunks {
+                limit: MAX_DIRECT_BATCH_CHUNKS
+            })
         );
     }
 }

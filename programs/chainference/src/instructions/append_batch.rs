@@ -103,7 +103,7 @@ impl AppendBatch<'_> {
 pub(super) fn batch_rule_error(error: BatchRuleError) -> ChainferenceError {
     match error {
         BatchRuleError::Empty => ChainferenceError::EmptyBatch,
-        BatchRuleError::TooManyChunks => ChainferenceError::BatchTooLarge,
+        BatchRuleError::TooManyChunks { .. } => ChainferenceError::BatchTooLarge,
         BatchRuleError::ChunkAfterFinal => ChainferenceError::ChunkAfterFinal,
         BatchRuleError::SequenceMismatch { .. } => ChainferenceError::SequenceMismatch,
         BatchRuleError::ChunkTooLarge { .. } => ChainferenceError::ChunkTooLarge,
