@@ -52,14 +52,15 @@ pub struct CostArgs {
     /// The stated priority fee, micro-lamports per compute unit.
     #[arg(long, default_value_t = 10_000)]
     pub priority_price: u64,
-    /// Latency bounds of the direct-delivery answers at `--rate`, seconds (filled direct
-    /// answers are measured too).
-    #[arg(long = "direct-latencies", value_delimiter = ',', default_values_t = [1.0, 5.0])]
-    pub direct_latencies: Vec<f64>,
     /// Direct answers with a 1 s latency bound at `--rate` asked of one provider at once,
-    /// whose roots share transactions.
+    /// whose roots share transactions (one such answer is also asked alone, and `--answers`
+    /// as fast as they come).
     #[arg(long = "direct-together", default_value_t = 8)]
     pub direct_together: u32,
+    /// Tokens of one long direct answer at `LONG_RATE` tokens a second, whose roots go on
+    /// chain a few at a time before its completion (0: none).
+    #[arg(long = "direct-long", default_value_t = 20_000)]
+    pub direct_long: u32,
 }
 
 /// One configuration's answers, as the ledger has them.
@@ -142,7 +143,11 @@ struct Plan {
     lane: usize,
     latency_secs: f64,
     delivery: Delivery,
+    tokens: u32,
 }
+
+/// Tokens a second of the long direct answer: a fast model's pace.
+const LONG_RATE: f64 = 2_000.0;
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
@@ -155,20 +160,21 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
     let corpus_engine = ReplayEngine::new(CORPUS, 0.0);
     let corpus_bytes_per_token = CORPUS.len() as f64 / corpus_engine.corpus_tokens() as f64;
 
-    // Four providers: filled answers as fast as they come, the same with a priority fee,
-    // answers at a human pace for the latency curve, and direct answers at that pace asked
-    // together.
+    // Five providers: filled answers as fast as they come, the same with a priority fee,
+    // answers at a human pace for the latency curve, direct answers at that pace asked
+    // together, and a long direct answer at a fast model's pace.
     let paces = [
         (0.0, 0),
         (0.0, args.priority_price),
         (args.rate, 0),
         (args.rate, 0),
+        (LONG_RATE, 0),
     ];
     let started = futures_util::future::try_join_all(paces.iter().map(|&(rate, price)| {
-        bed.serve(
-            settings(MODEL, 16, LOCAL_TREE_DEPTH, price),
-            Arc::new(ReplayEngine::new(CORPUS, rate)),
-        )
+        let mut settings = settings(MODEL, 16, LOCAL_TREE_DEPTH, price);
+        // The replay engine has no context of its own; the long direct answer needs room.
+        settings.models[0].context_length = args.direct_long.max(args.tokens) + 1_024;
+        bed.serve(settings, Arc::new(ReplayEngine::new(CORPUS, rate)))
     }))
     .await?;
     let mut lanes = Vec::new();
@@ -186,6 +192,7 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
         lane,
         latency_secs,
         delivery,
+        tokens: args.tokens,
     };
     let mut plans: Vec<Plan> = (0..args.answers)
         .map(|_| plan("filled".into(), 0, 0.0, Delivery::Chain))
@@ -206,13 +213,26 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
     for _ in 0..args.answers {
         plans.push(plan("direct, filled".into(), 0, 0.0, Delivery::Direct));
     }
-    for latency in &args.direct_latencies {
-        let label = format!("direct, {}", paced(*latency));
-        plans.push(plan(label, 2, *latency, Delivery::Direct));
-    }
+    plans.push(plan(
+        format!("direct, {}, alone", paced(1.0)),
+        2,
+        1.0,
+        Delivery::Direct,
+    ));
     for _ in 0..args.direct_together {
         let label = format!("direct, {}, {} together", paced(1.0), args.direct_together);
         plans.push(plan(label, 3, 1.0, Delivery::Direct));
+    }
+    if args.direct_long > 0 {
+        plans.push(Plan {
+            tokens: args.direct_long,
+            ..plan(
+                format!("direct, {} tokens at {LONG_RATE} tok/s", args.direct_long),
+                4,
+                0.0,
+                Delivery::Direct,
+            )
+        });
     }
     // Direct answers are saved here (their only copy), to count their ciphertext.
     let answers_dir = answers_dir("cost");
@@ -229,7 +249,7 @@ pub async fn run(args: &CostArgs, output: Output) -> Result<()> {
             let mut question = question(
                 MODEL,
                 user(&format!("Bench question {index}.")),
-                args.tokens,
+                plan.tokens,
                 plan.latency_secs,
                 lanes[plan.lane].operator,
             );
@@ -464,9 +484,10 @@ fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()> {
          rent, per answer token; fixed L: its create, prompt, lock and complete (the \
          completion's signatures, with a direct answer's acknowledgement, where it rode with \
          the final append: {} of {} answers); rent L/tok: the same ciphertext kept in \
-         rent-exempt accounts (the baseline). Direct: chunks from the provider's endpoint, \
-         one root per batch on chain (no latency bound: a batch every 8,192 tokens), the roots \
-         of requests posting at once in one transaction, its fee shared by their roots.",
+         rent-exempt accounts (the baseline). Direct: chunks from the provider's endpoint as \
+         they are generated (text/ct: a chunk a token costs ciphertext, off chain), a root \
+         per 2,048-token batch on chain, four a transaction once acknowledged and the rest with \
+         the completion, roots of requests posting at once sharing a transaction.",
         report
             .runs
             .iter()

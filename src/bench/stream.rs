@@ -258,9 +258,12 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     }
     writeln!(
         out,
-        "First generated token to the client's screen: {:.2} s ({} batches). Client tokens/s \
+        "First generated token to the client's screen: {:.1} ms ({} batches). Client tokens/s \
          over mistral.rs alone: {:.2}; over the provider's engine in the same loop: {:.2}.",
-        report.first_token_to_display_secs, report.batches, report.ratio, report.ratio_to_engine
+        report.first_token_to_display_secs * 1_000.0,
+        report.batches,
+        report.ratio,
+        report.ratio_to_engine
     )?;
     Ok(())
 }

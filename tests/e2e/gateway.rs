@@ -176,6 +176,9 @@ async fn chats_whole_and_streamed_carry_the_providers_text_and_pay_exactly_their
     before
         .assert_settled(&chain, &wallet.pubkey(), &provider.operator, &address, bill)
         .await;
+    // The server lists an endpoint, so the answer came directly: roots on chain, no chunks.
+    assert!(appends(&chain, &address).await.is_empty());
+    assert_eq!(root_posts(&chain, &address).await.len(), 1);
 
     // Streamed: role first, the same text in pieces, the finish, the usage, then [DONE].
     let streamed = call(

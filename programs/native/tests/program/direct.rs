@@ -8,7 +8,9 @@ use chainference::state::{Delivery, RequestState};
 use chainference_client_core::instructions::acknowledgement;
 use chainference_native::svm::solana_keypair::Keypair;
 use chainference_native::svm::solana_signer::Signer;
-use chainference_prover::core::{Acknowledgement, ResponseCursor, RootClaim, Scope};
+use chainference_prover::core::{
+    Acknowledgement, ResponseCursor, RootClaim, Scope, MAX_BATCH_CHUNKS, MAX_DIRECT_BATCH_CHUNKS,
+};
 
 /// The claim of `chunks` continuing `cursor`, which it advances.
 pub fn claim(
@@ -19,7 +21,7 @@ pub fn claim(
     let before = *cursor;
     let views: Vec<_> = chunks.iter().map(|chunk| chunk.as_ref()).collect();
     let applied = cursor
-        .apply(&request.to_bytes(), 1_000, &views)
+        .apply_direct(&request.to_bytes(), 1_000_000, &views)
         .expect("the chunks continue the answer");
     RootClaim::between(&before, cursor, applied.root)
 }
@@ -255,4 +257,38 @@ fn a_whole_acknowledgement_bills_every_posted_token_and_chain_requests_take_no_r
         w.append_root(&operator, &on_chain, &root),
         ChainferenceError::NotDirectDelivery,
     );
+}
+
+#[test]
+fn a_root_may_claim_a_direct_batch_of_up_to_its_most_chunks() {
+    let mut w = World::new(0);
+    let (operator, tree) = w.server(offer(1_000_000, 2_000_000), 2);
+    let client = w.wallet();
+    let mut direct = terms();
+    direct.delivery = Delivery::Direct;
+    direct.max_output_tokens = 100_000;
+    let request = w
+        .create_request(&client, 10_000_000, direct)
+        .expect("create");
+    w.give_endpoint(&operator);
+    w.ready(&client, &operator, &tree, &request);
+    // More chunks than a batch on chain holds, as a direct answer sends a token a chunk.
+    let mut cursor = ResponseCursor::new();
+    let full = claim(
+        &request,
+        &mut cursor,
+        &chunks(0, MAX_DIRECT_BATCH_CHUNKS as u32, 1, false),
+    );
+    assert!(full.count as usize > MAX_BATCH_CHUNKS);
+    let over = RootClaim {
+        first_seq: cursor.next_seq,
+        count: MAX_DIRECT_BATCH_CHUNKS as u32 + 1,
+        ..full
+    };
+    assert_ok(w.append_root(&operator, &request, &full));
+    assert_refused(
+        w.append_root(&operator, &request, &over),
+        ChainferenceError::BatchTooLarge,
+    );
+    assert_eq!(w.request(&request).response.cursor(), cursor);
 }
