@@ -52,7 +52,8 @@ pub enum ToClient {
     /// Chunks continuing the open batch, sent as they are sealed, before any root of theirs
     /// is on chain.
     Chunks(DirectPiece),
-    /// The provider does not serve this request's answer here.
+    /// The provider does not serve this request's answer here (yet: a restarted provider
+    /// takes its requests up again after a while).
     Refused(String),
 }
 
@@ -60,6 +61,10 @@ pub enum ToClient {
 /// batch ends with those sent before), and the client acknowledges it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectPiece {
+    /// The server's stream: a number it draws when it starts the answer, the same in every
+    /// message of it. Another one means the server started the answer again (a restart lost
+    /// the first stream), which cannot continue what the client was shown.
+    pub stream: u64,
     /// Sequence number of its first chunk (of the chunk after the batch, with none).
     pub first_seq: u32,
     /// Its chunks, in order.
@@ -226,9 +231,6 @@ pub enum DirectError {
     /// Reading the chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
-    /// The server's endpoint refused the request.
-    #[error("the server's endpoint refused the answer: {0}")]
-    Refused(String),
     /// A batch broke the answer's rules.
     #[error("the server sent a batch that breaks the answer's rules: {0}")]
     Rule(BatchRuleError),
@@ -252,6 +254,10 @@ pub enum DirectError {
         /// [`MAX_UNCONFIRMED_BYTES`].
         limit: usize,
     },
+    /// The server started the answer again mid-answer: a new stream cannot continue the one
+    /// shown.
+    #[error("the server started the answer again (it restarted mid-answer): its new stream cannot continue the text shown; the request completes on what was acknowledged, or expires at its time limit and the stake comes back")]
+    StreamRestarted,
     /// The request was closed before its answer was complete.
     #[error("request {0} closed before its answer was complete")]
     Closed(Pubkey),
@@ -294,6 +300,7 @@ pub async fn receive_direct(
     let mut receiver = Receiver {
         request: *request,
         max_output_tokens,
+        stream: None,
         open: Vec::new(),
         open_tokens: 0,
         held_bytes: 0,
@@ -323,15 +330,20 @@ pub async fn receive_direct(
         loop {
             tokio::select! {
                 message = stream.next() => match message {
-                    Some(Ok(Message::Text(text))) => {
-                        let Some(received) = receiver.receive(&text, &mut deliver)? else {
-                            continue;
-                        };
-                        let ack = SignedAck::sign(wallet, &scope, &received);
-                        if sink.send(ack_message(&ack)).await.is_err() {
+                    Some(Ok(Message::Text(text))) => match receiver.receive(&text, &mut deliver)? {
+                        Heard::More => {}
+                        Heard::Closed(received) => {
+                            let ack = SignedAck::sign(wallet, &scope, &received);
+                            if sink.send(ack_message(&ack)).await.is_err() {
+                                break;
+                            }
+                        }
+                        // Until the request ends, which the account shows, ask again.
+                        Heard::Refused(reason) => {
+                            tracing::warn!(%request, %reason, "the server's endpoint refused the answer for now; asking again");
                             break;
                         }
-                    }
+                    },
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                         tracing::warn!(%request, "the answer socket closed; reconnecting");
                         break;
@@ -353,11 +365,23 @@ fn ack_message(ack: &SignedAck) -> Message {
     Message::text(serde_json::to_string(&ToProvider::Ack(*ack)).unwrap_or_default())
 }
 
+/// What one message from the server came to.
+enum Heard {
+    /// More of the open batch.
+    More,
+    /// The open batch closed, leaving the answer there: to acknowledge.
+    Closed(ResponseCursor),
+    /// The endpoint does not serve the answer (now).
+    Refused(String),
+}
+
 /// One answer as it is received: the open batch's chunks, and the closed batches waiting for
 /// their roots.
 struct Receiver {
     request: Pubkey,
     max_output_tokens: u32,
+    /// The server's stream, from its first message.
+    stream: Option<u64>,
     /// The open batch's chunks, shown already.
     open: Vec<Chunk>,
     /// The answer's tokens, the open batch's included.
@@ -375,17 +399,20 @@ impl Receiver {
     }
 
     /// Checks one message's chunks continue the answer and hands them on; if they close a
-    /// batch, checks it whole, hands it on and returns the cursor after it, to acknowledge.
+    /// batch, checks it whole and hands it on.
     fn receive(
         &mut self,
         text: &str,
         deliver: &mut impl FnMut(Received<'_>) -> Result<(), String>,
-    ) -> Result<Option<ResponseCursor>, DirectError> {
+    ) -> Result<Heard, DirectError> {
         let piece = match serde_json::from_str::<ToClient>(text) {
             Ok(ToClient::Chunks(piece)) => piece,
-            Ok(ToClient::Refused(reason)) => return Err(DirectError::Refused(reason)),
+            Ok(ToClient::Refused(reason)) => return Ok(Heard::Refused(reason)),
             Err(error) => return Err(DirectError::Garbled(error.to_string())),
         };
+        if *self.stream.get_or_insert(piece.stream) != piece.stream {
+            return Err(DirectError::StreamRestarted);
+        }
         // After a reconnection the server may send again what arrived before the cut.
         let fresh: Vec<Chunk> = piece
             .chunks
@@ -434,7 +461,7 @@ impl Receiver {
         self.open_tokens = tokens;
         if !piece.closes || self.open.is_empty() {
             // A close with nothing open repeats one already taken.
-            return Ok(None);
+            return Ok(Heard::More);
         }
         let batch = DirectBatch {
             first_seq: self.unconfirmed.received().next_seq,
@@ -447,7 +474,7 @@ impl Receiver {
             .map_err(DirectError::Rule)?;
         deliver(Received::Batch(&batch)).map_err(DirectError::Consumer)?;
         self.unconfirmed.hold(batch, after);
-        Ok(Some(after))
+        Ok(Heard::Closed(after))
     }
 
     /// Reads the request account and checks the roots that landed meet the batches received;

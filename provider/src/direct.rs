@@ -29,6 +29,7 @@ use chainference_client::instructions::{acknowledgement, append_root, complete_r
 use chainference_client::rpc::transaction_size;
 use chainference_prover::bundle::Chunk;
 use chainference_prover::core::{RootClaim, MAX_DIRECT_BATCH_CHUNKS};
+use rand_core::{OsRng, RngCore};
 use solana_signer::Signer;
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub(crate) struct Direct<'a> {
     open: Vec<Chunk>,
     /// Where the last closed batch starts.
     previous_start: u32,
+    /// The stream's number, drawn anew for each answer started ([`DirectPiece::stream`]).
+    stream: u64,
 }
 
 impl<'a> Direct<'a> {
@@ -70,6 +73,7 @@ impl<'a> Direct<'a> {
             sent: Sent::default(),
             open: Vec::new(),
             previous_start: 0,
+            stream: OsRng.next_u64(),
         }
     }
 
@@ -139,8 +143,7 @@ impl<'a> Direct<'a> {
 impl Direct<'_> {
     /// Publishes `chunks`, continuing the open batch (opening one if none is: once the
     /// client has acknowledged everything before the previous batch), and closes the batch
-    /// when it is full or `finish`ed. Returns the closed batch's claim, or `None` if the
-    /// batch stays open or the client stopped acknowledging (then settled).
+    /// when it is full or `finished`. `None` while the batch stays open.
     async fn publish(
         &mut self,
         sealing: &mut Sealing,
@@ -177,6 +180,7 @@ impl Direct<'_> {
         };
         self.feed.publish(
             DirectPiece {
+                stream: self.stream,
                 first_seq,
                 chunks,
                 closes,
@@ -214,7 +218,7 @@ impl Delivery for Direct<'_> {
         _due: Due,
         finish: Option<FinishReason>,
     ) -> Result<Progress, JobError> {
-        let mut chunks = seal_batch(&mut sealing.sealer, finish)?;
+        let mut chunks = seal_pending(&mut sealing.sealer, finish)?;
         while !chunks.is_empty() {
             let rest = chunks.split_off(chunks.len().min(MAX_CHUNKS_A_DELIVERY));
             let finished = finish.is_some() && rest.is_empty();
@@ -310,8 +314,8 @@ impl Sent {
     }
 }
 
-/// Seals everything pending as one batch: with `finish`, the stream's end and the final chunk.
-fn seal_batch(
+/// Seals everything pending as chunks: with `finish`, the stream's end and the final chunk.
+fn seal_pending(
     sealer: &mut AnswerSealer,
     finish: Option<FinishReason>,
 ) -> Result<Vec<Chunk>, JobError> {

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, Request, Response,
 };
@@ -49,6 +50,7 @@ impl Published {
             .collect();
         let first_seq = chunks.first().map_or(end_seq, |chunk| chunk.seq);
         (!chunks.is_empty() || (piece.closes && end_seq >= from)).then_some(DirectPiece {
+            stream: piece.stream,
             first_seq,
             chunks,
             closes: piece.closes,
@@ -162,22 +164,27 @@ impl Feeds {
     }
 }
 
-/// Serves `feeds` on `listener` until dropped.
+/// Serves `feeds` on `listener` until dropped, its connections with it (a provider stopped in
+/// the process closes its clients' sockets, as one that exits does).
 pub async fn serve(listener: TcpListener, feeds: Feeds) {
+    let mut connections = JoinSet::new();
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let feeds = feeds.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = connection(stream, feeds).await {
-                        tracing::debug!(%peer, %error, "answer socket ended");
-                    }
-                });
-            }
-            Err(error) => {
-                tracing::warn!(%error, "accepting an answer socket failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let feeds = feeds.clone();
+                    connections.spawn(async move {
+                        if let Err(error) = connection(stream, feeds).await {
+                            tracing::debug!(%peer, %error, "answer socket ended");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting an answer socket failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next() => {}
         }
     }
 }
@@ -294,6 +301,7 @@ mod tests {
         };
         let (first, second) = (end(3, 30, [5; 32]), end(5, 50, [6; 32]));
         let piece = |first_seq| DirectPiece {
+            stream: 1,
             first_seq,
             chunks: vec![],
             closes: true,
@@ -338,6 +346,7 @@ mod tests {
         };
         let published = |first_seq: u32, count: u32, closes| Published {
             piece: DirectPiece {
+                stream: 1,
                 first_seq,
                 chunks: (first_seq..first_seq + count).map(chunk).collect(),
                 closes,

@@ -15,6 +15,7 @@ use chainference_prover::core::bill_for;
 use chainference_prover::verify::{verify, VerifyError};
 use chainference_provider::direct::DIRECT_BATCH_TOKENS;
 use solana_signer::Signer;
+use std::sync::Arc;
 
 /// A provider serving `model` from the replay engine at `rate` with an endpoint, a funded
 /// client, and its direct question of `max_tokens` with a latency bound of `wait_ms`.
@@ -243,6 +244,83 @@ async fn direct_answers_are_shown_as_generated_with_their_roots_at_the_completio
         );
     }
     provider.task.abort();
+}
+
+/// A provider killed mid-answer and started again on the same endpoint, before any root went
+/// on chain: the client asks again while the endpoint does not serve the answer yet, and the
+/// provider starts the answer again, a new stream the client must not splice onto the text it
+/// showed. The client refuses it by name; the restarted provider, unacknowledged, completes on
+/// the prompt alone, and the client's lamports are accounted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_restarted_mid_answer_starts_a_stream_the_client_refuses() {
+    use chainference_client::ask::{ask, AskError, AskEvent};
+    use chainference_client::direct::DirectError;
+
+    let chain = chain().await;
+    let model = "test/replay-direct-restart";
+    let engine = replay(40.0);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = free.local_addr().expect("bound").port();
+    drop(free);
+    let mut settings = settings(model, 100_000, 300_000, 2);
+    settings.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let operator = funded(&chain, 3_000_000_000).await;
+    let first = serve(
+        &chain,
+        &operator,
+        settings.clone(),
+        Arc::new(engine.clone()),
+        None,
+    )
+    .await;
+    let client = Arc::new(funded(&chain, 1_000_000_000).await);
+    let before = Before::read(&chain, &client.pubkey(), &operator.pubkey()).await;
+    let mut question = question(model, "Tell a long story.", 400, 10_000_000);
+    question.terms.delivery = Delivery::Direct;
+    // Room for the restarted provider to wait out the old run's transactions (a minute).
+    question.terms.time_limit_secs = 300;
+    let (shown, mut pieces) = tokio::sync::mpsc::unbounded_channel();
+    let asking = {
+        let (chain, client) = (chain.clone(), client.clone());
+        tokio::spawn(async move {
+            ask(&chain, &client, &question, |event| {
+                if let AskEvent::Text(text) = event {
+                    let _ = shown.send(text);
+                }
+            })
+            .await
+        })
+    };
+    for _ in 0..5 {
+        pieces.recv().await.expect("text shown before the kill");
+    }
+    first.task.abort();
+    let _ = first.task.await;
+    // Its endpoint's tasks end as the runtime drops them: wait until the port is free.
+    let address = settings.listen.expect("an address");
+    wait::until(&chain, 10, "the old endpoint's port", || async {
+        std::net::TcpListener::bind(address).ok().map(drop)
+    })
+    .await;
+    let second = serve(&chain, &operator, settings, Arc::new(engine), None).await;
+    let refused = asking.await.expect("ran");
+    assert!(
+        matches!(refused, Err(AskError::Direct(DirectError::StreamRestarted))),
+        "{refused:?}"
+    );
+    let request = chainference::pda::request_address(&client.pubkey(), 0);
+    let settled = completed(&chain, &request).await;
+    let prompt_only = bill_for(settled.terms.prompt_tokens, 100_000, 0, 300_000).unwrap();
+    assert_eq!(
+        (settled.settlement.tokens, settled.settlement.bill),
+        (0, prompt_only)
+    );
+    // The client's side to the lamport (the restarted provider's own start costs fees of no
+    // request's).
+    before
+        .assert_client_paid(&chain, &client.pubkey(), &request, prompt_only)
+        .await;
+    second.task.abort();
 }
 
 /// A client of the direct question of `bed` that creates, seals and reads its answer by hand

@@ -245,19 +245,7 @@ impl Before {
         request: &Pubkey,
         bill: u64,
     ) {
-        let account: chainference::state::Request = chain
-            .account(request, "Request")
-            .await
-            .expect("read")
-            .expect("the settled request stays until its flag window passes");
-        let pieces =
-            u64::from(account.prompt.bytes).div_ceil(chainference_client::ask::PROMPT_PIECE as u64);
-        let client_after = chain.balance(client).await.expect("balance");
-        assert_eq!(
-            self.client - client_after,
-            SIGNATURE_FEE * (1 + pieces) + account.rent + counter_rent(chain, client).await + bill,
-            "client: fees, rent held (request and counter), bill"
-        );
+        self.assert_client_paid(chain, client, request, bill).await;
         // The provider's fees as the ledger recorded them: a transaction can carry several
         // batches, so counting leaves would overstate them.
         let provider_fees: u64 = ledger(chain, request)
@@ -271,6 +259,30 @@ impl Before {
             provider_after + provider_fees,
             self.provider + bill,
             "provider: the bill less its fees"
+        );
+    }
+
+    /// Checks the client's side of a settled answer billed `bill`: its fees (create, prompt
+    /// pieces), the rent still held (request and counter) and the bill.
+    pub async fn assert_client_paid(
+        &self,
+        chain: &Chain,
+        client: &Pubkey,
+        request: &Pubkey,
+        bill: u64,
+    ) {
+        let account: chainference::state::Request = chain
+            .account(request, "Request")
+            .await
+            .expect("read")
+            .expect("the settled request stays until its flag window passes");
+        let pieces =
+            u64::from(account.prompt.bytes).div_ceil(chainference_client::ask::PROMPT_PIECE as u64);
+        let client_after = chain.balance(client).await.expect("balance");
+        assert_eq!(
+            self.client - client_after,
+            SIGNATURE_FEE * (1 + pieces) + account.rent + counter_rent(chain, client).await + bill,
+            "client: fees, rent held (request and counter), bill"
         );
     }
 }

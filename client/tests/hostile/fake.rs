@@ -260,6 +260,7 @@ impl EndlessProvider {
             });
             for seq in 0u32.. {
                 let batch = ToClient::Chunks(DirectPiece {
+                    stream: 1,
                     first_seq: seq,
                     chunks: vec![Chunk {
                         seq,
