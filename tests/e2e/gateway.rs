@@ -12,11 +12,11 @@ use chainference::state::{Request, RequestState};
 use chainference_cli::gateway::call::{COST_HEADER, REQUEST_HEADER};
 use chainference_cli::gateway::{Gateway, ServeArgs};
 use chainference_client::ask::open_sealed_prompt;
-use chainference_client::envelope::{Compression, Message, PromptEnvelope, Sampling};
+use chainference_client::envelope::{Compression, PromptEnvelope};
 use chainference_client::ledger::{history_of, sealed_prompt};
 use chainference_client::rpc::Chain;
 use chainference_prover::core::bill_for;
-use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
+use chainference_provider::engine::mistral::MistralEngine;
 use clap::Parser;
 use serde_json::{json, Value};
 use solana_keypair::Keypair;
@@ -99,13 +99,8 @@ async fn call(url: String, body: Value) -> Answer {
 /// The prompt the gateway seals for one user turn, as the replay engine reads it.
 fn sealed(text: &str, max_tokens: u32) -> PromptEnvelope {
     PromptEnvelope {
-        messages: vec![Message {
-            role: "user".into(),
-            content: text.into(),
-        }],
-        sampling: Sampling::default(),
-        max_tokens,
         compression: Compression::Brotli,
+        ..prompt(text, max_tokens)
     }
 }
 
@@ -574,14 +569,7 @@ async fn openais_official_python_and_node_clients_list_chat_and_read_usage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sampled_smollm2_chat_through_serve_is_what_mistral_rs_generates_for_its_request() {
     let chain = chain().await;
-    let path = tokio::task::spawn_blocking(chainference_cli::smollm2::model_path)
-        .await
-        .expect("ran")
-        .expect("SmolLM2 is fetched");
-    let model = MistralModel {
-        id: chainference_cli::smollm2::MODEL_ID.into(),
-        path,
-    };
+    let model = smollm2().await;
     let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
         .await
         .expect("SmolLM2 loads");

@@ -377,14 +377,7 @@ async fn answers_asked_at_once_are_each_the_models_own() {
     // of another ("Tell me a story about bees" answered with the owls of "Describe a day
     // spent with owls"), 12 of its 118 tokens the model's own choice. Each re-scores as the
     // model's own now.
-    let path = tokio::task::spawn_blocking(chainference_cli::smollm2::model_path)
-        .await
-        .expect("ran")
-        .expect("SmolLM2 is fetched");
-    let model = MistralModel {
-        id: chainference_cli::smollm2::MODEL_ID.into(),
-        path,
-    };
+    let model = smollm2().await;
     let engine = Arc::new(
         MistralEngine::load(std::slice::from_ref(&model), 2)
             .await

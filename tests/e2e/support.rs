@@ -180,6 +180,18 @@ pub fn replay(tokens_per_second: f64) -> ReplayEngine {
     ReplayEngine::new(&corpus(), tokens_per_second)
 }
 
+/// SmolLM2-135M-Instruct (the demo's model), fetched on first use.
+pub async fn smollm2() -> chainference_provider::engine::mistral::MistralModel {
+    let path = tokio::task::spawn_blocking(chainference_cli::smollm2::model_path)
+        .await
+        .expect("ran")
+        .expect("SmolLM2 is fetched");
+    chainference_provider::engine::mistral::MistralModel {
+        id: chainference_cli::smollm2::MODEL_ID.into(),
+        path,
+    }
+}
+
 /// A prompt of one user message.
 pub fn prompt(text: &str, max_tokens: u32) -> PromptEnvelope {
     PromptEnvelope {
