@@ -30,11 +30,14 @@ async fn a_provider_killed_anywhere_finishes_every_answer_once_after_a_restart()
     let kill_points = {
         let requests = requests.clone();
         move |checkpoint: &Checkpoint| match *checkpoint {
+            // Past the first batch, which goes as soon as there is text: a later one exists
+            // however slowly the node confirms (a later chunk may not: a slow node lets a
+            // batch gather the rest of a short answer).
             Checkpoint::BatchConfirmed { request, next_seq } => {
-                request == requests[0] && next_seq >= 2
+                request == requests[0] && next_seq >= 1
             }
             Checkpoint::BatchSent { request, first_seq } => {
-                request == requests[1] && first_seq >= 2
+                request == requests[1] && first_seq >= 1
             }
             Checkpoint::Answered { request } => request == requests[2],
         }
@@ -66,7 +69,10 @@ async fn a_provider_killed_anywhere_finishes_every_answer_once_after_a_restart()
         .collect();
 
     for _ in 0..requests.len() {
-        held.recv().await.expect("every job reaches its kill point");
+        tokio::time::timeout(std::time::Duration::from_secs(180), held.recv())
+            .await
+            .expect("every job reaches its kill point within 3 minutes")
+            .expect("the hold reports");
     }
     provider.task.abort(); // killed: every job stops where it is held
     let _ = provider.task.await;
