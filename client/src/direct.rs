@@ -429,6 +429,9 @@ impl Receiver {
                 limit: MAX_DIRECT_BATCH_CHUNKS,
             }));
         }
+        if !fresh.is_empty() && self.unconfirmed.received().finished {
+            return Err(DirectError::Rule(BatchRuleError::ChunkAfterFinal));
+        }
         let mut tokens = self.open_tokens;
         for (index, chunk) in fresh.iter().enumerate() {
             let expected = self.next_seq().checked_add(index as u32);
@@ -441,9 +444,6 @@ impl Receiver {
                 last,
             )
             .map_err(DirectError::Rule)?;
-            if self.unconfirmed.received().finished {
-                return Err(DirectError::Rule(BatchRuleError::ChunkAfterFinal));
-            }
         }
         self.held_bytes += fresh
             .iter()

@@ -249,7 +249,7 @@ impl Direct<'_> {
     /// Posts the acknowledged roots not on chain yet, once [`ROOTS_AT_ONCE`] of them wait.
     async fn post_waiting_roots(&mut self) -> Result<(), JobError> {
         let ack = self.feed.latest_ack();
-        if self.sent.acknowledged_waiting(ack) < ROOTS_AT_ONCE {
+        if self.sent.acknowledged(ack).len() < ROOTS_AT_ONCE {
             return Ok(());
         }
         let (job, ready) = (self.job, self.ready);
@@ -276,37 +276,37 @@ struct Sent {
 }
 
 impl Sent {
-    /// How many closed batches `ack` covers whose roots are not on chain yet.
-    fn acknowledged_waiting(&self, ack: Option<SignedAck>) -> usize {
+    /// The claims of the closed batches that `ack` covers and whose roots are not on chain
+    /// yet; none beyond what was acknowledged.
+    fn acknowledged(&self, ack: Option<SignedAck>) -> &[RootClaim] {
         let reach = ack.map_or(0, |ack| ack.next_seq);
-        self.claims[self.rooted..]
+        let waiting = &self.claims[self.rooted..];
+        let covered = waiting
             .iter()
             .take_while(|claim| claim.first_seq + claim.count <= reach)
-            .count()
+            .count();
+        &waiting[..covered]
     }
 
-    /// The `append_root`s of the closed batches that `ack` covers and whose roots are not
-    /// on chain yet (counted as on chain from now on), each with the sequence number after its
-    /// batch; none beyond what was acknowledged.
+    /// The `append_root`s of [`Self::acknowledged`] (counted as on chain from now on), each
+    /// with the sequence number after its batch.
     fn acknowledged_roots(
         &mut self,
         job: &Job,
         ready: &Request,
         ack: Option<SignedAck>,
     ) -> Vec<(Instruction, u32)> {
-        let reach = ack.map_or(0, |ack| ack.next_seq);
-        let due: Vec<(Instruction, u32)> = self.claims[self.rooted..]
+        let due: Vec<(Instruction, u32)> = self
+            .acknowledged(ack)
             .iter()
-            .map(|claim| (claim, claim.first_seq + claim.count))
-            .take_while(|(_, end)| *end <= reach)
-            .map(|(claim, end)| {
+            .map(|claim| {
                 let append = append_root(
                     &job.operator.pubkey(),
                     &job.request,
                     &ready.lock.tree,
                     claim,
                 );
-                (append, end)
+                (append, claim.first_seq + claim.count)
             })
             .collect();
         self.rooted += due.len();
