@@ -7,10 +7,9 @@
 //! random state is shared by every request the engine serves, so no answer could be replayed):
 //! a logits processor leaves only the sampler's choice, which mistral.rs's argmax then takes.
 
-use super::{Engine, EngineError, Generated};
-use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
+use super::{rescoring, Engine, EngineError, Generated};
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
-use chainference_client::rescore::{score_token, TokenScore};
+use chainference_client::rescore::TokenScore;
 use chainference_client::sampling::SeededSampler;
 use chainference_client::weights::weights_digest;
 use either::Either;
@@ -135,18 +134,10 @@ impl MistralEngine {
 }
 
 impl MistralEngine {
-    /// Re-scores `answer` to `prompt` (design §12): `model` runs over the prompt (its chat
-    /// template, as a chat request renders it) and the answer's tokens, every position's
-    /// logits come back, and each answer token is scored under `sampler` at its position.
-    ///
-    /// The answer is text, and the tokens that made it are not unique (a server may have drawn
-    /// `t`, `h` where the tokenizer writes `th`, and mistral.rs trims the leading whitespace of
-    /// an answer's first token from its text). The tokens scored are those an honest server
-    /// would have drawn: the text's own tokenization, except that wherever the sampler's
-    /// choice is not that token but its text continues the answer just as well (or it is a
-    /// special token, which adds no text: at most [`SPECIAL_TOKEN_ALLOWANCE`] of them), the
-    /// choice is taken and the rest of the text tokenized anew after it. Each such turn runs
-    /// the model over the new sequence (rows a prefix cache skips are mapped past it).
+    /// Re-scores `answer` to `prompt` (design §12; [`super::rescoring`] says which tokens):
+    /// `model` runs over the prompt (its chat template, as a chat request renders it) and the
+    /// answer's tokens, every position's logits come back, and each answer token is scored
+    /// under `sampler` at its position.
     pub async fn rescore(
         &self,
         model: &str,
@@ -164,51 +155,7 @@ impl MistralEngine {
             messages.add_message(role, content)
         });
         let prompt_tokens = scorer.tokenize(Either::Left(conversation), true).await?;
-        let prompt_len = prompt_tokens.len();
-        let mut answer_tokens = scorer
-            .tokenize(Either::Right(answer.to_string()), false)
-            .await?;
-        let mut scores = Vec::with_capacity(answer_tokens.len());
-        let mut from = 0;
-        // Special tokens decode to nothing; as many may be taken as the token claims allow.
-        let mut textless = SPECIAL_TOKEN_ALLOWANCE;
-        'passes: while from < answer_tokens.len() {
-            let sequence: Vec<u32> = prompt_tokens
-                .iter()
-                .chain(&answer_tokens)
-                .copied()
-                .collect();
-            let (logits, skipped) = scorer.logits(sequence).await?;
-            // The logits that chose token `index` are those after the token before it.
-            if prompt_len + from < 1 + skipped {
-                return Err(scorer.failed(
-                    "the model's prefix cache held the answer already: re-score with a freshly loaded model".into(),
-                ));
-            }
-            for index in from.. {
-                let Some(&token) = answer_tokens.get(index) else {
-                    break 'passes;
-                };
-                let row: Vec<f32> = logits
-                    .get(prompt_len + index - 1 - skipped)
-                    .and_then(|row| row.to_vec1())
-                    .map_err(|error| scorer.failed(error.into()))?;
-                let choice = sampler.choose(index as u64, &row);
-                if let Some(choice) = choice.filter(|&choice| choice != token) {
-                    if let Some(realigned) = scorer
-                        .realign(&answer_tokens[..index], choice, answer, &mut textless)
-                        .await?
-                    {
-                        scores.push(score_token(sampler, index as u64, &row, choice));
-                        answer_tokens = realigned;
-                        from = index + 1;
-                        continue 'passes;
-                    }
-                }
-                scores.push(score_token(sampler, index as u64, &row, token));
-            }
-        }
-        Ok(scores)
+        rescoring::rescore(&scorer, &prompt_tokens, sampler, answer).await
     }
 }
 
@@ -218,6 +165,13 @@ struct Scorer<'a> {
     model: &'a Model,
     /// Its id, for errors.
     id: &'a str,
+}
+
+/// One run's logits: a row per position from `skipped` on (mistral.rs does not run again a
+/// prefix it has cached).
+struct Logits {
+    rows: Tensor,
+    skipped: usize,
 }
 
 impl Scorer<'_> {
@@ -241,8 +195,15 @@ impl Scorer<'_> {
             .await
             .map_err(|error| self.failed(error.to_string().into()))
     }
+}
 
-    /// The text of answer `tokens`, special tokens left out as in a served answer.
+impl rescoring::Forced for Scorer<'_> {
+    type Run = Logits;
+
+    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        Scorer::tokenize(self, Either::Right(text.to_string()), false).await
+    }
+
     async fn decode(&self, tokens: &[u32]) -> Result<String, EngineError> {
         self.model
             .detokenize(tokens.to_vec(), true)
@@ -250,60 +211,7 @@ impl Scorer<'_> {
             .map_err(|error| self.failed(error.to_string().into()))
     }
 
-    /// The text an answer of `tokens` is served as: their decoding less the first token's
-    /// leading whitespace, which mistral.rs trims from an answer's first piece.
-    async fn served_text(&self, tokens: &[u32]) -> Result<String, EngineError> {
-        let Some(&first) = tokens.first() else {
-            return Ok(String::new());
-        };
-        let text = self.decode(tokens).await?;
-        let first = self.decode(&[first]).await?;
-        let lead = &first[..first.len() - first.trim_start().len()];
-        Ok(text.strip_prefix(lead).unwrap_or(&text).to_string())
-    }
-
-    /// The answer's tokens if the one after `before` is `choice`: `before`, `choice`, and
-    /// the rest of `served` tokenized, when `choice` adds to the text (or adds nothing, while
-    /// `textless` such tokens are left, one of which it takes) and the text so far still
-    /// begins `served` (and the whole is served as `served`); `None` otherwise.
-    async fn realign(
-        &self,
-        before: &[u32],
-        choice: u32,
-        served: &str,
-        textless: &mut u64,
-    ) -> Result<Option<Vec<u32>>, EngineError> {
-        let start = self.served_text(before).await?;
-        let mut tokens = before.to_vec();
-        tokens.push(choice);
-        let through = self.served_text(&tokens).await?;
-        // A first token of whitespace alone is served as nothing, yet it was served; so are
-        // special tokens (other than the end, which would have ended the answer).
-        let adds = through.len() > start.len()
-            || (before.is_empty() && !self.decode(&tokens).await?.is_empty());
-        let takes_textless = !adds && *textless > 0;
-        if !(adds || takes_textless) || !served.starts_with(&through) {
-            return Ok(None);
-        }
-        let rest = &served[through.len()..];
-        if !rest.is_empty() {
-            tokens.extend(
-                self.tokenize(Either::Right(rest.to_string()), false)
-                    .await?,
-            );
-        }
-        if self.served_text(&tokens).await? != served {
-            return Ok(None);
-        }
-        if takes_textless {
-            *textless -= 1;
-        }
-        Ok(Some(tokens))
-    }
-
-    /// The model's logits after each token of `sequence`, one row per position, and how many
-    /// leading positions have no row (mistral.rs does not run again a prefix it has cached).
-    async fn logits(&self, sequence: Vec<u32>) -> Result<(Tensor, usize), EngineError> {
+    async fn run(&self, sequence: Vec<u32>) -> Result<Logits, EngineError> {
         let length = sequence.len();
         let (responses, mut receiver) = mpsc::channel(1);
         let mut sampling = SamplingParams::deterministic();
@@ -339,11 +247,26 @@ impl Scorer<'_> {
             }
             _ => return Err(self.failed("mistral.rs returned no logits".into())),
         };
-        let logits = Tensor::cat(&chunks, 0)
+        let rows = Tensor::cat(&chunks, 0)
             .and_then(|logits| logits.to_dtype(DType::F32))
             .map_err(|error| self.failed(error.into()))?;
-        let rows = logits.dim(0).map_err(|error| self.failed(error.into()))?;
-        Ok((logits, length.saturating_sub(rows)))
+        let count = rows.dim(0).map_err(|error| self.failed(error.into()))?;
+        Ok(Logits {
+            rows,
+            skipped: length.saturating_sub(count),
+        })
+    }
+
+    fn row(&self, run: &Logits, position: usize) -> Result<Vec<f32>, EngineError> {
+        let Some(row) = position.checked_sub(1 + run.skipped) else {
+            return Err(self.failed(
+                "the model's prefix cache held the answer already: re-score with a freshly loaded model".into(),
+            ));
+        };
+        run.rows
+            .get(row)
+            .and_then(|row| row.to_vec1())
+            .map_err(|error| self.failed(error.into()))
     }
 }
 

@@ -5,6 +5,8 @@
 #[cfg(feature = "mistralrs")]
 pub mod mistral;
 pub mod replay;
+#[cfg(any(feature = "mistralrs", test))]
+mod rescoring;
 
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
 use chainference_client::sampling::SeededSampler;
