@@ -27,7 +27,7 @@ use chainference_provider::engine::{Engine, EngineError, Generated};
 use clap::Args;
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -126,11 +126,13 @@ pub struct Report {
     /// Seconds per token re-scoring on all threads (the model's passes over prompt and answer,
     /// loading left out; median over up to [`TIMED`] honest answers).
     pub rescore_secs_per_token: f64,
-    /// The same with `rescore_threads` threads, over every answer.
+    /// The same with `rescore_threads` threads, over every answer (each re-scored beside the
+    /// generation of later ones).
     pub rescore_secs_per_token_verdicts: f64,
 }
 
 /// One answer through the chain: who served it, how, and the client's key file.
+#[derive(Clone)]
 struct Asked {
     served: usize,
     temperature: Option<f64>,
@@ -199,6 +201,39 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
 
     let keys = work.path().join("keys");
     std::fs::create_dir_all(&keys)?;
+    // Each answer is re-scored as soon as it is in, one at a time, beside the generation of
+    // the next ones.
+    let auditor = Auditor {
+        rpc: bed.node.rpc_url(),
+        ws: bed.node.pubsub_url(),
+        weights: pinned_path.clone(),
+    };
+    let (to_judge, mut judging) = mpsc::unbounded_channel::<Asked>();
+    let judge = {
+        let (auditor, threads) = (auditor.clone(), args.rescore_threads);
+        let names: Vec<String> = served.iter().map(|(name, _)| name.clone()).collect();
+        tokio::spawn(async move {
+            let mut judged = Vec::new();
+            while let Some(answer) = judging.recv().await {
+                let rescored = auditor.rescore(&answer, threads).await?;
+                let summary = Rescored::of(&rescored.scores);
+                eprintln!(
+                    "re-scored {} ({}, {}): {:?}, {} of {} tokens own, largest margin {:.2}",
+                    answer.request,
+                    names[answer.served],
+                    answer
+                        .temperature
+                        .map_or("greedy".into(), |t| format!("T={t}")),
+                    summary.verdict,
+                    summary.own_choice,
+                    summary.tokens,
+                    summary.worst.map_or(0.0, |(_, worst)| worst.margin),
+                );
+                judged.push((answer.served, answer.temperature, rescored));
+            }
+            anyhow::Ok(judged)
+        })
+    };
     // Each provider answers `concurrency` questions at a time; a lane gives each that many, so
     // no question waits past its lock window behind others to the same provider.
     let mut queues: Vec<std::collections::VecDeque<(usize, Option<f64>, usize)>> = Vec::new();
@@ -259,23 +294,21 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
             }));
         }
         for question in asking {
-            asked.push(question.await?.context("a question was not answered")?);
+            let answer = question.await?.context("a question was not answered")?;
+            if to_judge.send(answer.clone()).is_err() {
+                judge.await??;
+                return Err(anyhow!("re-scoring stopped"));
+            }
+            asked.push(answer);
         }
-        eprint!("\r{} of {total} answered", asked.len());
+        eprintln!("{} of {total} answered", asked.len());
     }
-    eprintln!();
     for task in serving {
         task.abort();
     }
-
-    eprintln!("Re-scoring every answer against the pinned weights…");
-    let mut judged: Vec<(usize, Option<f64>, Vec<TokenScore>, f64)> = Vec::new();
-    for (number, answer) in asked.iter().enumerate() {
-        let (scores, seconds) = rescore(&bed, answer, &pinned_path, args.rescore_threads).await?;
-        judged.push((answer.served, answer.temperature, scores, seconds));
-        eprint!("\r{} of {} re-scored", number + 1, asked.len());
-    }
-    eprintln!();
+    drop(to_judge);
+    eprintln!("Re-scoring the last answers…");
+    let judged = judge.await??;
 
     let mut rows = Vec::new();
     for (index, (name, _)) in served.iter().enumerate() {
@@ -286,7 +319,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                     let answers = judged
                         .iter()
                         .filter(|(served, t, ..)| *served == index && *t == temperature)
-                        .map(|(_, _, scores, _)| scores);
+                        .map(|(_, _, rescored)| &rescored.scores);
                     (length, tally(answers, length as usize))
                 })
                 .collect();
@@ -299,8 +332,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     }
     let mut per_token: Vec<f64> = judged
         .iter()
-        .filter(|(_, _, scores, _)| !scores.is_empty())
-        .map(|(_, _, scores, seconds)| seconds / scores.len() as f64)
+        .filter_map(|(_, _, rescored)| rescored.secs_per_token())
         .collect();
     let rescore_secs_per_token_verdicts = super::median(&mut per_token);
     let all_threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -308,10 +340,8 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     eprintln!("Timing re-scoring on all {all_threads} threads…");
     let mut per_token = Vec::new();
     for answer in asked.iter().filter(|answer| answer.served == 0).take(TIMED) {
-        let (scores, seconds) = rescore(&bed, answer, &pinned_path, all_threads).await?;
-        if !scores.is_empty() {
-            per_token.push(seconds / scores.len() as f64);
-        }
+        let rescored = auditor.rescore(answer, all_threads).await?;
+        per_token.extend(rescored.secs_per_token());
     }
     let rescore_secs_per_token = super::median(&mut per_token);
 
@@ -383,42 +413,63 @@ fn topic(number: usize) -> String {
     )
 }
 
-/// Re-scores `answer` with `chainference audit --replay` in its own process with `threads`
-/// threads: every token's score and the seconds the model took.
-async fn rescore(
-    bed: &Bed,
-    answer: &Asked,
-    weights: &Path,
-    threads: usize,
-) -> Result<(Vec<TokenScore>, f64)> {
-    let binary = std::env::current_exe().context("finding the chainference binary")?;
-    let request = answer.request.to_string();
-    for _ in 0..120 {
-        let mut command = std::process::Command::new(&binary);
-        command
-            .env("RAYON_NUM_THREADS", threads.to_string())
-            .args(["-u", &bed.node.rpc_url(), "--ws", &bed.node.pubsub_url()])
-            .args(["audit", &request, "--key"])
-            .arg(&answer.key)
-            .arg("--replay")
-            .arg(weights)
-            .args(["--output", "json"]);
-        let run = tokio::task::spawn_blocking(move || command.output()).await??;
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        if !run.status.success() {
-            if stderr.contains("finalized") {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-            return Err(anyhow!("audit of {request} failed: {stderr}"));
-        }
-        let report: serde_json::Value = serde_json::from_slice(&run.stdout)?;
-        let replay = &report["replay"];
-        let scores: Vec<TokenScore> = serde_json::from_value(replay["tokens"].clone())?;
-        let seconds = replay["seconds"].as_f64().unwrap_or(0.0);
-        return Ok((scores, seconds));
+/// What re-scoring needs: the node's addresses and the pinned weights.
+#[derive(Clone)]
+struct Auditor {
+    rpc: String,
+    ws: String,
+    weights: PathBuf,
+}
+
+/// One answer re-scored.
+struct Judged {
+    /// Every token's score.
+    scores: Vec<TokenScore>,
+    /// Seconds the model took (loading left out).
+    seconds: f64,
+}
+
+impl Judged {
+    /// Seconds a token, if it has any.
+    fn secs_per_token(&self) -> Option<f64> {
+        (!self.scores.is_empty()).then(|| self.seconds / self.scores.len() as f64)
     }
-    Err(anyhow!("{request} was not finalized within two minutes"))
+}
+
+impl Auditor {
+    /// Re-scores `answer` with `chainference audit --replay` in its own process with
+    /// `threads` threads.
+    async fn rescore(&self, answer: &Asked, threads: usize) -> Result<Judged> {
+        let binary = std::env::current_exe().context("finding the chainference binary")?;
+        let request = answer.request.to_string();
+        for _ in 0..120 {
+            let mut command = std::process::Command::new(&binary);
+            command
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .args(["-u", &self.rpc, "--ws", &self.ws])
+                .args(["audit", &request, "--key"])
+                .arg(&answer.key)
+                .arg("--replay")
+                .arg(&self.weights)
+                .args(["--output", "json"]);
+            let run = tokio::task::spawn_blocking(move || command.output()).await??;
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            if !run.status.success() {
+                if stderr.contains("finalized") {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                return Err(anyhow!("audit of {request} failed: {stderr}"));
+            }
+            let report: serde_json::Value = serde_json::from_slice(&run.stdout)?;
+            let replay = &report["replay"];
+            return Ok(Judged {
+                scores: serde_json::from_value(replay["tokens"].clone())?,
+                seconds: replay["seconds"].as_f64().unwrap_or(0.0),
+            });
+        }
+        Err(anyhow!("{request} was not finalized within two minutes"))
+    }
 }
 
 /// The verdicts on the first `length` tokens of every answer at least that long.
@@ -490,7 +541,7 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     }
     writeln!(
         out,
-        "On all {} threads, re-scoring {:.2} ms a token against generation's {:.2} ms a token ({:.1}x faster); with {} thread(s), re-scoring {:.2} ms a token (model loading left out).",
+        "On all {} threads, re-scoring {:.2} ms a token against generation's {:.2} ms a token ({:.1}x faster); with {} thread(s) beside generation, re-scoring {:.2} ms a token (model loading left out).",
         report.all_threads,
         report.rescore_secs_per_token * 1e3,
         report.generation_secs_per_token * 1e3,
