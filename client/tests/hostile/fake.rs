@@ -221,20 +221,29 @@ async fn serve_pubsub(socket: TcpStream, notifications: Arc<Vec<Vec<String>>>) {
     }
 }
 
-/// A provider's direct-answer endpoint that sends well-formed full-size, token-free chunks,
-/// one a message, for as long as the client takes them, and counts the acknowledgements.
+/// A provider's direct-answer endpoint that sends well-formed full-size, token-free chunks
+/// for as long as the client takes them, and counts the acknowledgements.
 pub struct EndlessProvider {
     /// Its endpoint URL.
     pub endpoint: String,
-    /// Messages sent so far.
+    /// Chunks sent so far.
     pub sent: Arc<AtomicUsize>,
     /// Acknowledgements received so far (the client acknowledges only what it keeps).
     pub acks: Arc<AtomicUsize>,
 }
 
+/// How an [`EndlessProvider`] sends its chunks.
+#[derive(Clone, Copy, Debug)]
+pub struct Endless {
+    /// Chunks a message.
+    pub chunks_a_message: u32,
+    /// Chunks a batch (a message that ends one closes it); `None`: batches never close.
+    pub batch_chunks: Option<u32>,
+}
+
 impl EndlessProvider {
-    /// One chunk a message, each closing a batch if `closes`.
-    pub async fn start(closes: bool) -> Self {
+    /// Sends chunks as `endless` says.
+    pub async fn start(endless: Endless) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let provider = Self {
             endpoint: format!("ws://{}", listener.local_addr().expect("address")),
@@ -258,24 +267,31 @@ impl EndlessProvider {
                     }
                 }
             });
-            for seq in 0u32.. {
-                let batch = ToClient::Chunks(DirectPiece {
-                    stream: 1,
-                    first_seq: seq,
-                    chunks: vec![Chunk {
+            let step = endless.chunks_a_message.max(1);
+            for first_seq in (0u32..).step_by(step as usize) {
+                let chunks = (first_seq..first_seq + step)
+                    .map(|seq| Chunk {
                         seq,
                         tokens: 0,
                         is_final: false,
                         nonce: [0; 24],
                         ciphertext: vec![0x5a; MAX_CHUNK_LEN],
-                    }],
+                    })
+                    .collect();
+                let closes = endless
+                    .batch_chunks
+                    .is_some_and(|batch| (first_seq + step).is_multiple_of(batch.max(1)));
+                let piece = ToClient::Chunks(DirectPiece {
+                    stream: 1,
+                    first_seq,
+                    chunks,
                     closes,
                 });
-                let text = serde_json::to_string(&batch).expect("json");
+                let text = serde_json::to_string(&piece).expect("json");
                 if sink.send(Message::text(text)).await.is_err() {
                     return;
                 }
-                sent.fetch_add(1, Ordering::Relaxed);
+                sent.fetch_add(step as usize, Ordering::Relaxed);
             }
         });
         provider

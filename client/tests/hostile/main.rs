@@ -6,13 +6,15 @@ mod fake;
 
 use anchor_lang::prelude::Pubkey;
 use chainference::events::{Chunk as ProgramChunk, ChunkBatch};
-use chainference_client::direct::{receive_direct, DirectError, Received, MAX_UNCONFIRMED_BATCHES};
+use chainference_client::direct::{
+    receive_direct, DirectError, Received, MAX_UNCONFIRMED_BATCHES, MAX_UNCONFIRMED_BYTES,
+};
 use chainference_client::follow::{follow_answer, FollowError};
 use chainference_client::rpc::Chain;
 use chainference_prover::core::{
     BatchRuleError, ResponseCursor, MAX_CHUNK_LEN, MAX_DIRECT_BATCH_CHUNKS,
 };
-use fake::{event_logs, request_account, EndlessProvider, FakeNode};
+use fake::{event_logs, request_account, Endless, EndlessProvider, FakeNode};
 use solana_keypair::Keypair;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -203,7 +205,14 @@ async fn follow_waits_for_a_node_behind_instead_of_calling_the_request_expired()
 /// it, not keep (and acknowledge) them until memory runs out.
 #[tokio::test]
 async fn direct_refuses_a_server_whose_roots_never_land() {
-    let (received, provider, kept) = endless(true).await;
+    let (received, provider, kept) = endless(
+        Endless {
+            chunks_a_message: 1,
+            batch_chunks: Some(1),
+        },
+        Duration::from_secs(20),
+    )
+    .await;
     let acks = provider.acks.load(Ordering::Relaxed);
     let error = received.expect_err("the server is refused");
     assert!(
@@ -226,7 +235,14 @@ async fn direct_refuses_a_server_whose_roots_never_land() {
 /// once it is over what a direct batch may hold, not keep it growing.
 #[tokio::test]
 async fn direct_refuses_a_server_that_never_closes_its_batch() {
-    let (received, provider, kept) = endless(false).await;
+    let (received, provider, kept) = endless(
+        Endless {
+            chunks_a_message: 1,
+            batch_chunks: None,
+        },
+        Duration::from_secs(20),
+    )
+    .await;
     let error = received.expect_err("the server is refused");
     assert!(
         matches!(
@@ -241,18 +257,51 @@ async fn direct_refuses_a_server_that_never_closes_its_batch() {
     assert_eq!(kept, 0, "no batch closed");
 }
 
-/// A client receiving from an [`EndlessProvider`] (whose messages close batches if `closes`)
-/// until it gives up, for at most 20 s: what it returned, the provider, and the batches it
-/// handed on to keep.
-async fn endless(closes: bool) -> (Result<ResponseCursor, DirectError>, EndlessProvider, usize) {
+/// A server closes batches as full as a direct batch may be, of the longest chunks, and never
+/// posts their roots: the client must refuse it once the ciphertext it holds unconfirmed is
+/// over its bound, well before the most batches (each of 4 MiB), not hold 256 MiB.
+#[tokio::test]
+async fn direct_refuses_a_server_whose_full_batches_never_land() {
+    let (received, provider, kept) = endless(
+        Endless {
+            chunks_a_message: 512,
+            batch_chunks: Some(MAX_DIRECT_BATCH_CHUNKS as u32),
+        },
+        Duration::from_secs(180),
+    )
+    .await;
+    let error = received.expect_err("the server is refused");
+    assert!(
+        matches!(
+            error,
+            DirectError::TooMuchUnconfirmed {
+                limit: MAX_UNCONFIRMED_BYTES
+            }
+        ),
+        "refused for the wrong reason: {error}"
+    );
+    let batch_bytes = MAX_DIRECT_BATCH_CHUNKS * MAX_CHUNK_LEN;
+    assert_eq!(kept, MAX_UNCONFIRMED_BYTES / batch_bytes, "batches kept");
+    let acks = provider.acks.load(Ordering::Relaxed);
+    assert!(acks <= kept, "acknowledged {acks} batches");
+}
+
+/// A client receiving from an [`EndlessProvider`] sending as `endless` says until it gives
+/// up, for at most `patience` (its bound on bytes takes 64 MiB of chunks, ten times its bounds
+/// on chunks and batches): what it returned, the provider, and the batches it handed on to
+/// keep.
+async fn endless(
+    endless: Endless,
+    patience: Duration,
+) -> (Result<ResponseCursor, DirectError>, EndlessProvider, usize) {
     let request = Pubkey::new_unique();
     let node = FakeNode::start(Some(request_account(&ResponseCursor::new())), vec![]).await;
     let chain = connect(&node).await;
-    let provider = EndlessProvider::start(closes).await;
+    let provider = EndlessProvider::start(endless).await;
     let wallet = Keypair::new();
     let mut kept = 0;
     let received = tokio::time::timeout(
-        Duration::from_secs(20),
+        patience,
         receive_direct(
             &chain,
             &wallet,
@@ -272,7 +321,7 @@ async fn endless(closes: bool) -> (Result<ResponseCursor, DirectError>, EndlessP
     let acks = provider.acks.load(Ordering::Relaxed);
     let Ok(received) = received else {
         panic!(
-            "after 20 s the client still takes chunks whose roots never land: it acknowledged {acks} batches of the {sent} messages sent (about {} MiB of chunks)",
+            "after {patience:?} the client still takes chunks whose roots never land: it acknowledged {acks} batches of the {sent} chunks sent (about {} MiB)",
             (sent * MAX_CHUNK_LEN) >> 20
         );
     };
