@@ -421,6 +421,77 @@ async fn a_caller_that_hangs_up_leaves_its_request_to_finish_and_be_paid() {
     provider.task.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_that_stops_mid_answer_is_a_504_and_its_stake_and_bond_come_back() {
+    let chain = chain().await;
+    let model = "test/replay-gateway-stopped";
+    // 100 tokens at 2 a second would take 50 s; the provider stops once it streams.
+    let provider = start_provider(
+        &chain,
+        settings(model, 100_000, 300_000, 1),
+        Arc::new(replay(2.0)),
+    )
+    .await;
+    let wallet = funded(&chain, 1_000_000_000).await;
+    let before = Before::read(&chain, &wallet.pubkey(), &provider.operator).await;
+    let (base, gateway) = gateway(&chain, &wallet, &[]).await;
+    let calling = tokio::spawn(call(
+        format!("{base}/chat/completions"),
+        chat(model, "A long one, please.", 100, false),
+    ));
+    let request = chainference::pda::request_address(&wallet.pubkey(), 0);
+    crate::wait::request_where(&chain, &request, 60, "the answer streams", |account| {
+        account.filter(|account| account.state == RequestState::Ready)
+    })
+    .await;
+    provider.task.abort();
+    // The call waits out the time limit (a minute and a tenth of a second a token), then
+    // expires the request.
+    let answer = calling.await.expect("the call ran");
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    let error = &answer.json()["error"];
+    assert_eq!(error["code"], "time_limit", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(&request.to_string())),
+        "{error}"
+    );
+    assert_eq!(gateway.committed(), 0, "no bill kept");
+    let expired =
+        crate::wait::request_where(&chain, &request, 30, "the request is closed", |account| {
+            account.is_none().then_some(())
+        });
+    expired.await;
+    let fees = |payer: Pubkey| {
+        let chain = chain.clone();
+        async move {
+            ledger(&chain, &request)
+                .await
+                .iter()
+                .filter(|transaction| transaction.payer == Some(payer))
+                .map(|transaction| transaction.fee)
+                .sum::<u64>()
+        }
+    };
+    let bond = before.provider
+        - chain.balance(&provider.operator).await.expect("balance")
+        - fees(provider.operator).await;
+    assert!(
+        bond > 0
+            && error["message"]
+                .as_str()
+                .is_some_and(|message| message.contains(&format!("bond of {bond} lamports"))),
+        "the provider lost its bond of {bond} lamports, which the call names: {error}"
+    );
+    let client_after = chain.balance(&wallet.pubkey()).await.expect("balance");
+    assert_eq!(
+        client_after + fees(wallet.pubkey()).await + counter_rent(&chain, &wallet.pubkey()).await,
+        before.client + bond,
+        "the client: its fees and the counter's rent paid, the stake and the request's rent back, plus the bond"
+    );
+}
+
 /// The `openai` packages the official-client test runs, pinned.
 const OPENAI_PYTHON: &str = "openai==3.51.0";
 const OPENAI_NODE: &str = "openai@7.55.0";
