@@ -20,6 +20,7 @@ pub struct Setup<E> {
     engine: E,
     settings: Settings,
     question: Question,
+    client: Option<Keypair>,
 }
 
 /// A provider of `model` replaying the corpus as fast as it can, at 100,000 and 300,000
@@ -31,6 +32,7 @@ pub fn scenario(model: &str) -> Setup<ReplayEngine> {
         engine: replay(0.0),
         settings: settings(model, 100_000, 300_000, 2),
         question: question(model, "Write at length.", 400, 10_000_000),
+        client: None,
     }
 }
 
@@ -48,6 +50,7 @@ impl<E: Engine> Setup<E> {
             engine,
             settings: self.settings,
             question: self.question,
+            client: self.client,
         }
     }
 
@@ -95,6 +98,13 @@ impl<E: Engine> Setup<E> {
         self
     }
 
+    /// The client is `wallet` (a fixed one: its requests' addresses, and so the seeds of its
+    /// sampled answers, are the same in every run on a fresh node), not a new one.
+    pub fn client(mut self, wallet: Keypair) -> Self {
+        self.client = Some(wallet);
+        self
+    }
+
     /// Starts the provider and funds the client with 1 SOL.
     pub async fn start(self) -> Scenario<E> {
         let chain = match self.chain {
@@ -103,7 +113,11 @@ impl<E: Engine> Setup<E> {
         };
         let engine = Arc::new(self.engine);
         let provider = start_provider(&chain, self.settings, engine.clone()).await;
-        let client = Arc::new(funded(&chain, 1_000_000_000).await);
+        let client = match self.client {
+            Some(wallet) => fund(&chain, wallet, 1_000_000_000).await,
+            None => funded(&chain, 1_000_000_000).await,
+        };
+        let client = Arc::new(client);
         Scenario {
             chain,
             engine,

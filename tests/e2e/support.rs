@@ -72,7 +72,12 @@ pub async fn chain() -> Chain {
 
 /// A new wallet holding `lamports`, from the node's faucet (`requestAirdrop`, as on devnet).
 pub async fn funded(chain: &Chain, lamports: u64) -> Keypair {
-    let wallet = Keypair::new();
+    fund(chain, Keypair::new(), lamports).await
+}
+
+/// `wallet`, given `lamports` more from the node's faucet.
+pub async fn fund(chain: &Chain, wallet: Keypair, lamports: u64) -> Keypair {
+    let before = chain.balance(&wallet.pubkey()).await.expect("balance");
     let signature = chain
         .rpc()
         .request_airdrop(&wallet.pubkey(), lamports)
@@ -81,7 +86,7 @@ pub async fn funded(chain: &Chain, lamports: u64) -> Keypair {
     let landed = format!("airdrop {signature}");
     wait::until(chain, 60, &landed, || async {
         let balance = chain.balance(&wallet.pubkey()).await.expect("balance");
-        (balance >= lamports).then_some(())
+        (balance >= before + lamports).then_some(())
     })
     .await;
     wallet
