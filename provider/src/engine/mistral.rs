@@ -151,10 +151,7 @@ impl MistralEngine {
             model: &loaded.model,
             id: model,
         };
-        let conversation = turns(prompt).fold(TextMessages::new(), |messages, (role, content)| {
-            messages.add_message(role, content)
-        });
-        let prompt_tokens = scorer.tokenize(Either::Left(conversation), true).await?;
+        let prompt_tokens = scorer.prompt_tokens(prompt).await?;
         rescoring::rescore(&scorer, &prompt_tokens, sampler, answer).await
     }
 }
@@ -181,6 +178,14 @@ impl Scorer<'_> {
             model: self.id.to_string(),
             source,
         }
+    }
+
+    /// The tokens of `prompt`'s conversation, as a chat request renders it.
+    async fn prompt_tokens(&self, prompt: &PromptEnvelope) -> Result<Vec<u32>, EngineError> {
+        let conversation = turns(prompt).fold(TextMessages::new(), |messages, (role, content)| {
+            messages.add_message(role, content)
+        });
+        self.tokenize(Either::Left(conversation), true).await
     }
 
     /// The tokens of a conversation (with the chat template's specials and generation
@@ -528,6 +533,136 @@ impl Engine for MistralEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anchor_lang::prelude::Pubkey;
+    use chainference_client::envelope::{Compression, Message, Sampling};
+    use chainference_client::rescore::{Rescored, Verdict};
+    use rescoring::Forced;
+
+    /// The tiny Llama's logits with one token lifted at one position of every run: what float
+    /// noise between a server's kernels and the re-scorer's may do to a near-tie, made certain.
+    struct Lifted<'a> {
+        scorer: Scorer<'a>,
+        position: usize,
+        token: u32,
+        lift: f32,
+    }
+
+    impl Forced for Lifted<'_> {
+        type Run = Logits;
+
+        async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+            Forced::tokenize(&self.scorer, text).await
+        }
+
+        async fn decode(&self, tokens: &[u32]) -> Result<String, EngineError> {
+            self.scorer.decode(tokens).await
+        }
+
+        async fn run(&self, sequence: Vec<u32>) -> Result<Logits, EngineError> {
+            self.scorer.run(sequence).await
+        }
+
+        fn row(&self, run: &Logits, position: usize) -> Result<Vec<f32>, EngineError> {
+            let mut row = self.scorer.row(run, position)?;
+            if let Some(logit) = row
+                .get_mut(self.token as usize)
+                .filter(|_| position == self.position)
+            {
+                *logit += self.lift;
+            }
+            Ok(row)
+        }
+    }
+
+    /// Re-scoring's defect 3 on mistral.rs: a greedy tiny-Llama answer drew a two-character
+    /// token ("th") whose first character is a token too ("t"); with the shorter one lifted a
+    /// hair over it where it was drawn, the re-scorer used to take the shorter one and score
+    /// the rest on a tokenization the server never drew. The drawn one is kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drawn_token_is_kept_where_noise_lifts_a_shorter_one_over_it() {
+        let folder = tempfile::tempdir().expect("a folder");
+        chainference_fixtures::write_tiny_llama(folder.path()).expect("the tiny Llama");
+        let model = MistralModel {
+            id: "test/tiny-llama".into(),
+            path: folder.path().to_path_buf(),
+        };
+        // A model that ran a sequence holds it in its prefix cache: each pass loads afresh.
+        let load = || async {
+            MistralEngine::load(std::slice::from_ref(&model), 1)
+                .await
+                .expect("the tiny Llama loads")
+        };
+        let prompt = PromptEnvelope {
+            messages: vec![Message {
+                role: "user".into(),
+                content: "the keeper wrote in his ledger".into(),
+            }],
+            sampling: Sampling::default(),
+            max_tokens: 48,
+            compression: Compression::Zstd,
+        };
+        let sampler = SeededSampler::new(&Pubkey::new_from_array([5; 32]), &prompt.sampling);
+        let mut steps = load()
+            .await
+            .generate(&model.id, &prompt, sampler.clone(), "", prompt.max_tokens)
+            .expect("generation starts");
+        let mut answer = String::new();
+        while let Some(step) = steps.recv().await {
+            if let Generated::Text { text, .. } = step {
+                answer.push_str(&text);
+            }
+        }
+        let honest = load()
+            .await
+            .rescore(&model.id, &prompt, &sampler, &answer)
+            .await
+            .expect("re-scored");
+        assert!(honest.iter().all(|score| score.margin == 0.0), "{honest:?}");
+        let drawn: Vec<u32> = honest.iter().map(|score| score.token).collect();
+
+        let engine = load().await;
+        let loaded = engine.loaded(&model.id).expect("loaded");
+        let scorer = Scorer {
+            model: &loaded.model,
+            id: &model.id,
+        };
+        let prompt_tokens = scorer.prompt_tokens(&prompt).await.expect("tokenized");
+        let mut found = None;
+        for (index, &token) in drawn.iter().enumerate().skip(1) {
+            let text = scorer.decode(&[token]).await.expect("decoded");
+            let mut chars = text.chars();
+            let (Some(first), Some(_)) = (chars.next(), chars.next()) else {
+                continue;
+            };
+            let shorter = Forced::tokenize(&scorer, &first.to_string()).await;
+            if let [shorter] = shorter.expect("tokenized")[..] {
+                found = Some((index, token, shorter));
+                break;
+            }
+        }
+        let (index, token, shorter) = found.expect("a drawn token of two characters");
+        let sequence = prompt_tokens.iter().chain(&drawn).copied().collect();
+        let run = scorer.run(sequence).await.expect("run");
+        let row = scorer
+            .row(&run, prompt_tokens.len() + index)
+            .expect("a row");
+        let lifted = Lifted {
+            position: prompt_tokens.len() + index,
+            token: shorter,
+            lift: row[token as usize] - row[shorter as usize] + 0.01,
+            scorer: Scorer {
+                model: &load().await.loaded(&model.id).expect("loaded").model,
+                id: &model.id,
+            },
+        };
+        let scores = rescoring::rescore(&lifted, &prompt_tokens, &sampler, &answer)
+            .await
+            .expect("re-scored");
+        let tokens: Vec<u32> = scores.iter().map(|score| score.token).collect();
+        assert_eq!(tokens, drawn, "{answer:?}: token {index} lifted");
+        assert!(scores[index].margin < 0.02, "{:?}", scores[index]);
+        assert_eq!(Rescored::of(&scores).verdict, Verdict::Consistent);
+    }
 
     #[tokio::test]
     async fn a_model_that_does_not_load_is_named_with_its_path() {
