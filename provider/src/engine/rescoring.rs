@@ -3,24 +3,29 @@
 //! The answer is text, and the tokens that made it are not unique (a server may have drawn
 //! `t`, `h` where the tokenizer writes `th`, and mistral.rs trims the leading whitespace of an
 //! answer's first token from its text). The tokens scored are those an honest server would
-//! have drawn: the text's own tokenization, except that wherever the sampler's choice is not
-//! that token but its text continues the answer just as well (or it is a special token, which
-//! adds no text: at most [`SPECIAL_TOKEN_ALLOWANCE`] of them), the choice is taken and the rest
-//! of the text tokenized anew after it. Both tokens may fit the text (" w" and " water") where
-//! their scores nearly tie, and the server's kernels may have broken the tie the other way than
-//! the re-scorer's: so both paths are scored [`LOOKAHEAD_TOKENS`] ahead and the one that falls
-//! less short of the model's choices is kept. Each such turn runs the model over the new
-//! sequence.
+//! have drawn: the text's own tokenization, except where its token is not the sampler's
+//! choice. There the other ways of drawing the text are weighed: the choice if its text
+//! continues the answer (or it is a special token, which adds no text: at most
+//! [`SPECIAL_TOKEN_ALLOWANCE`] of them), and the tokens the rest of the text begins with that
+//! fall short of the choice by a near-tie only (the server's kernels may have broken the tie
+//! the other way than the re-scorer's: "\n" drawn where " But" now edges it out, and the text's
+//! own "\n\n" is far). Each way runs the model over its tokens (the rest of the text tokenized
+//! anew), is scored [`LOOKAHEAD_TOKENS`] ahead against the text's own, and the one that falls
+//! least short of the model's choices is kept.
 
 use super::EngineError;
 use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
-use chainference_client::rescore::{score_token, TokenScore, MARGIN_CAP};
+use chainference_client::rescore::{score_token, TokenScore, FAR_MARGIN, MARGIN_CAP};
 use chainference_client::sampling::SeededSampler;
 
-/// Tokens compared on both paths where the text fits two (a token, or a shorter one its text
-/// begins with, both drawn so near a tie that float noise may have flipped which won): the
-/// path the server drew goes on as the model would; the other soon falls far short of it.
+/// Tokens compared on two ways of drawing the text where both fit it (a token, or a shorter one
+/// its text begins with, drawn so near a tie that float noise may have flipped which won): the
+/// way the server drew goes on as the model would; the other soon falls far short of it.
 pub(crate) const LOOKAHEAD_TOKENS: usize = 16;
+/// Other ways of drawing the text weighed at one position (each runs the model once).
+const MAX_TURNS: usize = 2;
+/// The longest token text, in characters, looked for at the start of the rest of the text.
+const MAX_TOKEN_CHARS: usize = 16;
 
 /// A model as re-scoring asks it things: its tokenizer, and its logits at every position of a
 /// sequence forced through it.
@@ -58,9 +63,14 @@ pub(crate) async fn rescore<M: Forced>(
     let mut index = 0;
     while let Some(&token) = tokens.get(index) {
         let row = model.row(&run, prompt.len() + index)?;
-        let choice = sampler.choose(index as u64, &row);
-        if let Some(choice) = choice.filter(|&choice| choice != token) {
-            if let Some(other) = realign(model, &tokens[..index], choice, answer, textless).await? {
+        if sampler.margin(index as u64, &row, token) > 0.0 {
+            let mut best: Option<(f64, Realigned, M::Run)> = None;
+            let at = Place {
+                before: &tokens[..index],
+                token,
+                row: &row,
+            };
+            for other in turns(model, sampler, &at, answer, textless).await? {
                 let other_run = model.run(sequence(prompt, &other.tokens)).await?;
                 let ahead = Lookahead {
                     model,
@@ -73,22 +83,84 @@ pub(crate) async fn rescore<M: Forced>(
                         .min(tokens.len() - index)
                         .min(other.tokens.len() - index),
                 };
-                let here = ahead.shortfall(&run, &tokens).await?;
-                if ahead.shortfall(&other_run, &other.tokens).await? < here {
-                    scores.push(score_token(sampler, index as u64, &row, choice));
-                    if other.textless {
-                        textless -= 1;
-                    }
-                    (run, tokens) = (other_run, other.tokens);
-                    index += 1;
-                    continue;
+                let gain = ahead.shortfall(&run, &tokens).await?
+                    - ahead.shortfall(&other_run, &other.tokens).await?;
+                if gain > best.as_ref().map_or(0.0, |(best, ..)| *best) {
+                    best = Some((gain, other, other_run));
                 }
+            }
+            if let Some((_, other, other_run)) = best {
+                scores.push(score_token(
+                    sampler,
+                    index as u64,
+                    &row,
+                    other.tokens[index],
+                ));
+                if other.textless {
+                    textless -= 1;
+                }
+                (run, tokens) = (other_run, other.tokens);
+                index += 1;
+                continue;
             }
         }
         scores.push(score_token(sampler, index as u64, &row, token));
         index += 1;
     }
     Ok(scores)
+}
+
+/// A position of the answer where the text's own token is not the sampler's choice.
+struct Place<'a> {
+    /// The tokens before it.
+    before: &'a [u32],
+    /// The text's own token there.
+    token: u32,
+    /// The logits there.
+    row: &'a [f32],
+}
+
+/// The other ways the server may have drawn the text at `at`: the sampler's choice, and each
+/// token the rest of the text begins with that falls short of the choice by less than
+/// [`FAR_MARGIN`] (a near-tie that float noise may have flipped against the server's draw),
+/// nearest first, at most [`MAX_TURNS`] of them.
+async fn turns<M: Forced>(
+    model: &M,
+    sampler: &SeededSampler,
+    at: &Place<'_>,
+    served: &str,
+    textless: u64,
+) -> Result<Vec<Realigned>, EngineError> {
+    let (before, row) = (at.before, at.row);
+    let position = before.len() as u64;
+    let mut candidates: Vec<(f64, u32)> = sampler
+        .choose(position, row)
+        .map(|choice| (0.0, choice))
+        .into_iter()
+        .collect();
+    let start = served_text(model, before).await?;
+    let rest = served.get(start.len()..).unwrap_or_default();
+    let ends = rest.char_indices().map(|(start, c)| start + c.len_utf8());
+    for end in ends.take(MAX_TOKEN_CHARS) {
+        if let [token] = model.tokenize(&rest[..end]).await?[..] {
+            let margin = sampler.margin(position, row, token);
+            let known = token == at.token || candidates.iter().any(|&(_, known)| known == token);
+            if margin < FAR_MARGIN && !known {
+                candidates.push((margin, token));
+            }
+        }
+    }
+    candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut ways = Vec::new();
+    for (_, candidate) in candidates {
+        if ways.len() == MAX_TURNS {
+            break;
+        }
+        if let Some(way) = realign(model, before, candidate, served, textless).await? {
+            ways.push(way);
+        }
+    }
+    Ok(ways)
 }
 
 /// The next few tokens of two ways of drawing an answer's text, from where they part.
@@ -298,14 +370,15 @@ mod tests {
         async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
             let mut tokens = Vec::new();
             let mut rest = text;
-            while !rest.is_empty() {
-                let (token, word) = (2..self.vocabulary.len())
-                    .map(|token| (token as u32, self.vocabulary[token]))
-                    .filter(|(_, word)| rest.starts_with(word))
-                    .max_by_key(|(_, word)| word.len())
-                    .expect("toy text is made of its words");
+            while let Some(first) = rest.chars().next() {
+                // Text that is none of its words goes a character at a time as token 0.
+                let (token, length) = (2..self.vocabulary.len())
+                    .map(|token| (token as u32, self.vocabulary[token].len()))
+                    .filter(|&(token, _)| rest.starts_with(self.vocabulary[token as usize]))
+                    .max_by_key(|&(_, length)| length)
+                    .unwrap_or((0, first.len_utf8()));
                 tokens.push(token);
-                rest = &rest[word.len()..];
+                rest = &rest[length..];
             }
             Ok(tokens)
         }
@@ -383,6 +456,26 @@ mod tests {
         let toy = Toy::drew(&drawn, &[(1, " w")]);
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn);
+        let margins: Vec<f64> = scores.iter().map(|score| score.margin).collect();
+        assert!(
+            margins[1] <= f64::from(Toy::HAIR) * 1.01
+                && margins
+                    .iter()
+                    .enumerate()
+                    .all(|(at, &margin)| at == 1 || margin == 0.0),
+            "{margins:?}"
+        );
+    }
+
+    #[test]
+    fn a_drawn_split_is_found_where_noise_lifts_a_token_that_does_not_fit_over_it() {
+        // The server drew " w", "ater" where the text tokenizes as " water"; the re-scorer's
+        // logits put " cold", which the text does not go on with, a hair above " w". Its
+        // own token, " water", the model would never draw: the split must be found anyway.
+        let drawn = [" The", " w", "ater", " is", " cold", " and", " clear", "."];
+        let toy = Toy::drew(&drawn, &[(1, " cold")]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
         let margins: Vec<f64> = scores.iter().map(|score| score.margin).collect();
         assert!(
             margins[1] <= f64::from(Toy::HAIR) * 1.01
