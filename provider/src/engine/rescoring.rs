@@ -3,15 +3,16 @@
 //! The answer is text, and the tokens that made it are not unique (a server may have drawn
 //! `t`, `h` where the tokenizer writes `th`, and mistral.rs trims the leading whitespace of an
 //! answer's first token from its text). The tokens scored are those an honest server would
-//! have drawn: the text's own tokenization, except where its token is not the sampler's
-//! choice. There the other ways of drawing the text are weighed: the choice if its text
+//! have drawn: the text's own tokenization, except where another way fits better. At each
+//! position the other ways of drawing the text are weighed: the choice if its text
 //! continues the answer (or it is a special token, which adds no text: at most
 //! [`SPECIAL_TOKEN_ALLOWANCE`] of them), and the tokens the rest of the text begins with that
 //! fall short of the choice by a near-tie only (the server's kernels may have broken the tie
 //! the other way than the re-scorer's: "\n" drawn where " But" now edges it out, and the text's
-//! own "\n\n" is far). Each way runs the model over its tokens (the rest of the text tokenized
-//! anew), is scored [`LOOKAHEAD_TOKENS`] ahead against the text's own, and the one that falls
-//! least short of the model's choices is kept.
+//! own "\n\n" is far; or "\n" drawn where the text's own "\n\n" is now a hair ahead). Each
+//! way runs the model over its tokens (the rest of the text tokenized anew), is scored
+//! [`LOOKAHEAD_TOKENS`] ahead against the text's own, and the one that falls least short of
+//! the model's choices is kept.
 
 use super::EngineError;
 use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
@@ -63,54 +64,49 @@ pub(crate) async fn rescore<M: Forced>(
     let mut index = 0;
     while let Some(&token) = tokens.get(index) {
         let row = model.row(&run, prompt.len() + index)?;
-        if sampler.margin(index as u64, &row, token) > 0.0 {
-            let mut best: Option<(f64, Realigned, M::Run)> = None;
-            let at = Place {
-                before: &tokens[..index],
-                token,
-                row: &row,
+        let at = Place {
+            before: &tokens[..index],
+            token,
+            row: &row,
+        };
+        let mut best: Option<(f64, Realigned, M::Run)> = None;
+        for other in turns(model, sampler, &at, answer, textless).await? {
+            let other_run = model.run(sequence(prompt, &other.tokens)).await?;
+            let ahead = Lookahead {
+                model,
+                prompt,
+                sampler,
+                answer,
+                textless,
+                from: index,
+                tokens: LOOKAHEAD_TOKENS
+                    .min(tokens.len() - index)
+                    .min(other.tokens.len() - index),
             };
-            for other in turns(model, sampler, &at, answer, textless).await? {
-                let other_run = model.run(sequence(prompt, &other.tokens)).await?;
-                let ahead = Lookahead {
-                    model,
-                    prompt,
-                    sampler,
-                    answer,
-                    textless,
-                    from: index,
-                    tokens: LOOKAHEAD_TOKENS
-                        .min(tokens.len() - index)
-                        .min(other.tokens.len() - index),
-                };
-                let gain = ahead.shortfall(&run, &tokens).await?
-                    - ahead.shortfall(&other_run, &other.tokens).await?;
-                if gain > best.as_ref().map_or(0.0, |(best, ..)| *best) {
-                    best = Some((gain, other, other_run));
-                }
+            let gain = ahead.shortfall(&run, &tokens).await?
+                - ahead.shortfall(&other_run, &other.tokens).await?;
+            if gain > best.as_ref().map_or(0.0, |(best, ..)| *best) {
+                best = Some((gain, other, other_run));
             }
-            if let Some((_, other, other_run)) = best {
-                scores.push(score_token(
-                    sampler,
-                    index as u64,
-                    &row,
-                    other.tokens[index],
-                ));
+        }
+        let drawn = match best {
+            Some((_, other, other_run)) => {
+                let drawn = other.tokens[index];
                 if other.textless {
                     textless -= 1;
                 }
                 (run, tokens) = (other_run, other.tokens);
-                index += 1;
-                continue;
+                drawn
             }
-        }
-        scores.push(score_token(sampler, index as u64, &row, token));
+            None => token,
+        };
+        scores.push(score_token(sampler, index as u64, &row, drawn));
         index += 1;
     }
     Ok(scores)
 }
 
-/// A position of the answer where the text's own token is not the sampler's choice.
+/// A position of the answer, where the text's own token may or may not be the sampler's choice.
 struct Place<'a> {
     /// The tokens before it.
     before: &'a [u32],
@@ -122,7 +118,8 @@ struct Place<'a> {
 
 /// The other ways the server may have drawn the text at `at`: the sampler's choice, and each
 /// token the rest of the text begins with that falls short of the choice by less than
-/// [`FAR_MARGIN`] (a near-tie that float noise may have flipped against the server's draw),
+/// [`FAR_MARGIN`] (a near-tie that float noise may have flipped against the server's draw,
+/// also where the text's own token is the choice: "\n" drawn, "\n\n" now a hair ahead),
 /// nearest first, at most [`MAX_TURNS`] of them.
 async fn turns<M: Forced>(
     model: &M,
@@ -135,6 +132,7 @@ async fn turns<M: Forced>(
     let position = before.len() as u64;
     let mut candidates: Vec<(f64, u32)> = sampler
         .choose(position, row)
+        .filter(|&choice| choice != at.token)
         .map(|choice| (0.0, choice))
         .into_iter()
         .collect();
@@ -479,6 +477,17 @@ mod tests {
         // own token, " water", the model would never draw: the split must be found anyway.
         let drawn = [" The", " w", "ater", " is", " cold", " and", " clear", "."];
         let toy = Toy::drew(&drawn, &[(1, " cold")]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert_only_a_hair_short_at(1, &scores);
+    }
+
+    #[test]
+    fn a_drawn_shorter_token_is_found_where_noise_lifts_the_text_s_own_over_it() {
+        // The server drew " w", "ater"; the re-scorer's logits put the text's own " water" a
+        // hair above " w", so the text's token is the choice there, yet not what was drawn.
+        let drawn = [" The", " w", "ater", " is", " cold", " and", " clear", "."];
+        let toy = Toy::drew(&drawn, &[(1, " water")]);
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
         assert_only_a_hair_short_at(1, &scores);
