@@ -130,6 +130,15 @@ async fn turns<M: Forced>(
 ) -> Result<Vec<Realigned>, EngineError> {
     let (before, row) = (at.before, at.row);
     let position = before.len() as u64;
+    // Most positions have no other token within a near-tie of the choice: nothing to weigh,
+    // and no decoding or tokenizing of the text to do.
+    let scores = sampler.scores(position, row);
+    let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let near =
+        |(token, score): (usize, &f64)| token != at.token as usize && best - score < FAR_MARGIN;
+    if !scores.iter().enumerate().any(near) {
+        return Ok(Vec::new());
+    }
     let mut candidates: Vec<(f64, u32)> = sampler
         .choose(position, row)
         .filter(|&choice| choice != at.token)
