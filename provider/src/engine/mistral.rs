@@ -23,7 +23,7 @@ use mistralrs::{
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 
 /// One model to load.
@@ -147,10 +147,7 @@ impl MistralEngine {
     ) -> Result<Vec<TokenScore>, EngineError> {
         let loaded = self.loaded(model)?;
         let _turn = loaded.turn.acquire().await;
-        let scorer = Scorer {
-            model: &loaded.model,
-            id: model,
-        };
+        let scorer = Scorer::new(&loaded.model, model);
         let prompt_tokens = scorer.prompt_tokens(prompt).await?;
         rescoring::rescore(&scorer, &prompt_tokens, sampler, answer).await
     }
@@ -162,6 +159,8 @@ struct Scorer<'a> {
     model: &'a Model,
     /// Its id, for errors.
     id: &'a str,
+    /// Whether each token asked about ends an answer.
+    ends: Mutex<HashMap<u32, bool>>,
 }
 
 /// One run's logits: a row per position from `skipped` on (mistral.rs does not run again a
@@ -169,6 +168,17 @@ struct Scorer<'a> {
 struct Logits {
     rows: Tensor,
     skipped: usize,
+}
+
+impl<'a> Scorer<'a> {
+    /// Asks `model`, offered as `id`, things.
+    fn new(model: &'a Model, id: &'a str) -> Self {
+        Self {
+            model,
+            id,
+            ends: Mutex::default(),
+        }
+    }
 }
 
 impl Scorer<'_> {
@@ -202,22 +212,16 @@ impl Scorer<'_> {
     }
 }
 
-impl rescoring::Forced for Scorer<'_> {
-    type Run = Logits;
-
-    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
-        Scorer::tokenize(self, Either::Right(text.to_string()), false).await
-    }
-
-    async fn decode(&self, tokens: &[u32]) -> Result<String, EngineError> {
-        self.model
-            .detokenize(tokens.to_vec(), true)
-            .await
-            .map_err(|error| self.failed(error.to_string().into()))
-    }
-
-    async fn run(&self, sequence: Vec<u32>) -> Result<Logits, EngineError> {
-        let length = sequence.len();
+impl Scorer<'_> {
+    /// Runs the model over `sequence` to draw one token (through `processor` if one is
+    /// given) and waits for the response: every position's logits with `raw_logits`, else the
+    /// finished answer.
+    async fn one_token(
+        &self,
+        sequence: Vec<u32>,
+        processor: Option<Arc<dyn CustomLogitsProcessor>>,
+        raw_logits: bool,
+    ) -> Result<Response, EngineError> {
         let (responses, mut receiver) = mpsc::channel(1);
         let mut sampling = SamplingParams::deterministic();
         sampling.max_len = Some(1);
@@ -232,8 +236,8 @@ impl rescoring::Forced for Scorer<'_> {
             suffix: None,
             tools: None,
             tool_choice: None,
-            logits_processors: None,
-            return_raw_logits: true,
+            logits_processors: processor.map(|processor| vec![processor]),
+            return_raw_logits: raw_logits,
             web_search_options: None,
             model_id: None,
             truncate_sequence: false,
@@ -245,11 +249,64 @@ impl rescoring::Forced for Scorer<'_> {
             .send(request)
             .await
             .map_err(|error| self.failed(error.to_string().into()))?;
-        let chunks = match receiver.recv().await {
-            Some(Response::Raw { logits_chunks, .. }) => logits_chunks,
+        match receiver.recv().await {
             Some(Response::InternalError(error) | Response::ValidationError(error)) => {
-                return Err(self.failed(error))
+                Err(self.failed(error))
             }
+            Some(Response::ModelError(error, _) | Response::CompletionModelError(error, _)) => {
+                Err(self.failed(error.into()))
+            }
+            Some(response) => Ok(response),
+            None => Err(self.failed("mistral.rs dropped the request".into())),
+        }
+    }
+}
+
+impl rescoring::Forced for Scorer<'_> {
+    type Run = Logits;
+
+    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        Scorer::tokenize(self, Either::Right(text.to_string()), false).await
+    }
+
+    async fn decode(&self, tokens: &[u32]) -> Result<String, EngineError> {
+        self.model
+            .detokenize(tokens.to_vec(), true)
+            .await
+            .map_err(|error| self.failed(error.to_string().into()))
+    }
+
+    async fn ends(&self, token: u32) -> Result<bool, EngineError> {
+        let known = |ends: &HashMap<u32, bool>| ends.get(&token).copied();
+        if let Some(known) = known(&self.ends.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(known);
+        }
+        // mistral.rs stops a sequence on its end-of-sequence tokens before its length: forced
+        // to draw `token` as the one token it may, the answer stops there only if `token` ends.
+        let ends = match self
+            .one_token(vec![token], Some(forced(token)), false)
+            .await?
+        {
+            Response::CompletionDone(done) => done.choices.first().map(|c| c.finish_reason.clone()),
+            Response::Done(done) => done.choices.first().map(|c| c.finish_reason.clone()),
+            _ => None,
+        };
+        let ends = match ends.as_deref() {
+            Some("stop") => true,
+            Some("length") => false,
+            _ => return Err(self.failed("mistral.rs did not finish a one-token answer".into())),
+        };
+        self.ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, ends);
+        Ok(ends)
+    }
+
+    async fn run(&self, sequence: Vec<u32>) -> Result<Logits, EngineError> {
+        let length = sequence.len();
+        let chunks = match self.one_token(sequence, None, true).await? {
+            Response::Raw { logits_chunks, .. } => logits_chunks,
             _ => return Err(self.failed("mistral.rs returned no logits".into())),
         };
         let rows = Tensor::cat(&chunks, 0)
@@ -303,6 +360,19 @@ fn seeded(sampler: SeededSampler, first: u64) -> Arc<dyn CustomLogitsProcessor> 
                 chosen[token as usize] = 0.0;
             }
             Tensor::new(chosen, logits.device())?.to_dtype(logits.dtype())
+        },
+    )
+}
+
+/// The logits processor that leaves only `token` to draw.
+fn forced(token: u32) -> Arc<dyn CustomLogitsProcessor> {
+    Arc::new(
+        move |logits: &Tensor, _context: &[u32]| -> mistralrs::Result<Tensor> {
+            let mut only = vec![f32::NEG_INFINITY; logits.dim(0)?];
+            if let Some(value) = only.get_mut(token as usize) {
+                *value = 0.0;
+            }
+            Tensor::new(only, logits.device())?.to_dtype(logits.dtype())
         },
     )
 }
@@ -558,6 +628,10 @@ mod tests {
             self.scorer.decode(tokens).await
         }
 
+        async fn ends(&self, token: u32) -> Result<bool, EngineError> {
+            self.scorer.ends(token).await
+        }
+
         async fn run(&self, sequence: Vec<u32>) -> Result<Logits, EngineError> {
             self.scorer.run(sequence).await
         }
@@ -622,10 +696,7 @@ mod tests {
 
         let engine = load().await;
         let loaded = engine.loaded(&model.id).expect("loaded");
-        let scorer = Scorer {
-            model: &loaded.model,
-            id: &model.id,
-        };
+        let scorer = Scorer::new(&loaded.model, &model.id);
         let prompt_tokens = scorer.prompt_tokens(&prompt).await.expect("tokenized");
         let mut found = None;
         for (index, &token) in drawn.iter().enumerate().skip(1) {
@@ -646,14 +717,12 @@ mod tests {
         let row = scorer
             .row(&run, prompt_tokens.len() + index)
             .expect("a row");
+        let fresh = load().await.loaded(&model.id).expect("loaded");
         let lifted = Lifted {
             position: prompt_tokens.len() + index,
             token: shorter,
             lift: row[token as usize] - row[shorter as usize] + 0.01,
-            scorer: Scorer {
-                model: &load().await.loaded(&model.id).expect("loaded").model,
-                id: &model.id,
-            },
+            scorer: Scorer::new(&fresh.model, &model.id),
         };
         let scores = rescoring::rescore(&lifted, &prompt_tokens, &sampler, &answer)
             .await
@@ -662,6 +731,37 @@ mod tests {
         assert_eq!(tokens, drawn, "{answer:?}: token {index} lifted");
         assert!(scores[index].margin < 0.02, "{:?}", scores[index]);
         assert_eq!(Rescored::of(&scores).verdict, Verdict::Consistent);
+    }
+
+    /// Re-scoring refuses to read an end-of-sequence token as a special token in an answer's
+    /// middle (an honest SmolLM2 answer was judged a cheat so); mistral.rs says which ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_end_of_sequence_token_is_the_one_that_ends_an_answer() {
+        let folder = tempfile::tempdir().expect("a folder");
+        chainference_fixtures::write_tiny_llama(folder.path()).expect("the tiny Llama");
+        let model = MistralModel {
+            id: "test/tiny-llama".into(),
+            path: folder.path().to_path_buf(),
+        };
+        let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
+            .await
+            .expect("the tiny Llama loads");
+        let loaded = engine.loaded(&model.id).expect("loaded");
+        let scorer = Scorer::new(&loaded.model, &model.id);
+        let [end] = Forced::tokenize(&scorer, "</s>").await.expect("tokenized")[..] else {
+            panic!("</s> is one token");
+        };
+        let [start] = Forced::tokenize(&scorer, "<s>").await.expect("tokenized")[..] else {
+            panic!("<s> is one token");
+        };
+        let [word, ..] = Forced::tokenize(&scorer, "the").await.expect("tokenized")[..] else {
+            panic!("the is tokens");
+        };
+        assert!(scorer.ends(end).await.expect("asked"));
+        assert!(!scorer.ends(start).await.expect("asked"));
+        assert!(!scorer.ends(word).await.expect("asked"));
+        // Asked again, the answer is the one remembered.
+        assert!(scorer.ends(end).await.expect("asked"));
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 //! have drawn: the text's own tokenization, except where another way fits better. At each
 //! position the other ways of drawing the text are weighed: the choice if its text
 //! continues the answer (or it is a special token, which adds no text: at most
-//! [`SPECIAL_TOKEN_ALLOWANCE`] of them), and the tokens the rest of the text begins with that
+//! [`SPECIAL_TOKEN_ALLOWANCE`] of them, and never the end, where a server stops), and the tokens the rest of the text begins with that
 //! fall short of the choice by a near-tie only (the server's kernels may have broken the tie
 //! the other way than the re-scorer's: "\n" drawn where " But" now edges it out, and the text's
 //! own "\n\n" is far; or "\n" drawn where the text's own "\n\n" is now a hair ahead). Each
@@ -39,6 +39,10 @@ pub(crate) trait Forced {
 
     /// The text of answer `tokens`, special tokens left out as in a served answer.
     async fn decode(&self, tokens: &[u32]) -> Result<String, EngineError>;
+
+    /// Whether drawing `token` ends an answer (an end-of-sequence token): a server that drew
+    /// it stopped there, so it is never a way of drawing the text's middle.
+    async fn ends(&self, token: u32) -> Result<bool, EngineError>;
 
     /// Runs the model over `sequence`.
     async fn run(&self, sequence: Vec<u32>) -> Result<Self::Run, EngineError>;
@@ -279,10 +283,13 @@ async fn turn<M: Forced>(
     tokens.push(choice);
     let through = served_text(model, &tokens).await?;
     // A first token of whitespace alone is served as nothing, yet it was served; so are
-    // special tokens (other than the end, which would have ended the answer).
+    // special tokens, other than the end: a server that drew it would have stopped there.
     let adds = through.len() > start.len()
         || (before.is_empty() && !model.decode(&tokens).await?.is_empty());
     if !(adds || textless > 0) || !served.starts_with(&through) {
+        return Ok(None);
+    }
+    if !adds && model.ends(choice).await? {
         return Ok(None);
     }
     Ok(Some(Turn {
@@ -311,12 +318,15 @@ mod tests {
 
     /// The special token (decodes to nothing) of [`Toy`]'s vocabulary.
     const SPECIAL: &str = "<|special|>";
+    /// The token that ends [`Toy`]'s answers (decodes to nothing too).
+    const END: &str = "<|end|>";
 
     /// A toy model beside mistral.rs: a few words as its vocabulary, tokenized greedily by the
     /// longest match, and logits that follow one drawn answer: after each of its prefixes the
     /// next drawn token scores [`Toy::SURE`], and off it the model wants `.` as surely; `ties`
     /// give another token a score a hair above the drawn one at a position (what float noise
-    /// between a server's kernels and the re-scorer's does to a near-tie).
+    /// between a server's kernels and the re-scorer's does to a near-tie). Past an [`END`] it
+    /// only ever opens a new turn ([`SPECIAL`]), as a chat model does.
     struct Toy {
         vocabulary: Vec<&'static str>,
         prompt: Vec<u32>,
@@ -335,7 +345,7 @@ mod tests {
         fn drew(drawn: &[&str], ties: &[(usize, &str)]) -> Self {
             let vocabulary = vec![
                 "<prompt>", SPECIAL, ".", " ", "The", " The", " w", " water", "ater", " is",
-                " cold", " c", "old", " and", " clear",
+                " cold", " c", "old", " and", " clear", END,
             ];
             let mut toy = Self {
                 vocabulary,
@@ -361,7 +371,7 @@ mod tests {
 
         fn text(&self, token: u32) -> &'static str {
             match self.vocabulary[token as usize] {
-                SPECIAL => "",
+                SPECIAL | END => "",
                 word => word,
             }
         }
@@ -394,6 +404,10 @@ mod tests {
             Ok(tokens.iter().map(|&token| self.text(token)).collect())
         }
 
+        async fn ends(&self, token: u32) -> Result<bool, EngineError> {
+            Ok(token == self.id(END))
+        }
+
         async fn run(&self, sequence: Vec<u32>) -> Result<Self::Run, EngineError> {
             let answer = &sequence[self.prompt.len()..];
             let rows = (0..sequence.len()).map(|position| {
@@ -402,6 +416,10 @@ mod tests {
                     return row;
                 };
                 let on_path = answer[..at] == self.drawn[..at.min(self.drawn.len())];
+                if answer[..at].contains(&self.id(END)) {
+                    row[self.id(SPECIAL) as usize] = Self::SURE;
+                    return row;
+                }
                 match self.drawn.get(at).filter(|_| on_path) {
                     Some(&next) => {
                         row[next as usize] = Self::SURE;
@@ -500,5 +518,18 @@ mod tests {
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
         assert_only_a_hair_short_at(1, &scores);
+    }
+
+    #[test]
+    fn the_end_of_an_answer_is_never_taken_where_noise_lifts_it_over_the_drawn_token() {
+        // The re-scorer's logits put the end a hair above the drawn " is". A server that drew
+        // it would have stopped there; past it the model only opens a new turn, a special token
+        // that adds no text and so fits any text: weighed as a way of drawing the text, the end
+        // would fall short of nothing.
+        let drawn = [" The", " water", " is", " cold", " and", " clear", "."];
+        let toy = Toy::drew(&drawn, &[(2, END)]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert_only_a_hair_short_at(2, &scores);
     }
 }
