@@ -25,16 +25,20 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use temporary::TemporaryLedger;
+
+mod temporary;
 
 /// A running local node.
 pub struct LocalNode {
     validator: TestValidator,
     mint: Keypair,
-    _ledger: Option<tempfile::TempDir>,
+    _ledger: Option<TemporaryLedger>,
 }
 
 impl LocalNode {
-    /// Starts a node with its ledger in `ledger` (a temporary folder if `None`) on free ports,
+    /// Starts a node with its ledger in `ledger` (if `None`, a temporary folder, removed when
+    /// the node is dropped or, once the process is gone, when the next is made) on free ports,
     /// with the default config. A ledger folder a node already ran in is started from where
     /// that node stopped: its accounts, programs and mint as they were.
     pub fn start(ledger: Option<&Path>) -> Result<Self> {
@@ -50,7 +54,7 @@ impl LocalNode {
     ) -> Result<Self> {
         let temporary = match ledger {
             Some(_) => None,
-            None => Some(tempfile::tempdir().context("creating a temporary ledger folder")?),
+            None => Some(TemporaryLedger::new().context("creating a temporary ledger folder")?),
         };
         let ledger_path: PathBuf = match (&temporary, ledger) {
             (Some(dir), _) => dir.path().to_path_buf(),
