@@ -210,9 +210,7 @@ impl Scorer<'_> {
             .await
             .map_err(|error| self.failed(error.to_string().into()))
     }
-}
 
-impl Scorer<'_> {
     /// Runs the model over `sequence` to draw one token (through `processor` if one is
     /// given) and waits for the response: every position's logits with `raw_logits`, else the
     /// finished answer.
@@ -277,8 +275,12 @@ impl rescoring::Forced for Scorer<'_> {
     }
 
     async fn ends(&self, token: u32) -> Result<bool, EngineError> {
-        let known = |ends: &HashMap<u32, bool>| ends.get(&token).copied();
-        if let Some(known) = known(&self.ends.lock().unwrap_or_else(PoisonError::into_inner)) {
+        if let Some(&known) = self
+            .ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&token)
+        {
             return Ok(known);
         }
         // mistral.rs stops a sequence on its end-of-sequence tokens before its length: forced
