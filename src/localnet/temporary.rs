@@ -17,7 +17,7 @@ const LOCK: &str = "held";
 /// the next.
 pub(super) struct TemporaryLedger {
     /// Held locked while the folder is in use (dropped first: unlocked, then removed).
-    lock: File,
+    _lock: File,
     folder: tempfile::TempDir,
 }
 
@@ -41,7 +41,10 @@ impl TemporaryLedger {
             .and_then(|lock| lock.lock().map(|()| lock))
             .and_then(|lock| fs::rename(&unnamed, folder.path().join(LOCK)).map(|()| lock))
             .with_context(|| format!("locking {}", folder.path().display()))?;
-        Ok(Self { lock, folder })
+        Ok(Self {
+            _lock: lock,
+            folder,
+        })
     }
 
     /// The folder.
@@ -75,8 +78,10 @@ mod tests {
         let root = tempfile::tempdir().expect("a folder");
         let held = TemporaryLedger::new_in(root.path()).expect("a ledger folder");
         // A process that ended without dropping its node: the folder stays, its lock is gone.
-        let TemporaryLedger { lock, folder } =
-            TemporaryLedger::new_in(root.path()).expect("a ledger folder");
+        let TemporaryLedger {
+            _lock: lock,
+            folder,
+        } = TemporaryLedger::new_in(root.path()).expect("a ledger folder");
         let abandoned = folder.keep();
         drop(lock);
         std::fs::write(abandoned.join("ledger"), [0; 1024]).expect("written");
