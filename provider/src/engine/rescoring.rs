@@ -192,30 +192,41 @@ struct Lookahead<'a, M> {
 impl<M: Forced> Lookahead<'_, M> {
     /// How far one way, answer `tokens`, falls short of the sampler's choices under the
     /// logits of `run` (their sequence): the sum of its margins, each capped at
-    /// [`MARGIN_CAP`]. Past the first token, a token whose choice would fit the text as well
-    /// counts nothing: that way can turn there too (another split of the text, a special
-    /// token).
+    /// [`MARGIN_CAP`]. Past the first token, where the choice is not the way's token yet
+    /// fits the text too (another split of it, a special token), the way turns to it, as
+    /// an honest server's draw would have, and is scored on from there.
     async fn shortfall(&self, run: &M::Run, tokens: &[u32]) -> Result<f64, EngineError> {
+        let mut turned: Option<(M::Run, Vec<u32>)> = None;
+        let mut textless = self.textless;
         let mut sum = 0.0;
-        for (index, &token) in tokens.iter().enumerate().skip(self.from).take(self.tokens) {
+        for index in self.from..self.from + self.tokens {
+            let (run, tokens) = match &turned {
+                Some((run, tokens)) => (run, tokens.as_slice()),
+                None => (run, tokens),
+            };
+            let Some(&token) = tokens.get(index) else {
+                break;
+            };
             let row = self.model.row(run, self.prompt.len() + index)?;
             let margin = self.sampler.margin(index as u64, &row, token);
-            if margin == 0.0 || (index > self.from && self.fits(&tokens[..index], &row).await?) {
+            if margin == 0.0 {
                 continue;
+            }
+            let choice = self.sampler.choose(index as u64, &row);
+            if let Some(choice) = choice.filter(|_| index > self.from) {
+                let before = &tokens[..index];
+                if let Some(way) =
+                    realign(self.model, before, choice, self.answer, textless).await?
+                {
+                    let run = self.model.run(sequence(self.prompt, &way.tokens)).await?;
+                    textless -= u64::from(way.textless);
+                    turned = Some((run, way.tokens));
+                    continue;
+                }
             }
             sum += margin.min(MARGIN_CAP);
         }
         Ok(sum)
-    }
-
-    /// Whether the sampler's choice after `before`, given its logits `row`, fits the text.
-    async fn fits(&self, before: &[u32], row: &[f32]) -> Result<bool, EngineError> {
-        let Some(choice) = self.sampler.choose(before.len() as u64, row) else {
-            return Ok(false);
-        };
-        Ok(turn(self.model, before, choice, self.answer, self.textless)
-            .await?
-            .is_some())
     }
 }
 
@@ -325,13 +336,17 @@ mod tests {
     /// longest match, and logits that follow one drawn answer: after each of its prefixes the
     /// next drawn token scores [`Toy::SURE`], and off it the model wants `.` as surely; `ties`
     /// give another token a score a hair above the drawn one at a position (what float noise
-    /// between a server's kernels and the re-scorer's does to a near-tie). Past an [`END`] it
-    /// only ever opens a new turn ([`SPECIAL`]), as a chat model does.
+    /// between a server's kernels and the re-scorer's does to a near-tie), `near` give another
+    /// a score [`Toy::NEAR`] below it. Past an [`END`] it only ever opens a new turn
+    /// ([`SPECIAL`]), as a chat model does; off the drawn answer, `lures` may lead it on
+    /// (after these answer tokens, this one) where it would otherwise want `.`.
     struct Toy {
         vocabulary: Vec<&'static str>,
         prompt: Vec<u32>,
         drawn: Vec<u32>,
         ties: Vec<(usize, u32)>,
+        near: Vec<(usize, u32)>,
+        lures: Vec<(Vec<u32>, u32)>,
     }
 
     impl Toy {
@@ -339,23 +354,40 @@ mod tests {
         const SURE: f32 = 10.0;
         /// How far a tie's token edges out the drawn one.
         const HAIR: f32 = 0.01;
+        /// How far a near token falls short of the drawn one.
+        const NEAR: f32 = 0.5;
 
         /// A model that drew `drawn` (words of the vocabulary) after a one-token prompt, with
         /// `ties` (answer position, word) flipped by a hair in its re-scoring logits.
         fn drew(drawn: &[&str], ties: &[(usize, &str)]) -> Self {
             let vocabulary = vec![
                 "<prompt>", SPECIAL, ".", " ", "The", " The", " w", " water", "ater", " is",
-                " cold", " c", "old", " and", " clear", END,
+                " cold", " c", "old", " and", " clear", END, "is",
             ];
             let mut toy = Self {
                 vocabulary,
                 prompt: vec![0],
                 drawn: Vec::new(),
                 ties: Vec::new(),
+                near: Vec::new(),
+                lures: Vec::new(),
             };
             toy.drawn = drawn.iter().map(|word| toy.id(word)).collect();
             toy.ties = ties.iter().map(|&(at, word)| (at, toy.id(word))).collect();
             toy
+        }
+
+        /// The same, with `word` falling [`Toy::NEAR`] short of the drawn token at `at`.
+        fn near(mut self, at: usize, word: &str) -> Self {
+            self.near.push((at, self.id(word)));
+            self
+        }
+
+        /// The same, wanting `word` after the answer tokens `after` (off the drawn answer).
+        fn lure(mut self, after: &[&str], word: &str) -> Self {
+            let after = after.iter().map(|word| self.id(word)).collect();
+            self.lures.push((after, self.id(word)));
+            self
         }
 
         fn id(&self, word: &str) -> u32 {
@@ -426,8 +458,15 @@ mod tests {
                         if let Some(&(_, tie)) = self.ties.iter().find(|(tied, _)| *tied == at) {
                             row[tie as usize] = Self::SURE + Self::HAIR;
                         }
+                        if let Some(&(_, near)) = self.near.iter().find(|(near, _)| *near == at) {
+                            row[near as usize] = Self::SURE - Self::NEAR;
+                        }
                     }
-                    None => row[self.id(".") as usize] = Self::SURE,
+                    None => {
+                        let lure = self.lures.iter().find(|(after, _)| **after == answer[..at]);
+                        let wanted = lure.map_or(self.id("."), |&(_, word)| word);
+                        row[wanted as usize] = Self::SURE;
+                    }
                 }
                 row
             });
@@ -531,5 +570,30 @@ mod tests {
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
         assert_only_a_hair_short_at(2, &scores);
+    }
+
+    #[test]
+    fn a_way_that_fits_the_text_only_at_positions_it_skips_loses_to_the_drawn_one() {
+        // The server drew " is", then " c", "old" where the text tokenizes " cold". " " falls a
+        // near-tie short of " is", and off the drawn answer the model is led on after it
+        // ("is", then " c" where that way has " cold", then the rest of the text as it
+        // tokenizes). Scoring the " " way only where its tokens are not what the model would
+        // turn to (another split of the text) makes it look all but perfect, against the
+        // text's own " cold", which the model would turn from to " c" too.
+        let drawn = [" The", " water", " is", " c", "old", " and", " clear", "."];
+        let lured = [" The", " water", " "];
+        let toy = Toy::drew(&drawn, &[])
+            .near(2, " ")
+            .lure(&lured, "is")
+            .lure(&[&lured[..], &["is"]].concat(), " c")
+            .lure(&[&lured[..], &["is", " cold"]].concat(), " and")
+            .lure(&[&lured[..], &["is", " cold", " and"]].concat(), " clear")
+            .lure(
+                &[&lured[..], &["is", " cold", " and", " clear"]].concat(),
+                ".",
+            );
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
     }
 }
