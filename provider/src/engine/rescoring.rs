@@ -192,9 +192,9 @@ struct Lookahead<'a, M> {
 impl<M: Forced> Lookahead<'_, M> {
     /// How far one way, answer `tokens`, falls short of the sampler's choices under the
     /// logits of `run` (their sequence): the sum of its margins, each capped at
-    /// [`MARGIN_CAP`]. Past the first token, where the choice is not the way's token yet
-    /// fits the text too (another split of it, a special token), the way turns to it, as
-    /// an honest server's draw would have, and is scored on from there.
+    /// [`MARGIN_CAP`]. Past the first token, where the way's token falls far short of a
+    /// choice that fits the text too (another split of it, a special token), the way turns
+    /// to the choice, as an honest server's draw would have, and is scored on from there.
     async fn shortfall(&self, run: &M::Run, tokens: &[u32]) -> Result<f64, EngineError> {
         let mut turned: Option<(M::Run, Vec<u32>)> = None;
         let mut textless = self.textless;
@@ -212,8 +212,10 @@ impl<M: Forced> Lookahead<'_, M> {
             if margin == 0.0 {
                 continue;
             }
-            let choice = self.sampler.choose(index as u64, &row);
-            if let Some(choice) = choice.filter(|_| index > self.from) {
+            // Short of the choice by a near-tie, the way's token may be what was drawn (noise
+            // may have flipped the tie): it stays. Far short of it, it was not.
+            let far = index > self.from && margin >= FAR_MARGIN;
+            if let Some(choice) = self.sampler.choose(index as u64, &row).filter(|_| far) {
                 let before = &tokens[..index];
                 if let Some(way) =
                     realign(self.model, before, choice, self.answer, textless).await?
