@@ -650,18 +650,24 @@ mod tests {
         }
     }
 
-    /// Re-scoring's defect 3 on mistral.rs: a greedy tiny-Llama answer drew a two-character
-    /// token ("th") whose first character is a token too ("t"); with the shorter one lifted a
-    /// hair over it where it was drawn, the re-scorer used to take the shorter one and score
-    /// the rest on a tokenization the server never drew. The drawn one is kept.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_drawn_token_is_kept_where_noise_lifts_a_shorter_one_over_it() {
+    /// The tiny Llama written to a temporary folder (kept while it is held), as a model.
+    fn tiny_llama() -> (tempfile::TempDir, MistralModel) {
         let folder = tempfile::tempdir().expect("a folder");
         chainference_fixtures::write_tiny_llama(folder.path()).expect("the tiny Llama");
         let model = MistralModel {
             id: "test/tiny-llama".into(),
             path: folder.path().to_path_buf(),
         };
+        (folder, model)
+    }
+
+    /// Re-scoring's defect 3 on mistral.rs: a greedy tiny-Llama answer drew a two-character
+    /// token ("th") whose first character is a token too ("t"); with the shorter one lifted a
+    /// hair over it where it was drawn, the re-scorer used to take the shorter one and score
+    /// the rest on a tokenization the server never drew. The drawn one is kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drawn_token_is_kept_where_noise_lifts_a_shorter_one_over_it() {
+        let (_folder, model) = tiny_llama();
         // A model that ran a sequence holds it in its prefix cache: each pass loads afresh.
         let load = || async {
             MistralEngine::load(std::slice::from_ref(&model), 1)
@@ -739,12 +745,7 @@ mod tests {
     /// middle (an honest SmolLM2 answer was judged a cheat so); mistral.rs says which ends.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_end_of_sequence_token_is_the_one_that_ends_an_answer() {
-        let folder = tempfile::tempdir().expect("a folder");
-        chainference_fixtures::write_tiny_llama(folder.path()).expect("the tiny Llama");
-        let model = MistralModel {
-            id: "test/tiny-llama".into(),
-            path: folder.path().to_path_buf(),
-        };
+        let (_folder, model) = tiny_llama();
         let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
             .await
             .expect("the tiny Llama loads");
