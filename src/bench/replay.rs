@@ -539,13 +539,21 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
             cells.get(2).map_or("", String::as_str),
         )?;
     }
+    let (rescore, generation) = (
+        report.rescore_secs_per_token.max(1e-12),
+        report.generation_secs_per_token.max(1e-12),
+    );
+    let pace = if rescore <= generation {
+        format!("{:.1}x faster", generation / rescore)
+    } else {
+        format!("{:.1}x slower", rescore / generation)
+    };
     writeln!(
         out,
-        "On all {} threads, re-scoring {:.2} ms a token against generation's {:.2} ms a token ({:.1}x faster); with {} thread(s) beside generation, re-scoring {:.2} ms a token (model loading left out).",
+        "On all {} threads, re-scoring {:.2} ms a token against generation's {:.2} ms a token ({pace}); with {} thread(s) beside generation, re-scoring {:.2} ms a token (model loading left out).",
         report.all_threads,
         report.rescore_secs_per_token * 1e3,
         report.generation_secs_per_token * 1e3,
-        report.generation_secs_per_token / report.rescore_secs_per_token.max(1e-12),
         report.rescore_threads,
         report.rescore_secs_per_token_verdicts * 1e3,
     )?;
