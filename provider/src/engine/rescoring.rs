@@ -6,13 +6,14 @@
 //! have drawn: the text's own tokenization, except where another way fits better. At each
 //! position the other ways of drawing the text are weighed: the choice if its text
 //! continues the answer (or it is a special token, which adds no text: at most
-//! [`SPECIAL_TOKEN_ALLOWANCE`] of them, and never the end, where a server stops), and the tokens the rest of the text begins with that
-//! fall short of the choice by a near-tie only (the server's kernels may have broken the tie
-//! the other way than the re-scorer's: "\n" drawn where " But" now edges it out, and the text's
-//! own "\n\n" is far; or "\n" drawn where the text's own "\n\n" is now a hair ahead). Each
-//! way runs the model over its tokens (the rest of the text tokenized anew), is scored
-//! [`LOOKAHEAD_TOKENS`] ahead against the text's own, and the one that falls least short of
-//! the model's choices is kept.
+//! [`SPECIAL_TOKEN_ALLOWANCE`] of them, and never the end, where a server stops), and the
+//! tokens the rest of the text begins with that fall short of the choice by a near-tie only
+//! (the server's kernels may have broken the tie the other way than the re-scorer's: "\n"
+//! drawn where " But" now edges it out, and the text's own "\n\n" is far; or "\n" drawn where
+//! the text's own "\n\n" is now a hair ahead). Each way runs the model over its tokens (the
+//! rest of the text tokenized anew), is scored [`LOOKAHEAD_TOKENS`] ahead against the text's
+//! own (turning, as an honest draw would, where its token falls far short of a choice that
+//! fits), and the one that falls least short of the model's choices is kept.
 
 use super::EngineError;
 use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
