@@ -504,6 +504,15 @@ mod tests {
         );
     }
 
+    /// The toy that drew `drawn`, with `tie` flipped by a hair, re-scores as exactly the drawn
+    /// tokens, each the choice but the tied one, a hair short of it.
+    fn assert_drawn_kept_despite_a_tie(drawn: &[&str], tie: (usize, &str)) {
+        let toy = Toy::drew(drawn, &[tie]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert_only_a_hair_short_at(tie.0, &scores);
+    }
+
     fn tokens(scores: &[TokenScore]) -> Vec<u32> {
         scores.iter().map(|score| score.token).collect()
     }
@@ -533,10 +542,7 @@ mod tests {
         // continues the text too. Taking " w" would leave "ater" to score, which the model
         // would never draw after it, and everything after would follow the wrong path.
         let drawn = [" The", " water", " is", " cold", " and", " clear", "."];
-        let toy = Toy::drew(&drawn, &[(1, " w")]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn);
-        assert_only_a_hair_short_at(1, &scores);
+        assert_drawn_kept_despite_a_tie(&drawn, (1, " w"));
     }
 
     #[test]
@@ -545,10 +551,7 @@ mod tests {
         // logits put " cold", which the text does not go on with, a hair above " w". Its
         // own token, " water", the model would never draw: the split must be found anyway.
         let drawn = [" The", " w", "ater", " is", " cold", " and", " clear", "."];
-        let toy = Toy::drew(&drawn, &[(1, " cold")]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
-        assert_only_a_hair_short_at(1, &scores);
+        assert_drawn_kept_despite_a_tie(&drawn, (1, " cold"));
     }
 
     #[test]
@@ -556,10 +559,7 @@ mod tests {
         // The server drew " w", "ater"; the re-scorer's logits put the text's own " water" a
         // hair above " w", so the text's token is the choice there, yet not what was drawn.
         let drawn = [" The", " w", "ater", " is", " cold", " and", " clear", "."];
-        let toy = Toy::drew(&drawn, &[(1, " water")]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
-        assert_only_a_hair_short_at(1, &scores);
+        assert_drawn_kept_despite_a_tie(&drawn, (1, " water"));
     }
 
     #[test]
@@ -569,10 +569,7 @@ mod tests {
         // that adds no text and so fits any text: weighed as a way of drawing the text, the end
         // would fall short of nothing.
         let drawn = [" The", " water", " is", " cold", " and", " clear", "."];
-        let toy = Toy::drew(&drawn, &[(2, END)]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
-        assert_only_a_hair_short_at(2, &scores);
+        assert_drawn_kept_despite_a_tie(&drawn, (2, END));
     }
 
     #[test]
