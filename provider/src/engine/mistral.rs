@@ -321,6 +321,24 @@ impl rescoring::Forced for Scorer<'_> {
         })
     }
 
+    async fn keep(&self, sequence: &[u32]) -> Result<(), EngineError> {
+        // mistral.rs keeps a finished request's state in its prefix cache, under its tokens and
+        // the one it drew, which it never ran: a later run going on with that token would read
+        // an empty slot. So the state kept is that before `sequence`'s last token (every later
+        // run has that token too, and runs it: the logits after it are the first it returns),
+        // and the token drawn is forced to another.
+        let Some((&last, before)) = sequence
+            .split_last()
+            .filter(|(_, before)| !before.is_empty())
+        else {
+            return Ok(());
+        };
+        let other = u32::from(last == 0);
+        self.one_token(before.to_vec(), Some(forced(other)), false)
+            .await
+            .map(drop)
+    }
+
     fn row(&self, run: &Logits, position: usize) -> Result<Vec<f32>, EngineError> {
         let Some(row) = position.checked_sub(1 + run.skipped) else {
             return Err(self.failed(
@@ -638,6 +656,10 @@ mod tests {
             self.scorer.run(sequence).await
         }
 
+        async fn keep(&self, sequence: &[u32]) -> Result<(), EngineError> {
+            self.scorer.keep(sequence).await
+        }
+
         fn row(&self, run: &Logits, position: usize) -> Result<Vec<f32>, EngineError> {
             let mut row = self.scorer.row(run, position)?;
             if let Some(logit) = row
@@ -765,6 +787,37 @@ mod tests {
         assert!(!scorer.ends(word).await.expect("asked"));
         // Asked again, the answer is the one remembered.
         assert!(scorer.ends(end).await.expect("asked"));
+    }
+
+    /// A run over a sequence that begins with a kept one runs only past it (mistral.rs's prefix
+    /// cache serves the rest), and its logits there are those of a whole run: the kept state
+    /// is whole, its last token included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_past_a_kept_sequence_runs_only_past_it_with_a_whole_run_s_logits() {
+        let (_folder, model) = tiny_llama();
+        let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
+            .await
+            .expect("the tiny Llama loads");
+        let loaded = engine.loaded(&model.id).expect("loaded");
+        let scorer = Scorer::new(&loaded.model, &model.id);
+        let text =
+            "the keeper wrote in his ledger that the lamp was lit at dusk and the sea was calm";
+        let sequence = Forced::tokenize(&scorer, text).await.expect("tokenized");
+        let kept = sequence.len() / 2;
+        let whole = scorer.run(sequence.clone()).await.expect("run");
+        assert_eq!(whole.skipped, 0);
+
+        scorer.keep(&sequence[..kept]).await.expect("kept");
+        let past = scorer.run(sequence.clone()).await.expect("run");
+        assert_eq!(past.skipped, kept - 1, "the run past the kept tokens");
+        assert!(scorer.row(&past, kept - 1).is_err());
+        for position in kept..sequence.len() {
+            let (expected, found) = (scorer.row(&whole, position), scorer.row(&past, position));
+            let (expected, found) = (expected.expect("a row"), found.expect("a row"));
+            let apart = expected.iter().zip(&found).map(|(a, b)| (a - b).abs());
+            let apart = apart.fold(0.0, f32::max);
+            assert!(apart < 1e-4, "position {position}: logits {apart} apart");
+        }
     }
 
     #[tokio::test]

@@ -14,6 +14,10 @@
 //! rest of the text tokenized anew), is scored [`LOOKAHEAD_TOKENS`] ahead against the text's
 //! own (turning, as an honest draw would, where its token falls far short of a choice that
 //! fits), and the one that falls least short of the model's choices is kept.
+//!
+//! The model runs over the whole answer once, and again only for a way kept. The answer up to
+//! a place with ways to weigh is kept ([`Forced::keep`]), so each way runs only over the tokens
+//! its look-ahead reads.
 
 use super::EngineError;
 use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
@@ -48,6 +52,11 @@ pub(crate) trait Forced {
     /// Runs the model over `sequence`.
     async fn run(&self, sequence: Vec<u32>) -> Result<Self::Run, EngineError>;
 
+    /// Keeps the model's state after `sequence`, so that a later run over a sequence that
+    /// begins with it need run only past it (and may have the logits of the positions after
+    /// `sequence` only).
+    async fn keep(&self, sequence: &[u32]) -> Result<(), EngineError>;
+
     /// The logits `run` chose the token at `position` of its sequence by: those after the
     /// token before it.
     fn row(&self, run: &Self::Run, position: usize) -> Result<Vec<f32>, EngineError>;
@@ -74,9 +83,13 @@ pub(crate) async fn rescore<M: Forced>(
             token,
             row: &row,
         };
-        let mut best: Option<(f64, Realigned, M::Run)> = None;
-        for other in turns(model, sampler, &at, answer, textless).await? {
-            let other_run = model.run(sequence(prompt, &other.tokens)).await?;
+        let others = turns(model, sampler, &at, answer, textless).await?;
+        if !others.is_empty() {
+            // Every way from here on begins with the answer so far.
+            model.keep(&sequence(prompt, &tokens[..index])).await?;
+        }
+        let mut best: Option<(f64, Realigned)> = None;
+        for other in others {
             let ahead = Lookahead {
                 model,
                 prompt,
@@ -88,19 +101,21 @@ pub(crate) async fn rescore<M: Forced>(
                     .min(tokens.len() - index)
                     .min(other.tokens.len() - index),
             };
+            let other_run = model.run(ahead.window(&other.tokens)).await?;
             let gain = ahead.shortfall(&run, &tokens).await?
                 - ahead.shortfall(&other_run, &other.tokens).await?;
-            if gain > best.as_ref().map_or(0.0, |(best, ..)| *best) {
-                best = Some((gain, other, other_run));
+            if gain > best.as_ref().map_or(0.0, |(best, _)| *best) {
+                best = Some((gain, other));
             }
         }
         let drawn = match best {
-            Some((_, other, other_run)) => {
+            Some((_, other)) => {
                 let drawn = other.tokens[index];
                 if other.textless {
                     textless -= 1;
                 }
-                (run, tokens) = (other_run, other.tokens);
+                run = model.run(sequence(prompt, &other.tokens)).await?;
+                tokens = other.tokens;
                 drawn
             }
             None => token,
@@ -221,7 +236,7 @@ impl<M: Forced> Lookahead<'_, M> {
                 if let Some(way) =
                     realign(self.model, before, choice, self.answer, textless).await?
                 {
-                    let run = self.model.run(sequence(self.prompt, &way.tokens)).await?;
+                    let run = self.model.run(self.window(&way.tokens)).await?;
                     textless -= u64::from(way.textless);
                     turned = Some((run, way.tokens));
                     continue;
@@ -230,6 +245,13 @@ impl<M: Forced> Lookahead<'_, M> {
             sum += margin.min(MARGIN_CAP);
         }
         Ok(sum)
+    }
+
+    /// The prompt and as much of answer `tokens` as the look-ahead reads the logits of (those
+    /// of a position come from the tokens before it).
+    fn window(&self, tokens: &[u32]) -> Vec<u32> {
+        let end = (self.from + self.tokens - 1).min(tokens.len());
+        sequence(self.prompt, &tokens[..end])
     }
 }
 
@@ -329,6 +351,7 @@ mod tests {
     use super::*;
     use anchor_lang::prelude::Pubkey;
     use chainference_client::envelope::Sampling;
+    use std::cell::{Cell, RefCell};
 
     /// The special token (decodes to nothing) of [`Toy`]'s vocabulary.
     const SPECIAL: &str = "<|special|>";
@@ -343,6 +366,9 @@ mod tests {
     /// a score [`Toy::NEAR`] below it. Past an [`END`] it only ever opens a new turn
     /// ([`SPECIAL`]), as a chat model does; off the drawn answer, `lures` may lead it on
     /// (after these answer tokens, this one) where it would otherwise want `.`.
+    ///
+    /// Like mistral.rs, a run over a sequence that begins with a kept one has no logits at the
+    /// kept positions; [`Toy::ran`] counts the tokens its runs ran.
     struct Toy {
         vocabulary: Vec<&'static str>,
         prompt: Vec<u32>,
@@ -350,6 +376,8 @@ mod tests {
         ties: Vec<(usize, u32)>,
         near: Vec<(usize, u32)>,
         lures: Vec<(Vec<u32>, u32)>,
+        kept: RefCell<Vec<Vec<u32>>>,
+        ran: Cell<usize>,
     }
 
     impl Toy {
@@ -374,6 +402,8 @@ mod tests {
                 ties: Vec::new(),
                 near: Vec::new(),
                 lures: Vec::new(),
+                kept: RefCell::default(),
+                ran: Cell::default(),
             };
             toy.drawn = drawn.iter().map(|word| toy.id(word)).collect();
             toy.ties = ties.iter().map(|&(at, word)| (at, toy.id(word))).collect();
@@ -417,7 +447,8 @@ mod tests {
     }
 
     impl Forced for Toy {
-        type Run = Vec<Vec<f32>>;
+        /// Logits at each position, none where a kept sequence spared the run.
+        type Run = Vec<Option<Vec<f32>>>;
 
         async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
             let mut tokens = Vec::new();
@@ -444,6 +475,12 @@ mod tests {
         }
 
         async fn run(&self, sequence: Vec<u32>) -> Result<Self::Run, EngineError> {
+            // The logits of the positions in the longest kept sequence it begins with (those
+            // of a position come from the tokens before it) are not run.
+            let kept = self.kept.borrow();
+            let spared = kept.iter().filter(|kept| sequence.starts_with(kept));
+            let spared = spared.map(|kept| kept.len() - 1).max().unwrap_or(0);
+            self.ran.set(self.ran.get() + sequence.len() - spared);
             let answer = &sequence[self.prompt.len()..];
             let rows = (0..sequence.len()).map(|position| {
                 let mut row = vec![0.0; self.vocabulary.len()];
@@ -473,11 +510,27 @@ mod tests {
                 }
                 row
             });
-            Ok(rows.collect())
+            let run = rows.enumerate();
+            Ok(run
+                .map(|(input, row)| (input >= spared).then_some(row))
+                .collect())
+        }
+
+        async fn keep(&self, sequence: &[u32]) -> Result<(), EngineError> {
+            self.kept.borrow_mut().push(sequence.to_vec());
+            Ok(())
         }
 
         fn row(&self, run: &Self::Run, position: usize) -> Result<Vec<f32>, EngineError> {
-            Ok(run[position - 1].clone())
+            run[position - 1]
+                .clone()
+                .ok_or_else(|| EngineError::Rescore {
+                    model: "toy".into(),
+                    source: format!(
+                        "no logits at position {position}: a kept sequence spared them"
+                    )
+                    .into(),
+                })
         }
     }
 
@@ -570,6 +623,24 @@ mod tests {
         // would fall short of nothing.
         let drawn = [" The", " water", " is", " cold", " and", " clear", "."];
         assert_drawn_kept_despite_a_tie(&drawn, (2, END));
+    }
+
+    #[test]
+    fn a_way_weighed_runs_the_model_only_over_the_tokens_its_look_ahead_reads() {
+        // A long answer (its text's own tokens) with a tie at its second token: the way the tie
+        // offers is weighed over its look-ahead, not over the rest of the answer, and not kept.
+        let sentence = [" The", " water", " is", " cold", " and", " clear", "."];
+        let rest = sentence.iter().cycle().take(8 * sentence.len()).skip(1);
+        let drawn: Vec<&str> = ["The"].into_iter().chain(rest.copied()).collect();
+        let toy = Toy::drew(&drawn, &[(1, " w")]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        let whole = toy.prompt.len() + toy.drawn.len();
+        let (ran, window) = (toy.ran.get(), 1 + LOOKAHEAD_TOKENS);
+        assert!(
+            ran <= whole + window,
+            "{ran} tokens run for an answer of {whole}"
+        );
     }
 
     #[test]
