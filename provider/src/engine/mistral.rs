@@ -683,6 +683,15 @@ mod tests {
         (folder, model)
     }
 
+    /// The tiny Llama loaded, with its folder (kept while it is held) and its entry.
+    async fn loaded_tiny_llama() -> (tempfile::TempDir, MistralModel, MistralEngine) {
+        let (folder, model) = tiny_llama();
+        let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
+            .await
+            .expect("the tiny Llama loads");
+        (folder, model, engine)
+    }
+
     /// Re-scoring's defect 3 on mistral.rs: a greedy tiny-Llama answer drew a two-character
     /// token ("th") whose first character is a token too ("t"); with the shorter one lifted a
     /// hair over it where it was drawn, the re-scorer used to take the shorter one and score
@@ -767,10 +776,7 @@ mod tests {
     /// middle (an honest SmolLM2 answer was judged a cheat so); mistral.rs says which ends.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_end_of_sequence_token_is_the_one_that_ends_an_answer() {
-        let (_folder, model) = tiny_llama();
-        let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
-            .await
-            .expect("the tiny Llama loads");
+        let (_folder, model, engine) = loaded_tiny_llama().await;
         let loaded = engine.loaded(&model.id).expect("loaded");
         let scorer = Scorer::new(&loaded.model, &model.id);
         let [end] = Forced::tokenize(&scorer, "</s>").await.expect("tokenized")[..] else {
@@ -794,10 +800,7 @@ mod tests {
     /// is whole, its last token included.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_past_a_kept_sequence_runs_only_past_it_with_a_whole_run_s_logits() {
-        let (_folder, model) = tiny_llama();
-        let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
-            .await
-            .expect("the tiny Llama loads");
+        let (_folder, model, engine) = loaded_tiny_llama().await;
         let loaded = engine.loaded(&model.id).expect("loaded");
         let scorer = Scorer::new(&loaded.model, &model.id);
         let text =
