@@ -5,8 +5,10 @@
 //! answer's first token from its text). The tokens scored are those an honest server would
 //! have drawn: the text's own tokenization, except where another way fits better. At each
 //! position the other ways of drawing the text are weighed: the choice if its text
-//! continues the answer (or it is a special token, which adds no text: at most
-//! [`SPECIAL_TOKEN_ALLOWANCE`] of them, and never the end, where a server stops), and the
+//! continues the answer (followed by the model's next choices where it ends inside a
+//! character, as a byte-level vocabulary's tokens may), or if it is a special token, which
+//! adds no text (at most
+//! [`SPECIAL_TOKEN_ALLOWANCE`] of them, and never the end, where a server stops); and the
 //! tokens the rest of the text begins with that fall short of the choice by a near-tie only
 //! (the server's kernels may have broken the tie the other way than the re-scorer's: "\n"
 //! drawn where " But" now edges it out, and the text's own "\n\n" is far; or "\n" drawn where
@@ -32,6 +34,8 @@ pub(crate) const LOOKAHEAD_TOKENS: usize = 16;
 const MAX_TURNS: usize = 2;
 /// The longest token text, in characters, looked for at the start of the rest of the text.
 const MAX_TOKEN_CHARS: usize = 16;
+/// The most tokens one character is drawn as (UTF-8 takes at most four bytes, a token each).
+const MAX_CHARACTER_TOKENS: usize = 4;
 
 /// A model as re-scoring asks it things: its tokenizer, and its logits at every position of a
 /// sequence forced through it.
@@ -83,12 +87,11 @@ pub(crate) async fn rescore<M: Forced>(
             token,
             row: &row,
         };
-        let others = turns(model, sampler, &at, answer, textless).await?;
-        if !others.is_empty() {
-            // Every way from here on begins with the answer so far.
-            model.keep(&sequence(prompt, &tokens[..index])).await?;
-        }
+        let others = turns(model, prompt, sampler, &at, answer, textless).await?;
         let mut best: Option<(f64, Realigned)> = None;
+        // The text's own shortfall, by how many tokens ahead (the same for every way but near
+        // the end).
+        let mut own: Vec<(usize, f64)> = Vec::new();
         for other in others {
             let ahead = Lookahead {
                 model,
@@ -101,9 +104,16 @@ pub(crate) async fn rescore<M: Forced>(
                     .min(tokens.len() - index)
                     .min(other.tokens.len() - index),
             };
+            let own_shortfall = match own.iter().find(|(ahead_of, _)| *ahead_of == ahead.tokens) {
+                Some(&(_, shortfall)) => shortfall,
+                None => {
+                    let shortfall = ahead.shortfall(&run, &tokens).await?;
+                    own.push((ahead.tokens, shortfall));
+                    shortfall
+                }
+            };
             let other_run = model.run(ahead.window(&other.tokens)).await?;
-            let gain = ahead.shortfall(&run, &tokens).await?
-                - ahead.shortfall(&other_run, &other.tokens).await?;
+            let gain = own_shortfall - ahead.shortfall(&other_run, &other.tokens).await?;
             if gain > best.as_ref().map_or(0.0, |(best, _)| *best) {
                 best = Some((gain, other));
             }
@@ -143,6 +153,7 @@ struct Place<'a> {
 /// nearest first, at most [`MAX_TURNS`] of them.
 async fn turns<M: Forced>(
     model: &M,
+    prompt: &[u32],
     sampler: &SeededSampler,
     at: &Place<'_>,
     served: &str,
@@ -159,6 +170,8 @@ async fn turns<M: Forced>(
     if !scores.iter().enumerate().any(near) {
         return Ok(Vec::new());
     }
+    // Every way from here on begins with the answer so far.
+    model.keep(&sequence(prompt, before)).await?;
     let mut candidates: Vec<(f64, u32)> = sampler
         .choose(position, row)
         .filter(|&choice| choice != at.token)
@@ -183,7 +196,8 @@ async fn turns<M: Forced>(
         if ways.len() == MAX_TURNS {
             break;
         }
-        if let Some(way) = realign(model, before, candidate, served, textless).await? {
+        let way = realign(model, prompt, sampler, before, candidate, served, textless).await?;
+        if let Some(way) = way {
             ways.push(way);
         }
     }
@@ -233,9 +247,17 @@ impl<M: Forced> Lookahead<'_, M> {
             let far = index > self.from && margin >= FAR_MARGIN;
             if let Some(choice) = self.sampler.choose(index as u64, &row).filter(|_| far) {
                 let before = &tokens[..index];
-                if let Some(way) =
-                    realign(self.model, before, choice, self.answer, textless).await?
-                {
+                let (model, prompt, sampler) = (self.model, self.prompt, self.sampler);
+                let way = realign(
+                    model,
+                    prompt,
+                    sampler,
+                    before,
+                    choice,
+                    self.answer,
+                    textless,
+                );
+                if let Some(way) = way.await? {
                     let run = self.model.run(self.window(&way.tokens)).await?;
                     textless -= u64::from(way.textless);
                     turned = Some((run, way.tokens));
@@ -268,21 +290,23 @@ struct Realigned {
     textless: bool,
 }
 
-/// The answer's tokens if the one after `before` is `choice`: `before`, `choice`, and the rest
-/// of `served` tokenized, when [`turn`] allows it and the whole is served as `served`; `None`
-/// otherwise.
+/// The answer's tokens if the one after `before` is `choice`: `before`, `choice` (and the tokens
+/// that finish the character it ends inside, if it does), and the rest of `served` tokenized,
+/// when [`turn`] allows it and the whole is served as `served`; `None` otherwise.
 async fn realign<M: Forced>(
     model: &M,
+    prompt: &[u32],
+    sampler: &SeededSampler,
     before: &[u32],
     choice: u32,
     served: &str,
     textless: u64,
 ) -> Result<Option<Realigned>, EngineError> {
-    let Some(turned) = turn(model, before, choice, served, textless).await? else {
+    let drawn = finished(model, prompt, sampler, before, choice, served).await?;
+    let Some(turned) = turn(model, before, &drawn, served, textless).await? else {
         return Ok(None);
     };
-    let mut tokens = before.to_vec();
-    tokens.push(choice);
+    let mut tokens = [before, &drawn].concat();
     let rest = &served[turned.through..];
     if !rest.is_empty() {
         tokens.extend(model.tokenize(rest).await?);
@@ -296,27 +320,55 @@ async fn realign<M: Forced>(
     }))
 }
 
-/// Where an answer may turn to another token.
+/// `choice`, drawn after `before`, and the tokens that finish the character it ends inside, if it
+/// does: a byte-level vocabulary's token may hold the first bytes of a character only (SmolLM2
+/// has no token for "✨": a server drew it as three), and the server then drew its other bytes
+/// as the model chose them. An unfinished character decodes as U+FFFD.
+async fn finished<M: Forced>(
+    model: &M,
+    prompt: &[u32],
+    sampler: &SeededSampler,
+    before: &[u32],
+    choice: u32,
+    served: &str,
+) -> Result<Vec<u32>, EngineError> {
+    let mut drawn = vec![choice];
+    while drawn.len() < MAX_CHARACTER_TOKENS {
+        let tokens = [before, &drawn].concat();
+        let text = served_text(model, &tokens).await?;
+        if !text.ends_with(char::REPLACEMENT_CHARACTER) || served.starts_with(&text) {
+            break;
+        }
+        let run = model.run(sequence(prompt, &tokens)).await?;
+        let row = model.row(&run, prompt.len() + tokens.len())?;
+        match sampler.choose(tokens.len() as u64, &row) {
+            Some(next) => drawn.push(next),
+            None => break,
+        }
+    }
+    Ok(drawn)
+}
+
+/// Where an answer may turn to other tokens.
 struct Turn {
-    /// How much of the text it has served through that token.
+    /// How much of the text it has served through those tokens.
     through: usize,
-    /// Whether the token adds no text.
+    /// Whether they add no text.
     textless: bool,
 }
 
-/// Whether the answer's token after `before` may be `choice`: when it adds to the text (or
-/// adds nothing, while `textless` such tokens are left) and the text so far still begins
+/// Whether the answer's tokens after `before` may be `drawn`: when they add to the text (or
+/// add nothing, while `textless` such tokens are left) and the text so far still begins
 /// `served`.
 async fn turn<M: Forced>(
     model: &M,
     before: &[u32],
-    choice: u32,
+    drawn: &[u32],
     served: &str,
     textless: u64,
 ) -> Result<Option<Turn>, EngineError> {
     let start = served_text(model, before).await?;
-    let mut tokens = before.to_vec();
-    tokens.push(choice);
+    let tokens = [before, drawn].concat();
     let through = served_text(model, &tokens).await?;
     // A first token of whitespace alone is served as nothing, yet it was served; so are
     // special tokens, other than the end: a server that drew it would have stopped there.
@@ -325,8 +377,10 @@ async fn turn<M: Forced>(
     if !(adds || textless > 0) || !served.starts_with(&through) {
         return Ok(None);
     }
-    if !adds && model.ends(choice).await? {
-        return Ok(None);
+    if let [token] = drawn {
+        if !adds && model.ends(*token).await? {
+            return Ok(None);
+        }
     }
     Ok(Some(Turn {
         through: through.len(),
@@ -357,6 +411,13 @@ mod tests {
     const SPECIAL: &str = "<|special|>";
     /// The token that ends [`Toy`]'s answers (decodes to nothing too).
     const END: &str = "<|end|>";
+    /// [`Toy`]'s tokens of parts of "✨" (bytes E2 9C A8), as in a byte-level vocabulary.
+    const PIECES: [(&str, &[u8]); 4] = [
+        ("<E2>", &[0xE2]),
+        ("<9C>", &[0x9C]),
+        ("<A8>", &[0xA8]),
+        ("<E2 9C>", &[0xE2, 0x9C]),
+    ];
 
     /// A toy model beside mistral.rs: a few words as its vocabulary, tokenized greedily by the
     /// longest match, and logits that follow one drawn answer: after each of its prefixes the
@@ -393,7 +454,8 @@ mod tests {
         fn drew(drawn: &[&str], ties: &[(usize, &str)]) -> Self {
             let vocabulary = vec![
                 "<prompt>", SPECIAL, ".", " ", "The", " The", " w", " water", "ater", " is",
-                " cold", " c", "old", " and", " clear", END, "is",
+                " cold", " c", "old", " and", " clear", END, "is", "<E2>", "<9C>", "<A8>",
+                "<E2 9C>",
             ];
             let mut toy = Self {
                 vocabulary,
@@ -430,14 +492,25 @@ mod tests {
 
         /// The text its answer is served as (the first token's whitespace trimmed).
         fn served(&self) -> String {
-            let text: String = self.drawn.iter().map(|&token| self.text(token)).collect();
-            text.trim_start().to_string()
+            self.text(&self.drawn).trim_start().to_string()
         }
 
-        fn text(&self, token: u32) -> &'static str {
+        /// The text of `tokens`, an unfinished character as U+FFFD.
+        fn text(&self, tokens: &[u32]) -> String {
+            let bytes: Vec<u8> = tokens
+                .iter()
+                .flat_map(|&token| self.bytes(token).to_vec())
+                .collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+
+        fn bytes(&self, token: u32) -> &'static [u8] {
             match self.vocabulary[token as usize] {
-                SPECIAL | END => "",
-                word => word,
+                SPECIAL | END => &[],
+                word => PIECES
+                    .iter()
+                    .find(|(piece, _)| *piece == word)
+                    .map_or(word.as_bytes(), |(_, bytes)| bytes),
             }
         }
 
@@ -452,14 +525,15 @@ mod tests {
 
         async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
             let mut tokens = Vec::new();
-            let mut rest = text;
-            while let Some(first) = rest.chars().next() {
-                // Text that is none of its words goes a character at a time as token 0.
-                let (token, length) = (2..self.vocabulary.len())
-                    .map(|token| (token as u32, self.vocabulary[token].len()))
-                    .filter(|&(token, _)| rest.starts_with(self.vocabulary[token as usize]))
+            let mut rest = text.as_bytes();
+            while !rest.is_empty() {
+                // Text that is none of its tokens goes a byte at a time as token 0.
+                let (token, length) = (2..self.vocabulary.len() as u32)
+                    .map(|token| (token, self.bytes(token)))
+                    .filter(|(_, bytes)| !bytes.is_empty() && rest.starts_with(bytes))
+                    .map(|(token, bytes)| (token, bytes.len()))
                     .max_by_key(|&(_, length)| length)
-                    .unwrap_or((0, first.len_utf8()));
+                    .unwrap_or((0, 1));
                 tokens.push(token);
                 rest = &rest[length..];
             }
@@ -467,7 +541,7 @@ mod tests {
         }
 
         async fn decode(&self, tokens: &[u32]) -> Result<String, EngineError> {
-            Ok(tokens.iter().map(|&token| self.text(token)).collect())
+            Ok(self.text(tokens))
         }
 
         async fn ends(&self, token: u32) -> Result<bool, EngineError> {
@@ -623,6 +697,20 @@ mod tests {
         // would fall short of nothing.
         let drawn = [" The", " water", " is", " cold", " and", " clear", "."];
         assert_drawn_kept_despite_a_tie(&drawn, (2, END));
+    }
+
+    #[test]
+    fn a_character_drawn_a_byte_a_token_is_found_where_the_text_tokenizes_it_otherwise() {
+        // The server drew "✨" as its three bytes; the text tokenizes it as two tokens, the first
+        // of them holding two bytes. The model's choice there, one byte, is no whole character:
+        // its text alone never begins the rest of the answer.
+        let drawn = [
+            " The", " water", " is", "<E2>", "<9C>", "<A8>", " cold", ".",
+        ];
+        let toy = Toy::drew(&drawn, &[]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
     }
 
     #[test]
