@@ -74,6 +74,12 @@ pub(crate) async fn rescore<M: Forced>(
     sampler: &SeededSampler,
     answer: &str,
 ) -> Result<Vec<TokenScore>, EngineError> {
+    let text = Answer {
+        model,
+        prompt,
+        sampler,
+        served: answer,
+    };
     let mut tokens = model.tokenize(answer).await?;
     let mut scores = Vec::with_capacity(tokens.len());
     // Special tokens decode to nothing; as many may be taken as the token claims allow.
@@ -87,17 +93,14 @@ pub(crate) async fn rescore<M: Forced>(
             token,
             row: &row,
         };
-        let others = turns(model, prompt, sampler, &at, answer, textless).await?;
+        let others = turns(&text, &at, textless).await?;
         let mut best: Option<(f64, Realigned)> = None;
         // The text's own shortfall, by how many tokens ahead (the same for every way but near
         // the end).
         let mut own: Vec<(usize, f64)> = Vec::new();
         for other in others {
             let ahead = Lookahead {
-                model,
-                prompt,
-                sampler,
-                answer,
+                text: &text,
                 textless,
                 from: index,
                 tokens: LOOKAHEAD_TOKENS
@@ -152,13 +155,11 @@ struct Place<'a> {
 /// also where the text's own token is the choice: "\n" drawn, "\n\n" now a hair ahead),
 /// nearest first, at most [`MAX_TURNS`] of them.
 async fn turns<M: Forced>(
-    model: &M,
-    prompt: &[u32],
-    sampler: &SeededSampler,
+    text: &Answer<'_, M>,
     at: &Place<'_>,
-    served: &str,
     textless: u64,
 ) -> Result<Vec<Realigned>, EngineError> {
+    let (model, sampler, served) = (text.model, text.sampler, text.served);
     let (before, row) = (at.before, at.row);
     let position = before.len() as u64;
     // Most positions have no other token within a near-tie of the choice: nothing to weigh,
@@ -171,7 +172,7 @@ async fn turns<M: Forced>(
         return Ok(Vec::new());
     }
     // Every way from here on begins with the answer so far.
-    model.keep(&sequence(prompt, before)).await?;
+    model.keep(&sequence(text.prompt, before)).await?;
     let mut candidates: Vec<(f64, u32)> = sampler
         .choose(position, row)
         .filter(|&choice| choice != at.token)
@@ -196,8 +197,7 @@ async fn turns<M: Forced>(
         if ways.len() == MAX_TURNS {
             break;
         }
-        let way = realign(model, prompt, sampler, before, candidate, served, textless).await?;
-        if let Some(way) = way {
+        if let Some(way) = realign(text, before, candidate, textless).await? {
             ways.push(way);
         }
     }
@@ -206,11 +206,8 @@ async fn turns<M: Forced>(
 
 /// The next few tokens of two ways of drawing an answer's text, from where they part.
 struct Lookahead<'a, M> {
-    model: &'a M,
-    prompt: &'a [u32],
-    sampler: &'a SeededSampler,
-    /// The answer's text.
-    answer: &'a str,
+    /// The answer.
+    text: &'a Answer<'a, M>,
     /// Special tokens that may still be taken.
     textless: u64,
     /// Where the ways part.
@@ -237,28 +234,24 @@ impl<M: Forced> Lookahead<'_, M> {
             let Some(&token) = tokens.get(index) else {
                 break;
             };
-            let row = self.model.row(run, self.prompt.len() + index)?;
-            let margin = self.sampler.margin(index as u64, &row, token);
+            let Answer {
+                model,
+                prompt,
+                sampler,
+                ..
+            } = self.text;
+            let row = model.row(run, prompt.len() + index)?;
+            let margin = sampler.margin(index as u64, &row, token);
             if margin == 0.0 {
                 continue;
             }
             // Short of the choice by a near-tie, the way's token may be what was drawn (noise
             // may have flipped the tie): it stays. Far short of it, it was not.
             let far = index > self.from && margin >= FAR_MARGIN;
-            if let Some(choice) = self.sampler.choose(index as u64, &row).filter(|_| far) {
+            if let Some(choice) = sampler.choose(index as u64, &row).filter(|_| far) {
                 let before = &tokens[..index];
-                let (model, prompt, sampler) = (self.model, self.prompt, self.sampler);
-                let way = realign(
-                    model,
-                    prompt,
-                    sampler,
-                    before,
-                    choice,
-                    self.answer,
-                    textless,
-                );
-                if let Some(way) = way.await? {
-                    let run = self.model.run(self.window(&way.tokens)).await?;
+                if let Some(way) = realign(self.text, before, choice, textless).await? {
+                    let run = model.run(self.window(&way.tokens)).await?;
                     textless -= u64::from(way.textless);
                     turned = Some((run, way.tokens));
                     continue;
@@ -273,8 +266,20 @@ impl<M: Forced> Lookahead<'_, M> {
     /// of a position come from the tokens before it).
     fn window(&self, tokens: &[u32]) -> Vec<u32> {
         let end = (self.from + self.tokens - 1).min(tokens.len());
-        sequence(self.prompt, &tokens[..end])
+        sequence(self.text.prompt, &tokens[..end])
     }
+}
+
+/// One answer as re-scoring weighs it.
+struct Answer<'a, M> {
+    /// The model.
+    model: &'a M,
+    /// The tokens of the prompt it followed.
+    prompt: &'a [u32],
+    /// Its sampler.
+    sampler: &'a SeededSampler,
+    /// Its text as served.
+    served: &'a str,
 }
 
 /// `prompt` followed by `answer`.
@@ -294,15 +299,13 @@ struct Realigned {
 /// that finish the character it ends inside, if it does), and the rest of `served` tokenized,
 /// when [`turn`] allows it and the whole is served as `served`; `None` otherwise.
 async fn realign<M: Forced>(
-    model: &M,
-    prompt: &[u32],
-    sampler: &SeededSampler,
+    text: &Answer<'_, M>,
     before: &[u32],
     choice: u32,
-    served: &str,
     textless: u64,
 ) -> Result<Option<Realigned>, EngineError> {
-    let drawn = finished(model, prompt, sampler, before, choice, served).await?;
+    let (model, served) = (text.model, text.served);
+    let drawn = finished(text, before, choice).await?;
     let Some(turned) = turn(model, before, &drawn, served, textless).await? else {
         return Ok(None);
     };
@@ -327,13 +330,16 @@ async fn realign<M: Forced>(
 /// near-tie of the choice (float noise may have flipped it). An unfinished character decodes as
 /// U+FFFD.
 async fn finished<M: Forced>(
-    model: &M,
-    prompt: &[u32],
-    sampler: &SeededSampler,
+    text: &Answer<'_, M>,
     before: &[u32],
     choice: u32,
-    served: &str,
 ) -> Result<Vec<u32>, EngineError> {
+    let Answer {
+        model,
+        prompt,
+        sampler,
+        served,
+    } = *text;
     let mut drawn = vec![choice];
     while drawn.len() < MAX_CHARACTER_TOKENS {
         let tokens = [before, &drawn].concat();
