@@ -7,15 +7,15 @@
 //! position the other ways of drawing the text are weighed: the choice if its text
 //! continues the answer (followed by the model's next choices where it ends inside a
 //! character, as a byte-level vocabulary's tokens may), or if it is a special token, which
-//! adds no text (at most
-//! [`SPECIAL_TOKEN_ALLOWANCE`] of them, and never the end, where a server stops); and the
-//! tokens the rest of the text begins with that fall short of the choice by a near-tie only
-//! (the server's kernels may have broken the tie the other way than the re-scorer's: "\n"
-//! drawn where " But" now edges it out, and the text's own "\n\n" is far; or "\n" drawn where
-//! the text's own "\n\n" is now a hair ahead). Each way runs the model over its tokens (the
-//! rest of the text tokenized anew), is scored [`LOOKAHEAD_TOKENS`] ahead against the text's
-//! own (turning, as an honest draw would, where its token falls far short of a choice that
-//! fits), and the one that falls least short of the model's choices is kept.
+//! adds no text (at most [`SPECIAL_TOKEN_ALLOWANCE`] of them, and never the end, where a
+//! server stops); and the tokens the rest of the text begins with that fall short of the
+//! choice by a near-tie only (the server's kernels may have broken the tie the other way than
+//! the re-scorer's: "\n" drawn where " But" now edges it out, and the text's own "\n\n" is
+//! far; or "\n" drawn where the text's own "\n\n" is now a hair ahead). Each way runs the
+//! model over its tokens (the rest of the text tokenized anew), is scored
+//! [`LOOKAHEAD_TOKENS`] ahead against the text's own (turning, as an honest draw would, where
+//! its token falls far short of a choice that fits), and the one that falls least short of
+//! the model's choices is kept.
 //!
 //! The model runs over the whole answer once, and again only for a way kept. The answer up to
 //! a place with ways to weigh is kept ([`Forced::keep`]), so each way runs only over the tokens
@@ -164,11 +164,8 @@ async fn turns<M: Forced>(
     let position = before.len() as u64;
     // Most positions have no other token within a near-tie of the choice: nothing to weigh,
     // and no decoding or tokenizing of the text to do.
-    let scores = sampler.scores(position, row);
-    let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let near =
-        |(token, score): (usize, &f64)| token != at.token as usize && best - score < FAR_MARGIN;
-    if !scores.iter().enumerate().any(near) {
+    let near = near_ties(sampler, position, row);
+    if near.iter().all(|&(_, token)| token == at.token) {
         return Ok(Vec::new());
     }
     // Every way from here on begins with the answer so far.
@@ -348,16 +345,8 @@ async fn finished<M: Forced>(
         }
         let run = model.run(sequence(prompt, &tokens)).await?;
         let row = model.row(&run, prompt.len() + tokens.len())?;
-        let scores = sampler.scores(tokens.len() as u64, &row);
-        let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut near: Vec<(f64, u32)> = (0u32..)
-            .zip(&scores)
-            .filter(|&(_, &score)| best - score < FAR_MARGIN)
-            .map(|(token, &score)| (score, token))
-            .collect();
-        near.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut next = None;
-        for (_, token) in near {
+        for (_, token) in near_ties(sampler, tokens.len() as u64, &row) {
             // Not a special token: those add no bytes.
             if model.decode(&[token]).await?.is_empty() {
                 continue;
@@ -374,6 +363,20 @@ async fn finished<M: Forced>(
         }
     }
     Ok(drawn)
+}
+
+/// The tokens that fall short of the sampler's choice at `position`, given the logits `row`,
+/// by less than [`FAR_MARGIN`] (the choice among them, by 0), nearest first, with how far.
+fn near_ties(sampler: &SeededSampler, position: u64, row: &[f32]) -> Vec<(f64, u32)> {
+    let scores = sampler.scores(position, row);
+    let best = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut near: Vec<(f64, u32)> = (0u32..)
+        .zip(&scores)
+        .map(|(token, &score)| (best - score, token))
+        .filter(|&(margin, _)| margin < FAR_MARGIN)
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    near
 }
 
 /// Whether `tokens` end inside a character the served text does not have there.
