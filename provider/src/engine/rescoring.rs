@@ -17,9 +17,10 @@
 //! its token falls far short of a choice that fits), and the one that falls least short of
 //! the model's choices is kept.
 //!
-//! The model runs over the whole answer once, and again only for a way kept. The answer up to
-//! a place with ways to weigh is kept ([`Forced::keep`]), so each way runs only over the tokens
-//! its look-ahead reads.
+//! The model runs over the whole answer once. The answer up to a place with ways to weigh is
+//! kept ([`Forced::keep`]), so each way runs only over the tokens its look-ahead reads; a way
+//! kept is followed on with that run, and the model runs past it only where the answer goes
+//! on past what the look-ahead read.
 
 use super::EngineError;
 use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
@@ -80,21 +81,25 @@ pub(crate) async fn rescore<M: Forced>(
         sampler,
         served: answer,
     };
-    let mut tokens = model.tokenize(answer).await?;
+    let tokens = model.tokenize(answer).await?;
     let mut scores = Vec::with_capacity(tokens.len());
     // Special tokens decode to nothing; as many may be taken as the token claims allow.
     let mut textless = SPECIAL_TOKEN_ALLOWANCE;
-    let mut run = model.run(sequence(prompt, &tokens)).await?;
+    let mut path = Path::whole(&text, tokens).await?;
     let mut index = 0;
-    while let Some(&token) = tokens.get(index) {
-        let row = model.row(&run, prompt.len() + index)?;
+    while let Some(&token) = path.tokens.get(index) {
+        // A way kept has the logits its look-ahead read; past them, the model runs over the rest.
+        if index == path.covered {
+            path.cover(&text, path.tokens.len()).await?;
+        }
+        let row = model.row(&path.run, prompt.len() + index)?;
         let at = Place {
-            before: &tokens[..index],
+            before: &path.tokens[..index],
             token,
             row: &row,
         };
         let others = turns(&text, &at, textless).await?;
-        let mut best: Option<(f64, Realigned)> = None;
+        let mut best: Option<(f64, Path<M>, bool)> = None;
         // The text's own shortfall, by how many tokens ahead (the same for every way but near
         // the end).
         let mut own: Vec<(usize, f64)> = Vec::new();
@@ -104,39 +109,73 @@ pub(crate) async fn rescore<M: Forced>(
                 textless,
                 from: index,
                 tokens: LOOKAHEAD_TOKENS
-                    .min(tokens.len() - index)
+                    .min(path.tokens.len() - index)
                     .min(other.tokens.len() - index),
             };
             let own_shortfall = match own.iter().find(|(ahead_of, _)| *ahead_of == ahead.tokens) {
                 Some(&(_, shortfall)) => shortfall,
                 None => {
-                    let shortfall = ahead.shortfall(&run, &tokens).await?;
+                    path.cover(&text, index + ahead.tokens).await?;
+                    let shortfall = ahead.shortfall(&path.run, &path.tokens).await?;
                     own.push((ahead.tokens, shortfall));
                     shortfall
                 }
             };
-            let other_run = model.run(ahead.window(&other.tokens)).await?;
-            let gain = own_shortfall - ahead.shortfall(&other_run, &other.tokens).await?;
-            if gain > best.as_ref().map_or(0.0, |(best, _)| *best) {
-                best = Some((gain, other));
+            let way = Path {
+                run: model.run(ahead.window(&other.tokens)).await?,
+                covered: index + ahead.tokens,
+                tokens: other.tokens,
+            };
+            let gain = own_shortfall - ahead.shortfall(&way.run, &way.tokens).await?;
+            if gain > best.as_ref().map_or(0.0, |(best, ..)| *best) {
+                best = Some((gain, way, other.textless));
             }
         }
-        let drawn = match best {
-            Some((_, other)) => {
-                let drawn = other.tokens[index];
-                if other.textless {
-                    textless -= 1;
-                }
-                run = model.run(sequence(prompt, &other.tokens)).await?;
-                tokens = other.tokens;
-                drawn
-            }
-            None => token,
-        };
-        scores.push(score_token(sampler, index as u64, &row, drawn));
+        if let Some((_, way, way_textless)) = best {
+            textless -= u64::from(way_textless);
+            path = way;
+        }
+        scores.push(score_token(sampler, index as u64, &row, path.tokens[index]));
         index += 1;
     }
     Ok(scores)
+}
+
+/// The tokens re-scoring follows, and the logits of a run over (a first part of) them.
+struct Path<M: Forced> {
+    /// The answer's tokens.
+    tokens: Vec<u32>,
+    /// A run over the prompt and them, or over their first part.
+    run: M::Run,
+    /// How many answer positions `run` has the logits of (those of a position come from the
+    /// tokens before it).
+    covered: usize,
+}
+
+impl<M: Forced> Path<M> {
+    /// Answer `tokens`, the model run over all of them.
+    async fn whole(text: &Answer<'_, M>, tokens: Vec<u32>) -> Result<Self, EngineError> {
+        Ok(Self {
+            run: text.model.run(sequence(text.prompt, &tokens)).await?,
+            covered: tokens.len(),
+            tokens,
+        })
+    }
+
+    /// Runs the model over as many of the tokens as the first `positions` need, if they are not
+    /// all covered.
+    async fn cover(&mut self, text: &Answer<'_, M>, positions: usize) -> Result<(), EngineError> {
+        if positions <= self.covered {
+            return Ok(());
+        }
+        let end = positions.min(self.tokens.len());
+        self.run = text
+            .model
+            .run(sequence(text.prompt, &self.tokens[..end - 1]))
+            .await?;
+        self.covered = end;
+        Ok(())
+    }
 }
 
 /// A position of the answer, where the text's own token may or may not be the sampler's choice.
@@ -554,6 +593,15 @@ mod tests {
             }
         }
 
+        /// The tokens of `sequence` a run over it need not run: the longest kept sequence it
+        /// begins with, less its last token (the logits of a position come from the tokens
+        /// before it).
+        fn spared(&self, sequence: &[u32]) -> usize {
+            let kept = self.kept.borrow();
+            let spared = kept.iter().filter(|kept| sequence.starts_with(kept));
+            spared.map(|kept| kept.len() - 1).max().unwrap_or(0)
+        }
+
         fn greedy() -> SeededSampler {
             SeededSampler::new(&Pubkey::new_from_array([7; 32]), &Sampling::default())
         }
@@ -589,11 +637,7 @@ mod tests {
         }
 
         async fn run(&self, sequence: Vec<u32>) -> Result<Self::Run, EngineError> {
-            // The logits of the positions in the longest kept sequence it begins with (those
-            // of a position come from the tokens before it) are not run.
-            let kept = self.kept.borrow();
-            let spared = kept.iter().filter(|kept| sequence.starts_with(kept));
-            let spared = spared.map(|kept| kept.len() - 1).max().unwrap_or(0);
+            let spared = self.spared(&sequence);
             self.ran.set(self.ran.get() + sequence.len() - spared);
             let answer = &sequence[self.prompt.len()..];
             let rows = (0..sequence.len()).map(|position| {
@@ -631,6 +675,10 @@ mod tests {
         }
 
         async fn keep(&self, sequence: &[u32]) -> Result<(), EngineError> {
+            // Keeping runs the model over the sequence less its last token, as mistral.rs does.
+            let spared = self.spared(sequence);
+            let kept = sequence.len().saturating_sub(1).max(spared);
+            self.ran.set(self.ran.get() + kept - spared);
             self.kept.borrow_mut().push(sequence.to_vec());
             Ok(())
         }
@@ -777,6 +825,29 @@ mod tests {
         let (ran, window) = (toy.ran.get(), 1 + LOOKAHEAD_TOKENS);
         assert!(
             ran <= whole + window,
+            "{ran} tokens run for an answer of {whole}"
+        );
+    }
+
+    #[test]
+    fn characters_drawn_a_byte_a_token_cost_look_aheads_not_runs_over_the_rest() {
+        // A long answer with a "✨" drawn as its three bytes in every sentence: each is a way
+        // kept. It costs a few look-aheads (the text's own, the way's, the turn inside the
+        // way's to the next such character and what finishing that character runs), and the
+        // answer after it runs on from the way's look-ahead, not over the rest again.
+        let sentence = [
+            " The", " water", " is", "<E2>", "<9C>", "<A8>", " cold", ".",
+        ];
+        let characters = 16;
+        let rest = sentence.iter().cycle().take(characters * sentence.len());
+        let drawn: Vec<&str> = ["The"].into_iter().chain(rest.skip(1).copied()).collect();
+        let toy = Toy::drew(&drawn, &[]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        let whole = toy.prompt.len() + toy.drawn.len();
+        let (ran, window) = (toy.ran.get(), 1 + LOOKAHEAD_TOKENS);
+        assert!(
+            ran <= whole + characters * 5 * window,
             "{ran} tokens run for an answer of {whole}"
         );
     }
