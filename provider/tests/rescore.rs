@@ -53,9 +53,7 @@ async fn answer(
     (text, tokens)
 }
 
-/// The tiny Llama written to a folder, and a loader of it: one load answers, and each
-/// re-scoring loads it afresh as an auditor does (a model that ran a text holds it in its
-/// prefix cache and returns logits only past it).
+/// The tiny Llama written to a folder and loaded to serve answers, and its entry.
 async fn tiny_llama() -> (tempfile::TempDir, MistralEngine, MistralModel) {
     let folder = tempfile::tempdir().expect("a temporary folder");
     chainference_fixtures::write_tiny_llama(folder.path()).expect("the tiny model is written");
@@ -63,11 +61,16 @@ async fn tiny_llama() -> (tempfile::TempDir, MistralEngine, MistralModel) {
         id: MODEL.into(),
         path: folder.path().to_path_buf(),
     };
-    (folder, load(&model).await, model)
+    let engine = MistralEngine::load(std::slice::from_ref(&model), 2)
+        .await
+        .expect("the tiny model loads");
+    (folder, engine, model)
 }
 
-async fn load(model: &MistralModel) -> MistralEngine {
-    MistralEngine::load(std::slice::from_ref(model), 2)
+/// `model` loaded afresh to re-score, as an auditor does (a re-scorer keeps what it ran in its
+/// prefix cache, and a run over a text it kept returns logits only past it).
+async fn rescorer(model: &MistralModel) -> MistralEngine {
+    MistralEngine::load_to_rescore(std::slice::from_ref(model))
         .await
         .expect("the tiny model loads")
 }
@@ -83,7 +86,7 @@ async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
         "a long enough answer: {tokens} tokens, {text:?}"
     );
 
-    let scores = load(&model)
+    let scores = rescorer(&model)
         .await
         .rescore(MODEL, &prompt, &sampler, &text)
         .await
@@ -107,7 +110,7 @@ async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
     };
     let mut changed = text.clone();
     changed.replace_range(middle..=middle, replacement);
-    let scores = load(&model)
+    let scores = rescorer(&model)
         .await
         .rescore(MODEL, &prompt, &sampler, &changed)
         .await
@@ -135,7 +138,7 @@ async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
     assert_eq!(answer(&engine, &prompt, sampler.clone()).await.0, text);
 
     let rescored = Rescored::of(
-        &load(&model)
+        &rescorer(&model)
             .await
             .rescore(MODEL, &prompt, &sampler, &text)
             .await
@@ -146,7 +149,7 @@ async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
 
     let elsewhere = SeededSampler::new(&Pubkey::new_unique(), &prompt.sampling);
     let rescored = Rescored::of(
-        &load(&model)
+        &rescorer(&model)
             .await
             .rescore(MODEL, &prompt, &elsewhere, &text)
             .await
@@ -157,11 +160,11 @@ async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampled_answers_after_others_with_the_same_start_are_reproduced() {
-    // A server answers many prompts that begin alike (the chat template, a system turn), so
-    // mistral.rs serves their start from its prefix cache; the tokens it drew must still be
-    // the seeded sampler's at every position, the first included.
+    // A server answers many prompts that begin alike (the chat template, a system turn); the
+    // tokens it drew must be the seeded sampler's at every position, the first included,
+    // whatever the engine ran before.
     let (_folder, engine, model) = tiny_llama().await;
-    let rescorer = load(&model).await;
+    let rescorer = rescorer(&model).await;
     for ending in [
         "",
         " and then he slept",

@@ -132,13 +132,10 @@ async fn replay(
     let model = transcript.bundle.terms.model.clone();
     // Loading digests the file (what the engine would pin); no token is scored before the
     // digest is compared.
-    let engine = MistralEngine::load(
-        &[MistralModel {
-            id: model.clone(),
-            path: path.clone(),
-        }],
-        1,
-    )
+    let engine = MistralEngine::load_to_rescore(&[MistralModel {
+        id: model.clone(),
+        path: path.clone(),
+    }])
     .await?;
     let digest = engine.weights(&model).unwrap_or_default();
     if digest != pinned {

@@ -421,7 +421,7 @@ async fn answers_asked_at_once_are_each_the_models_own() {
             (prompt, sampler, answer)
         })
     });
-    let rescorer = MistralEngine::load(std::slice::from_ref(&model), 1)
+    let rescorer = MistralEngine::load_to_rescore(std::slice::from_ref(&model))
         .await
         .expect("SmolLM2 loads");
     let asks: Vec<_> = asks.collect();

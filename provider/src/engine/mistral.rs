@@ -26,6 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 
+/// Sequences a re-scoring engine's prefix cache keeps on a GPU (mistral.rs's default; it
+/// evicts the oldest past them there, and re-scoring reads only the latest it kept).
+const PREFIX_CACHE_SEQUENCES: usize = 16;
+
 /// One model to load.
 #[derive(Clone, Debug)]
 pub struct MistralModel {
@@ -63,10 +67,28 @@ impl MistralEngine {
 }
 
 impl MistralEngine {
-    /// Loads every model; `max_concurrent` sequences may wait in mistral.rs's scheduler, and each
-    /// model answers one at a time (see `Loaded::turn`). Safetensors
-    /// folders load in F32, so greedy sampling gives the same tokens every run.
+    /// Loads every model to serve answers; `max_concurrent` sequences may wait in mistral.rs's
+    /// scheduler, and each model answers one at a time (see `Loaded::turn`). Safetensors
+    /// folders load in F32, so greedy sampling gives the same tokens every run. No answer's
+    /// state is kept once it is served: mistral.rs's prefix cache would keep every one (on the
+    /// CPU without bound) and serve one client's prompt state to the next request that begins
+    /// the same way.
     pub async fn load(models: &[MistralModel], max_concurrent: usize) -> Result<Self, EngineError> {
+        Self::load_with(models, max_concurrent, None).await
+    }
+
+    /// Loads every model to re-score answers ([`MistralEngine::rescore`]), one at a time, with
+    /// mistral.rs's prefix cache, where re-scoring keeps the answer's state as it goes.
+    pub async fn load_to_rescore(models: &[MistralModel]) -> Result<Self, EngineError> {
+        Self::load_with(models, 1, Some(PREFIX_CACHE_SEQUENCES)).await
+    }
+
+    /// Loads every model, with a prefix cache of `prefix_cache` sequences if any.
+    async fn load_with(
+        models: &[MistralModel],
+        max_concurrent: usize,
+        prefix_cache: Option<usize>,
+    ) -> Result<Self, EngineError> {
         let mut loaded = HashMap::new();
         for model in models {
             let path = &model.path;
@@ -104,6 +126,7 @@ impl MistralEngine {
                         vec![file.to_string_lossy().into_owned()],
                     )
                     .with_max_num_seqs(max_concurrent.max(1))
+                    .with_prefix_cache_n(prefix_cache)
                     .build()
                     .await
                 }
@@ -111,6 +134,7 @@ impl MistralEngine {
                     TextModelBuilder::new(path.to_string_lossy())
                         .with_dtype(ModelDType::F32)
                         .with_max_num_seqs(max_concurrent.max(1))
+                        .with_prefix_cache_n(prefix_cache)
                         .build()
                         .await
                 }
@@ -137,7 +161,8 @@ impl MistralEngine {
     /// Re-scores `answer` to `prompt` (design §12; [`super::rescoring`] says which tokens):
     /// `model` runs over the prompt (its chat template, as a chat request renders it) and the
     /// answer's tokens, every position's logits come back, and each answer token is scored
-    /// under `sampler` at its position.
+    /// under `sampler` at its position. On an engine loaded to serve (no prefix cache) the
+    /// scores are the same, the runs longer: each runs over the whole answer so far.
     pub async fn rescore(
         &self,
         model: &str,
@@ -683,7 +708,7 @@ mod tests {
         (folder, model)
     }
 
-    /// The tiny Llama loaded, with its folder (kept while it is held) and its entry.
+    /// The tiny Llama loaded to serve, with its folder (kept while it is held) and its entry.
     async fn loaded_tiny_llama() -> (tempfile::TempDir, MistralModel, MistralEngine) {
         let (folder, model) = tiny_llama();
         let engine = MistralEngine::load(std::slice::from_ref(&model), 1)
@@ -699,9 +724,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_drawn_token_is_kept_where_noise_lifts_a_shorter_one_over_it() {
         let (_folder, model) = tiny_llama();
-        // A model that ran a sequence holds it in its prefix cache: each pass loads afresh.
+        // A re-scorer that ran a sequence holds it in its prefix cache: each pass loads afresh.
         let load = || async {
-            MistralEngine::load(std::slice::from_ref(&model), 1)
+            MistralEngine::load_to_rescore(std::slice::from_ref(&model))
                 .await
                 .expect("the tiny Llama loads")
         };
@@ -800,7 +825,10 @@ mod tests {
     /// is whole, its last token included.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_past_a_kept_sequence_runs_only_past_it_with_a_whole_run_s_logits() {
-        let (_folder, model, engine) = loaded_tiny_llama().await;
+        let (_folder, model) = tiny_llama();
+        let engine = MistralEngine::load_to_rescore(std::slice::from_ref(&model))
+            .await
+            .expect("the tiny Llama loads");
         let loaded = engine.loaded(&model.id).expect("loaded");
         let scorer = Scorer::new(&loaded.model, &model.id);
         let text =
@@ -821,6 +849,43 @@ mod tests {
             let apart = apart.fold(0.0, f32::max);
             assert!(apart < 1e-4, "position {position}: logits {apart} apart");
         }
+    }
+
+    /// A serving engine keeps nothing of an answer it served. mistral.rs's prefix cache would
+    /// keep every finished answer's state (on the CPU it never evicts one: memory without
+    /// bound) and serve it to the next request that begins the same way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_served_answer_leaves_nothing_of_itself_in_the_engine() {
+        let (_folder, model, engine) = loaded_tiny_llama().await;
+        let prompt = PromptEnvelope {
+            messages: vec![Message {
+                role: "user".into(),
+                content: "the keeper wrote in his ledger".into(),
+            }],
+            sampling: Sampling::default(),
+            max_tokens: 8,
+            compression: Compression::Zstd,
+        };
+        let sampler = SeededSampler::new(&Pubkey::new_from_array([5; 32]), &prompt.sampling);
+        let mut steps = engine
+            .generate(&model.id, &prompt, sampler, "", prompt.max_tokens)
+            .expect("generation starts");
+        let mut answer = String::new();
+        while let Some(step) = steps.recv().await {
+            if let Generated::Text { text, .. } = step {
+                answer.push_str(&text);
+            }
+        }
+        let loaded = engine.loaded(&model.id).expect("loaded");
+        let scorer = Scorer::new(&loaded.model, &model.id);
+        let mut sequence = scorer.prompt_tokens(&prompt).await.expect("tokenized");
+        let answer = Forced::tokenize(&scorer, &answer).await.expect("tokenized");
+        // The prompt, then a token other than the answer's first: a cached answer would spare
+        // the prompt's run.
+        let first = answer.first().copied().expect("an answer");
+        sequence.push(u32::from(first == 0));
+        let run = scorer.run(sequence).await.expect("run");
+        assert_eq!(run.skipped, 0, "the served prompt's state was kept");
     }
 
     #[tokio::test]
