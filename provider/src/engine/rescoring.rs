@@ -121,11 +121,7 @@ pub(crate) async fn rescore<M: Forced>(
                     shortfall
                 }
             };
-            let way = Path {
-                run: model.run(ahead.window(&other.tokens)).await?,
-                covered: index + ahead.tokens,
-                tokens: other.tokens,
-            };
+            let way = ahead.follow(other.tokens).await?;
             let gain = own_shortfall - ahead.shortfall(&way.run, &way.tokens).await?;
             if gain > best.as_ref().map_or(0.0, |(best, ..)| *best) {
                 best = Some((gain, way, other.textless));
@@ -259,12 +255,12 @@ impl<M: Forced> Lookahead<'_, M> {
     /// choice that fits the text too (another split of it, a special token), the way turns
     /// to the choice, as an honest server's draw would have, and is scored on from there.
     async fn shortfall(&self, run: &M::Run, tokens: &[u32]) -> Result<f64, EngineError> {
-        let mut turned: Option<(M::Run, Vec<u32>)> = None;
+        let mut turned: Option<Path<M>> = None;
         let mut textless = self.textless;
         let mut sum = 0.0;
         for index in self.from..self.from + self.tokens {
             let (run, tokens) = match &turned {
-                Some((run, tokens)) => (run, tokens.as_slice()),
+                Some(way) => (&way.run, way.tokens.as_slice()),
                 None => (run, tokens),
             };
             let Some(&token) = tokens.get(index) else {
@@ -287,9 +283,8 @@ impl<M: Forced> Lookahead<'_, M> {
             if let Some(choice) = sampler.choose(index as u64, &row).filter(|_| far) {
                 let before = &tokens[..index];
                 if let Some(way) = realign(self.text, before, choice, textless).await? {
-                    let run = model.run(self.window(&way.tokens)).await?;
                     textless -= u64::from(way.textless);
-                    turned = Some((run, way.tokens));
+                    turned = Some(self.follow(way.tokens).await?);
                     continue;
                 }
             }
@@ -298,11 +293,19 @@ impl<M: Forced> Lookahead<'_, M> {
         Ok(sum)
     }
 
-    /// The prompt and as much of answer `tokens` as the look-ahead reads the logits of (those
-    /// of a position come from the tokens before it).
-    fn window(&self, tokens: &[u32]) -> Vec<u32> {
+    /// The way of answer `tokens`, the model run over as many of them as the look-ahead reads
+    /// the logits of (those of a position come from the tokens before it).
+    async fn follow(&self, tokens: Vec<u32>) -> Result<Path<M>, EngineError> {
         let end = (self.from + self.tokens - 1).min(tokens.len());
-        sequence(self.text.prompt, &tokens[..end])
+        Ok(Path {
+            run: self
+                .text
+                .model
+                .run(sequence(self.text.prompt, &tokens[..end]))
+                .await?,
+            covered: (end + 1).min(tokens.len()),
+            tokens,
+        })
     }
 }
 
@@ -446,13 +449,12 @@ async fn turn<M: Forced>(
     served: &str,
     textless: u64,
 ) -> Result<Option<Turn>, EngineError> {
-    let start = served_text(model, before).await?;
-    let tokens = [before, drawn].concat();
-    let through = served_text(model, &tokens).await?;
-    // A first token of whitespace alone is served as nothing, yet it was served; so are
-    // special tokens, other than the end: a server that drew it would have stopped there.
-    let adds = through.len() > start.len()
-        || (before.is_empty() && !model.decode(&tokens).await?.is_empty());
+    let through = served_text(model, &[before, drawn].concat()).await?;
+    // Only special tokens decode to nothing. The text may not grow where others are drawn: a
+    // first token of whitespace alone is served as nothing, yet it was served; a byte that
+    // finishes a character replaces the U+FFFD the unfinished one decoded as, which may be as
+    // long. The end is no way of drawing text: a server that drew it would have stopped there.
+    let adds = !model.decode(drawn).await?.is_empty();
     if !(adds || textless > 0) || !served.starts_with(&through) {
         return Ok(None);
     }
@@ -491,11 +493,12 @@ mod tests {
     /// The token that ends [`Toy`]'s answers (decodes to nothing too).
     const END: &str = "<|end|>";
     /// [`Toy`]'s tokens of parts of "✨" (bytes E2 9C A8), as in a byte-level vocabulary.
-    const PIECES: [(&str, &[u8]); 4] = [
+    const PIECES: [(&str, &[u8]); 5] = [
         ("<E2>", &[0xE2]),
         ("<9C>", &[0x9C]),
         ("<A8>", &[0xA8]),
         ("<E2 9C>", &[0xE2, 0x9C]),
+        ("<A8 E2>", &[0xA8, 0xE2]),
     ];
 
     /// A toy model beside mistral.rs: a few words as its vocabulary, tokenized greedily by the
@@ -534,7 +537,7 @@ mod tests {
             let vocabulary = vec![
                 "<prompt>", SPECIAL, ".", " ", "The", " The", " w", " water", "ater", " is",
                 " cold", " c", "old", " and", " clear", END, "is", "<E2>", "<9C>", "<A8>",
-                "<E2 9C>",
+                "<E2 9C>", "<A8 E2>",
             ];
             let mut toy = Self {
                 vocabulary,
@@ -795,6 +798,26 @@ mod tests {
         let drawn = [
             " The", " water", " is", "<E2>", "<9C>", "<A8>", " cold", ".",
         ];
+        let toy = Toy::drew(&drawn, &[]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+    }
+
+    #[test]
+    fn a_run_of_characters_is_found_where_the_text_joins_each_to_the_next() {
+        // The server drew a run of "✨", each as two tokens (the first holding two bytes); the
+        // text tokenizes the run with tokens that hold the last byte of one and the first of
+        // the next. At each character the model's choice, its last byte, finishes a character
+        // the answer so far left unfinished: that adds a character (as many bytes as the
+        // U+FFFD it replaces), not nothing as a special token does, however many there are.
+        let characters = 2 * SPECIAL_TOKEN_ALLOWANCE as usize;
+        let run = ["<E2 9C>", "<A8>"].into_iter().cycle().take(2 * characters);
+        let drawn: Vec<&str> = [" The", " water", " is"]
+            .into_iter()
+            .chain(run)
+            .chain([" cold", "."])
+            .collect();
         let toy = Toy::drew(&drawn, &[]);
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
