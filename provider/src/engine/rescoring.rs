@@ -365,9 +365,11 @@ async fn realign<M: Forced>(
 /// `choice`, drawn after `before`, and the tokens that finish the character it ends inside, if it
 /// does: a byte-level vocabulary's token may hold the first bytes of a character only (SmolLM2
 /// has no token for "✨": a server drew it as three), and the server then drew its other bytes
-/// as the model chose them: the likeliest next token whose bytes go on with the text, within a
-/// near-tie of the choice (float noise may have flipped it). An unfinished character decodes as
-/// U+FFFD.
+/// as the model chose them: the likeliest next tokens, within a near-tie of the choice (float
+/// noise may have flipped it), that finish the character as the text has it. An unfinished
+/// character decodes as U+FFFD whatever its bytes, so a byte is known to fit only once the
+/// character is whole: where one does not, the next likeliest is tried. `[choice]` where none
+/// fits.
 async fn finished<M: Forced>(
     text: &Answer<'_, M>,
     before: &[u32],
@@ -380,31 +382,45 @@ async fn finished<M: Forced>(
         served,
     } = *text;
     let mut drawn = vec![choice];
-    while drawn.len() < MAX_CHARACTER_TOKENS {
+    // The tokens not yet tried after each of `drawn` but the last, likeliest last.
+    let mut untried: Vec<Vec<u32>> = Vec::new();
+    loop {
         let tokens = [before, &drawn].concat();
-        if !unfinished(model, &tokens, served).await? {
-            break;
+        let through = served_text(model, &tokens).await?;
+        if served.starts_with(&through) {
+            return Ok(drawn);
         }
-        let run = model.run(sequence(prompt, &tokens)).await?;
-        let row = model.row(&run, prompt.len() + tokens.len())?;
-        let mut next = None;
-        for (_, token) in near_ties(sampler, tokens.len() as u64, &row) {
-            // Not a special token: those add no bytes.
-            if model.decode(&[token]).await?.is_empty() {
-                continue;
+        let unfinished = through.strip_suffix(char::REPLACEMENT_CHARACTER);
+        if unfinished.is_some_and(|start| served.starts_with(start))
+            && drawn.len() < MAX_CHARACTER_TOKENS
+        {
+            let run = model.run(sequence(prompt, &tokens)).await?;
+            let row = model.row(&run, prompt.len() + tokens.len())?;
+            let mut next = Vec::new();
+            for (_, token) in near_ties(sampler, tokens.len() as u64, &row) {
+                // Not a special token: those add no bytes.
+                if !model.decode(&[token]).await?.is_empty() {
+                    next.push(token);
+                }
             }
-            let text = served_text(model, &[&tokens[..], &[token]].concat()).await?;
-            if served.starts_with(text.trim_end_matches(char::REPLACEMENT_CHARACTER)) {
-                next = Some(token);
+            next.reverse();
+            untried.push(next);
+        } else {
+            drawn.pop();
+        }
+        // The likeliest token not yet tried at the deepest place that has one.
+        loop {
+            let Some(next) = untried.last_mut() else {
+                return Ok(vec![choice]);
+            };
+            if let Some(token) = next.pop() {
+                drawn.push(token);
                 break;
             }
-        }
-        match next {
-            Some(token) => drawn.push(token),
-            None => break,
+            untried.pop();
+            drawn.pop();
         }
     }
-    Ok(drawn)
 }
 
 /// The tokens that fall short of the sampler's choice at `position`, given the logits `row`,
@@ -419,16 +435,6 @@ fn near_ties(sampler: &SeededSampler, position: u64, row: &[f32]) -> Vec<(f64, u
         .collect();
     near.sort_by(|a, b| a.0.total_cmp(&b.0));
     near
-}
-
-/// Whether `tokens` end inside a character the served text does not have there.
-async fn unfinished<M: Forced>(
-    model: &M,
-    tokens: &[u32],
-    served: &str,
-) -> Result<bool, EngineError> {
-    let text = served_text(model, tokens).await?;
-    Ok(text.ends_with(char::REPLACEMENT_CHARACTER) && !served.starts_with(&text))
 }
 
 /// Where an answer may turn to other tokens.
@@ -493,9 +499,10 @@ mod tests {
     /// The token that ends [`Toy`]'s answers (decodes to nothing too).
     const END: &str = "<|end|>";
     /// [`Toy`]'s tokens of parts of "✨" (bytes E2 9C A8), as in a byte-level vocabulary.
-    const PIECES: [(&str, &[u8]); 5] = [
+    const PIECES: [(&str, &[u8]); 6] = [
         ("<E2>", &[0xE2]),
         ("<9C>", &[0x9C]),
+        ("<9F>", &[0x9F]),
         ("<A8>", &[0xA8]),
         ("<E2 9C>", &[0xE2, 0x9C]),
         ("<A8 E2>", &[0xA8, 0xE2]),
@@ -537,7 +544,7 @@ mod tests {
             let vocabulary = vec![
                 "<prompt>", SPECIAL, ".", " ", "The", " The", " w", " water", "ater", " is",
                 " cold", " c", "old", " and", " clear", END, "is", "<E2>", "<9C>", "<A8>",
-                "<E2 9C>", "<A8 E2>",
+                "<E2 9C>", "<A8 E2>", "<9F>",
             ];
             let mut toy = Self {
                 vocabulary,
@@ -822,6 +829,17 @@ mod tests {
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
         assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+    }
+
+    #[test]
+    fn a_character_s_bytes_are_found_where_noise_lifts_another_character_s_byte_over_one() {
+        // As above, with `<9F>` a hair above the character's second byte: "\u{E2}\u{9F}" is
+        // as unfinished as "\u{E2}\u{9C}" (both decode as U+FFFD), but finishes another
+        // character ("⟨"), not the text's.
+        let drawn = [
+            " The", " water", " is", "<E2>", "<9C>", "<A8>", " cold", ".",
+        ];
+        assert_drawn_kept_despite_a_tie(&drawn, (4, "<9F>"));
     }
 
     #[test]
