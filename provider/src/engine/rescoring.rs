@@ -833,7 +833,7 @@ mod tests {
 
     #[test]
     fn a_character_s_bytes_are_found_where_noise_lifts_another_character_s_byte_over_one() {
-        // As above, with `<9F>` a hair above the character's second byte: "\u{E2}\u{9F}" is
+        // "✨" drawn as its three bytes, with `<9F>` a hair above its second: "\u{E2}\u{9F}" is
         // as unfinished as "\u{E2}\u{9C}" (both decode as U+FFFD), but finishes another
         // character ("⟨"), not the text's.
         let drawn = [
