@@ -729,6 +729,14 @@ mod tests {
         );
     }
 
+    /// The toy that drew `drawn` re-scores as exactly the drawn tokens, each the model's choice.
+    fn assert_drawn_found(drawn: &[&str]) {
+        let toy = Toy::drew(drawn, &[]);
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+    }
+
     /// The toy that drew `drawn`, with `tie` flipped by a hair, re-scores as exactly the drawn
     /// tokens, each the choice but the tied one, a hair short of it.
     fn assert_drawn_kept_despite_a_tie(drawn: &[&str], tie: (usize, &str)) {
@@ -745,20 +753,14 @@ mod tests {
     #[test]
     fn the_text_s_own_tokens_when_the_server_drew_them() {
         // Its first token's whitespace is trimmed from the text, which tokenizes as "The".
-        let toy = Toy::drew(&[" The", " water", " is", " cold", "."], &[]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn);
-        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+        assert_drawn_found(&[" The", " water", " is", " cold", "."]);
     }
 
     #[test]
     fn another_split_of_the_text_when_the_server_drew_it() {
         // The text tokenizes as " water" and " cold"; the server drew " w", "ater", " c", "old",
         // and a special token, which adds no text.
-        let toy = Toy::drew(&[" The", " w", "ater", SPECIAL, " c", "old", "."], &[]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn);
-        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+        assert_drawn_found(&[" The", " w", "ater", SPECIAL, " c", "old", "."]);
     }
 
     #[test]
@@ -805,10 +807,7 @@ mod tests {
         let drawn = [
             " The", " water", " is", "<E2>", "<9C>", "<A8>", " cold", ".",
         ];
-        let toy = Toy::drew(&drawn, &[]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
-        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+        assert_drawn_found(&drawn);
     }
 
     #[test]
@@ -825,10 +824,7 @@ mod tests {
             .chain(run)
             .chain([" cold", "."])
             .collect();
-        let toy = Toy::drew(&drawn, &[]);
-        let scores = rescored(&toy);
-        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
-        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+        assert_drawn_found(&drawn);
     }
 
     #[test]
