@@ -85,6 +85,7 @@ impl LocalNode {
                 solana_net_utils::SocketAddrSpace::Unspecified,
             )
             .map_err(|error| anyhow!("the local node did not start: {error}"))?;
+        give_way_to_inference().context("lowering the local node's banking scheduler")?;
         let node = Self {
             validator,
             mint,
@@ -283,6 +284,51 @@ pub fn run(ledger: Option<PathBuf>, rpc_port: u16) -> Result<()> {
     loop {
         std::thread::park();
     }
+}
+
+/// The name Agave gives its banking stage's scheduler thread.
+#[cfg(target_os = "linux")]
+const SCHEDULER_THREAD: &str = "solBnkTxSched";
+/// The nice value the banking scheduler runs at.
+#[cfg(target_os = "linux")]
+const SCHEDULER_NICE: libc::c_int = 10;
+
+/// Runs the node's banking scheduler at a low priority (nice [`SCHEDULER_NICE`]). Agave's
+/// scheduler waits for transactions only while its node does not lead, and a lone local node
+/// leads every slot, so it polls without pause: about half a core of a small machine, taken from
+/// the inference beside it. At nice 10 it gets about a tenth of what a busy thread of normal
+/// priority gets (at 19, a seventieth: turns far enough apart under a loaded machine's threads
+/// to delay transactions by seconds); the workers that execute transactions keep their priority.
+#[cfg(target_os = "linux")]
+fn give_way_to_inference() -> Result<()> {
+    for task in std::fs::read_dir("/proc/self/task").context("listing this process's threads")? {
+        let task = task.context("listing this process's threads")?;
+        // A thread that ended since the listing has nothing to lower.
+        let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
+            continue;
+        };
+        if name.trim_end() != SCHEDULER_THREAD {
+            continue;
+        }
+        let id: libc::id_t = task
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .context("a thread id in /proc/self/task")?;
+        // SAFETY: setpriority reads no memory; on Linux PRIO_PROCESS with a thread id sets that
+        // one thread's nice value.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, id, SCHEDULER_NICE) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("setting thread {id}'s nice value to {SCHEDULER_NICE}"));
+        }
+    }
+    Ok(())
+}
+
+/// Elsewhere threads have no per-thread nice value to lower; the scheduler runs as it is.
+#[cfg(not(target_os = "linux"))]
+fn give_way_to_inference() -> Result<()> {
+    Ok(())
 }
 
 /// Points file descriptor 1 at `/dev/null` and returns the terminal's stdout, so that nothing

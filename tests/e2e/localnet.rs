@@ -69,3 +69,52 @@ async fn a_server_registers_and_creates_its_tree_through_rpc() {
         (0, 1 << 14)
     );
 }
+
+/// A lone local node leads every slot, and Agave's banking scheduler polls without pause while
+/// its node leads: about half a core of a small machine, taken from the inference beside it.
+/// Every such thread in this process (the shared node's and any other test's node once started)
+/// runs at nice 10.
+#[test]
+fn the_nodes_polling_scheduler_gives_way_to_inference() {
+    node();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let niceness = scheduler_niceness();
+        assert!(!niceness.is_empty(), "the node runs a banking scheduler");
+        if niceness.iter().all(|&nice| nice == 10) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the banking scheduler threads run at nice {niceness:?}, not 10"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// The nice value of each of this process's threads named as Agave names its banking scheduler.
+fn scheduler_niceness() -> Vec<i64> {
+    let mut niceness = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("Linux lists threads in /proc") {
+        let path = task.expect("a thread's entry").path();
+        // A thread that ended between the listing and these reads is skipped.
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue;
+        };
+        if name.trim_end() != "solBnkTxSched" {
+            continue;
+        }
+        // Fields after the command's closing parenthesis start at the third (state); nice is the
+        // nineteenth.
+        let after_name = &stat[stat.rfind(')').expect("stat names the command") + 1..];
+        let nice = after_name
+            .split_whitespace()
+            .nth(16)
+            .expect("stat has a nice field");
+        niceness.push(nice.parse().expect("nice is a number"));
+    }
+    niceness
+}
