@@ -289,16 +289,14 @@ pub fn run(ledger: Option<PathBuf>, rpc_port: u16) -> Result<()> {
 /// The name Agave gives its banking stage's scheduler thread.
 #[cfg(target_os = "linux")]
 const SCHEDULER_THREAD: &str = "solBnkTxSched";
-/// The nice value the banking scheduler runs at.
-#[cfg(target_os = "linux")]
-const SCHEDULER_NICE: libc::c_int = 10;
 
-/// Runs the node's banking scheduler at a low priority (nice [`SCHEDULER_NICE`]). Agave's
-/// scheduler waits for transactions only while its node does not lead, and a lone local node
-/// leads every slot, so it polls without pause: about half a core of a small machine, taken from
-/// the inference beside it. At nice 10 it gets about a tenth of what a busy thread of normal
-/// priority gets (at 19, a seventieth: turns far enough apart under a loaded machine's threads
-/// to delay transactions by seconds); the workers that execute transactions keep their priority.
+/// Runs the node's banking scheduler only as other threads leave it room (`SCHED_IDLE`).
+/// Agave's scheduler waits for transactions only while its node does not lead, and a lone local
+/// node leads every slot, so it polls without pause: two thirds of a core of a 2-core machine
+/// beside inference (during `chainference bench replay`). Under `SCHED_IDLE` it took a fifth of a
+/// core there (a third at nice 10), still enough for a local node's few transactions, and a
+/// thread of normal priority that wakes takes the CPU from it at once; the workers that execute
+/// transactions keep their priority.
 #[cfg(target_os = "linux")]
 fn give_way_to_inference() -> Result<()> {
     for task in std::fs::read_dir("/proc/self/task").context("listing this process's threads")? {
@@ -310,22 +308,23 @@ fn give_way_to_inference() -> Result<()> {
         if name.trim_end() != SCHEDULER_THREAD {
             continue;
         }
-        let id: libc::id_t = task
+        let id: libc::pid_t = task
             .file_name()
             .to_string_lossy()
             .parse()
             .context("a thread id in /proc/self/task")?;
-        // SAFETY: setpriority reads no memory; on Linux PRIO_PROCESS with a thread id sets that
-        // one thread's nice value.
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, id, SCHEDULER_NICE) } != 0 {
+        let idle = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler only reads `idle`; on Linux a thread id names that one
+        // thread.
+        if unsafe { libc::sched_setscheduler(id, libc::SCHED_IDLE, &idle) } != 0 {
             return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("setting thread {id}'s nice value to {SCHEDULER_NICE}"));
+                .with_context(|| format!("running thread {id} under SCHED_IDLE"));
         }
     }
     Ok(())
 }
 
-/// Elsewhere threads have no per-thread nice value to lower; the scheduler runs as it is.
+/// Elsewhere there is no idle policy for one thread; the scheduler runs as it is.
 #[cfg(not(target_os = "linux"))]
 fn give_way_to_inference() -> Result<()> {
     Ok(())
