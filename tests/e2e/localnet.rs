@@ -73,7 +73,8 @@ async fn a_server_registers_and_creates_its_tree_through_rpc() {
 /// A lone local node leads every slot, and Agave's banking scheduler polls without pause while
 /// its node leads: two thirds of a core of this 2-core machine, taken from the inference beside
 /// it. Every such thread in this process (the shared node's and any other test's node once
-/// started) runs under `SCHED_IDLE`.
+/// started) runs under `SCHED_IDLE` (Linux: elsewhere the node leaves it as it is).
+#[cfg(target_os = "linux")]
 #[test]
 fn the_nodes_polling_scheduler_gives_way_to_inference() {
     node();
@@ -99,6 +100,7 @@ fn the_nodes_polling_scheduler_gives_way_to_inference() {
 
 /// The scheduling policy of each of this process's threads named as Agave names its banking
 /// scheduler.
+#[cfg(target_os = "linux")]
 fn scheduler_policies() -> Vec<i64> {
     let mut policies = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").expect("Linux lists threads in /proc") {
