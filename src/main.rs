@@ -92,6 +92,11 @@ enum Command {
         #[arg(long)]
         prompt: Option<String>,
     },
+    /// `audit --replay`'s own: scores far tokens again on the quantized weights (JSON in and
+    /// out), in a process that never dequantized.
+    #[cfg(feature = "mistralrs")]
+    #[command(name = cli::dequantize::CONFIRM_COMMAND, hide = true)]
+    ConfirmFarTokens,
 }
 
 fn main() {
@@ -142,6 +147,8 @@ fn run(parsed: Cli) -> anyhow::Result<()> {
             Command::Bench(bench) => chainference_cli::bench::run(&bench, global.output).await,
             #[cfg(all(feature = "localnet", feature = "mistralrs"))]
             Command::Demo { prompt } => chainference_cli::demo::run(prompt, global.output).await,
+            #[cfg(feature = "mistralrs")]
+            Command::ConfirmFarTokens => cli::dequantize::run_confirm().await,
         }
     })
 }

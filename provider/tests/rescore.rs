@@ -188,3 +188,57 @@ async fn sampled_answers_after_others_with_the_same_start_are_reproduced() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_tokens_are_scored_again_on_the_served_kernels_until_one_stays_far() {
+    let (_folder, engine, model) = tiny_llama().await;
+    let prompt = prompt(None, 48);
+    let sampler = SeededSampler::new(&Pubkey::new_unique(), &prompt.sampling);
+    let (text, _) = answer(&engine, &prompt, sampler.clone()).await;
+    let honest = rescorer(&model)
+        .await
+        .rescore(MODEL, &prompt, &sampler, &text)
+        .await
+        .expect("re-scored");
+    // Other kernels put one honest token far short (F32 did so for one answer in 100 served on
+    // 4-bit kernels): scored again on the served engine, it is the model's choice.
+    let at = honest.len() / 2;
+    let mut scores = honest.clone();
+    scores[at].margin = 2.0 * FAR_MARGIN;
+    assert_eq!(Rescored::of(&scores).verdict, Verdict::Inconsistent);
+    let positions = engine
+        .confirm(MODEL, &prompt, &sampler, &mut scores)
+        .await
+        .expect("confirmed");
+    assert_eq!(positions, [at]);
+    assert_eq!(
+        (scores[at].token, scores[at].margin),
+        (honest[at].token, 0.0)
+    );
+    assert_eq!(Rescored::of(&scores).verdict, Verdict::Consistent);
+
+    // A changed token stays far on the served kernels too, and settles the verdict: the far
+    // tokens after it are not run.
+    let middle = text.len() / 2;
+    let mut changed = text.clone();
+    let replacement = if text.as_bytes()[middle] == b'q' {
+        "z"
+    } else {
+        "q"
+    };
+    changed.replace_range(middle..=middle, replacement);
+    let mut scores = rescorer(&model)
+        .await
+        .rescore(MODEL, &prompt, &sampler, &changed)
+        .await
+        .expect("re-scored");
+    let first_far = scores.iter().position(|score| score.margin >= FAR_MARGIN);
+    let first_far = first_far.expect("the changed token falls far short");
+    let positions = engine
+        .confirm(MODEL, &prompt, &sampler, &mut scores)
+        .await
+        .expect("confirmed");
+    assert_eq!(positions, [first_far]);
+    assert!(scores[first_far].margin >= FAR_MARGIN, "{scores:?}");
+    assert_eq!(Rescored::of(&scores).verdict, Verdict::Inconsistent);
+}

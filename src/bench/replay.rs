@@ -124,8 +124,8 @@ pub struct Report {
     /// Seconds per token generating with the pinned weights through mistral.rs alone.
     pub generation_secs_per_token: f64,
     /// Seconds per token re-scoring on all threads (the model's passes over prompt and answer,
-    /// loading left out; median over up to [`TIMED`] honest answers).
-    pub rescore_secs_per_token: f64,
+    /// loading left out; median over up to [`TIMED`] honest answers); `None` without any.
+    pub rescore_secs_per_token: Option<f64>,
     /// The same with `rescore_threads` threads, over every answer (each re-scored beside the
     /// generation of later ones).
     pub rescore_secs_per_token_verdicts: f64,
@@ -218,7 +218,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                 let rescored = auditor.rescore(&answer, threads).await?;
                 let summary = Rescored::of(&rescored.scores);
                 eprintln!(
-                    "re-scored {} ({}, {}): {:?}, {} of {} tokens own, largest margin {:.2}",
+                    "re-scored {} ({}, {}): {:?}, {} of {} tokens own, largest margin {:.2}, {} scored again quantized",
                     answer.request,
                     names[answer.served],
                     answer
@@ -228,6 +228,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                     summary.own_choice,
                     summary.tokens,
                     summary.worst.map_or(0.0, |(_, worst)| worst.margin),
+                    rescored.confirmed,
                 );
                 judged.push((answer.served, answer.temperature, rescored));
             }
@@ -343,7 +344,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
         let rescored = auditor.rescore(answer, all_threads).await?;
         per_token.extend(rescored.secs_per_token());
     }
-    let rescore_secs_per_token = super::median(&mut per_token);
+    let rescore_secs_per_token = (!per_token.is_empty()).then(|| super::median(&mut per_token));
 
     eprintln!("Timing generation with the pinned weights alone…");
     let mut generation = Vec::new();
@@ -425,8 +426,11 @@ struct Auditor {
 struct Judged {
     /// Every token's score.
     scores: Vec<TokenScore>,
-    /// Seconds the model took (loading left out).
+    /// Seconds the model took (loading left out; a process that scores far tokens again on
+    /// the quantized weights counted whole).
     seconds: f64,
+    /// Tokens scored again on the quantized weights.
+    confirmed: usize,
 }
 
 impl Judged {
@@ -466,6 +470,9 @@ impl Auditor {
             return Ok(Judged {
                 scores: serde_json::from_value(replay["tokens"].clone())?,
                 seconds: replay["seconds"].as_f64().unwrap_or(0.0),
+                confirmed: replay["confirmed_on_quantized_kernels"]
+                    .as_array()
+                    .map_or(0, Vec::len),
             });
         }
         Err(anyhow!("{request} was not finalized within two minutes"))
@@ -539,21 +546,29 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
             cells.get(2).map_or("", String::as_str),
         )?;
     }
-    let (rescore, generation) = (
-        report.rescore_secs_per_token.max(1e-12),
-        report.generation_secs_per_token.max(1e-12),
-    );
-    let pace = if rescore <= generation {
-        format!("{:.1}x faster", generation / rescore)
-    } else {
-        format!("{:.1}x slower", rescore / generation)
+    let all_threads = match report.rescore_secs_per_token {
+        Some(rescore) => {
+            let generation = report.generation_secs_per_token.max(1e-12);
+            let pace = if rescore <= generation {
+                format!("{:.1}x faster", generation / rescore.max(1e-12))
+            } else {
+                format!("{:.1}x slower", rescore / generation)
+            };
+            format!(
+                "re-scoring {:.2} ms a token against generation's {:.2} ms a token ({pace})",
+                rescore * 1e3,
+                report.generation_secs_per_token * 1e3,
+            )
+        }
+        None => format!(
+            "re-scoring not timed (no honest answer to time), generation {:.2} ms a token",
+            report.generation_secs_per_token * 1e3,
+        ),
     };
     writeln!(
         out,
-        "On all {} threads, re-scoring {:.2} ms a token against generation's {:.2} ms a token ({pace}); with {} thread(s) beside generation, re-scoring {:.2} ms a token (model loading left out).",
+        "On all {} threads, {all_threads}; with {} thread(s) beside generation, re-scoring {:.2} ms a token (model loading left out).",
         report.all_threads,
-        report.rescore_secs_per_token * 1e3,
-        report.generation_secs_per_token * 1e3,
         report.rescore_threads,
         report.rescore_secs_per_token_verdicts * 1e3,
     )?;

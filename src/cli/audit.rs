@@ -104,6 +104,9 @@ struct Replayed {
     seconds: f64,
     /// Whether the weights ran dequantized to F32 (`--dequantize`).
     dequantized: bool,
+    /// The positions of tokens that fell far short on F32, scored again on the file's own
+    /// quantized kernels.
+    confirmed: Vec<usize>,
 }
 
 /// Re-scores the decrypted answer with the weights `--replay` names, refused unless they are
@@ -115,6 +118,7 @@ async fn replay(
     transcript: &Transcript,
     decrypted: Option<&Decrypted>,
 ) -> Result<Option<Replayed>> {
+    use super::dequantize;
     use chainference_client::sampling::SeededSampler;
     use chainference_client::weights::digest_hex;
     use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
@@ -148,15 +152,31 @@ async fn replay(
     }
     let sampler = SeededSampler::new(address, &decrypted.prompt.sampling);
     let start = std::time::Instant::now();
-    let scores = engine
+    let mut scores = engine
         .rescore(&model, &decrypted.prompt, &sampler, &decrypted.text)
         .await?;
+    let dequantized = dequantize::is_on();
+    let mut confirmed = Vec::new();
+    if dequantized && dequantize::has_far_tokens(&scores) {
+        drop(engine);
+        let job = dequantize::Confirmation {
+            weights: path,
+            pinned,
+            model,
+            request: address.to_bytes(),
+            prompt: decrypted.prompt.clone(),
+            scores,
+        };
+        let again = dequantize::confirm_far_tokens(&job).await?;
+        (scores, confirmed) = (again.scores, again.positions);
+    }
     Ok(Some(Replayed {
         weights: digest_hex(&digest),
         rescored: Rescored::of(&scores),
         scores,
         seconds: start.elapsed().as_secs_f64(),
-        dequantized: super::dequantize::is_on(),
+        dequantized,
+        confirmed,
     }))
 }
 
@@ -238,7 +258,7 @@ fn replay_lines(replayed: &Replayed) -> String {
         Verdict::TooShortToTell => "too short to tell",
     };
     format!(
-        "Re-scored with weights {}{} in {:.2} s: {own_choice} of {tokens} tokens are the model's own choice under the request's seed, {far} fall {} or more short of it; ranks 1 / 2-5 / 6-50 / over 50: {} / {} / {} / {}; mean log-probability {mean_logprob:.3}; mean margin {mean_margin:.3} (consistent up to {}, from {} tokens on). Verdict: {verdict}.",
+        "Re-scored with weights {}{} in {:.2} s: {own_choice} of {tokens} tokens are the model's own choice under the request's seed, {far} fall {} or more short of it{}; ranks 1 / 2-5 / 6-50 / over 50: {} / {} / {} / {}; mean log-probability {mean_logprob:.3}; mean margin {mean_margin:.3} (consistent up to {}, from {} tokens on). Verdict: {verdict}.",
         replayed.weights,
         if replayed.dequantized {
             " (dequantized to F32)"
@@ -247,6 +267,12 @@ fn replay_lines(replayed: &Replayed) -> String {
         },
         replayed.seconds,
         chainference_client::rescore::FAR_MARGIN,
+        match replayed.confirmed.len() {
+            0 => String::new(),
+            scored => format!(
+                " ({scored} that did on F32 scored again on the file's own quantized kernels, as the server ran them)"
+            ),
+        },
         ranks[0],
         ranks[1],
         ranks[2],
@@ -347,6 +373,7 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
                 "weights_sha256": replayed.weights,
                 "seconds": replayed.seconds,
                 "dequantized": replayed.dequantized,
+                "confirmed_on_quantized_kernels": replayed.confirmed,
                 "summary": replayed.rescored,
                 "tokens": replayed.scores,
             })),

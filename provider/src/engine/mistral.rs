@@ -176,6 +176,30 @@ impl MistralEngine {
         let prompt_tokens = scorer.prompt_tokens(prompt).await?;
         rescoring::rescore(&scorer, &prompt_tokens, sampler, answer).await
     }
+
+    /// Scores again each token of `scores` (of an answer to `prompt`, re-scored on other
+    /// kernels: weights dequantized to F32) at least [`FAR_MARGIN`] short of the sampler's
+    /// choice, on this engine's kernels, which should be the server's (the file loaded as it
+    /// is): the first alone, and where it stays far (it settles the verdict) no other; else
+    /// the rest from one more run ([`rescoring::confirm`]). Returns the positions scored
+    /// again. Load the engine to serve ([`MistralEngine::load`]): a re-scoring engine's prefix
+    /// cache keeps each run under the token it drew, which it never ran, and a later run over
+    /// the answer going on with that token would read its empty state.
+    ///
+    /// [`FAR_MARGIN`]: chainference_client::rescore::FAR_MARGIN
+    pub async fn confirm(
+        &self,
+        model: &str,
+        prompt: &PromptEnvelope,
+        sampler: &SeededSampler,
+        scores: &mut [TokenScore],
+    ) -> Result<Vec<usize>, EngineError> {
+        let loaded = self.loaded(model)?;
+        let _turn = loaded.turn.acquire().await;
+        let scorer = Scorer::new(&loaded.model, model);
+        let prompt_tokens = scorer.prompt_tokens(prompt).await?;
+        rescoring::confirm(&scorer, &prompt_tokens, sampler, scores).await
+    }
 }
 
 /// One loaded model, as the re-scorer asks it things.

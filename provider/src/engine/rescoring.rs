@@ -137,6 +137,41 @@ pub(crate) async fn rescore<M: Forced>(
     Ok(scores)
 }
 
+/// Scores again, on `served` (the model as the server ran it: its own quantized kernels, where
+/// the re-scoring ran on weights dequantized to F32, whose logits differ by float noise), each
+/// token of `scores` (an answer to `prompt`, re-scored under `sampler`) at least
+/// [`FAR_MARGIN`] short of the choice; the new score replaces the old. The first is run alone,
+/// over the answer up to it: where it stays far it settles the verdict (on every first part of
+/// the answer that holds it, too), and the rest are left. Otherwise one more run, over the
+/// answer up to the last, scores all the others: at most two runs, however many there are.
+/// Returns the positions scored again.
+pub(crate) async fn confirm<M: Forced>(
+    served: &M,
+    prompt: &[u32],
+    sampler: &SeededSampler,
+    scores: &mut [TokenScore],
+) -> Result<Vec<usize>, EngineError> {
+    let tokens: Vec<u32> = scores.iter().map(|score| score.token).collect();
+    let far: Vec<usize> = (0..scores.len())
+        .filter(|&index| scores[index].margin >= FAR_MARGIN)
+        .collect();
+    let (Some(&first), Some(&last)) = (far.first(), far.last()) else {
+        return Ok(far);
+    };
+    let run = served.run(sequence(prompt, &tokens[..first])).await?;
+    let row = served.row(&run, prompt.len() + first)?;
+    scores[first] = score_token(sampler, first as u64, &row, tokens[first]);
+    if scores[first].margin >= FAR_MARGIN || first == last {
+        return Ok(vec![first]);
+    }
+    let run = served.run(sequence(prompt, &tokens[..last])).await?;
+    for &at in &far[1..] {
+        let row = served.row(&run, prompt.len() + at)?;
+        scores[at] = score_token(sampler, at as u64, &row, tokens[at]);
+    }
+    Ok(far)
+}
+
 /// The tokens re-scoring follows, and the logits of a run over (a first part of) them.
 struct Path<M: Forced> {
     /// The answer's tokens.
@@ -492,6 +527,7 @@ mod tests {
     use super::*;
     use anchor_lang::prelude::Pubkey;
     use chainference_client::envelope::Sampling;
+    use chainference_client::rescore::{Rescored, Verdict};
     use std::cell::{Cell, RefCell};
 
     /// The special token (decodes to nothing) of [`Toy`]'s vocabulary.
@@ -525,6 +561,7 @@ mod tests {
         drawn: Vec<u32>,
         ties: Vec<(usize, u32)>,
         near: Vec<(usize, u32)>,
+        far: Vec<(usize, u32)>,
         lures: Vec<(Vec<u32>, u32)>,
         kept: RefCell<Vec<Vec<u32>>>,
         ran: Cell<usize>,
@@ -537,6 +574,8 @@ mod tests {
         const HAIR: f32 = 0.01;
         /// How far a near token falls short of the drawn one.
         const NEAR: f32 = 0.5;
+        /// How far a far token rises above the drawn one.
+        const FAR: f32 = 2.0;
 
         /// A model that drew `drawn` (words of the vocabulary) after a one-token prompt, with
         /// `ties` (answer position, word) flipped by a hair in its re-scoring logits.
@@ -552,6 +591,7 @@ mod tests {
                 drawn: Vec::new(),
                 ties: Vec::new(),
                 near: Vec::new(),
+                far: Vec::new(),
                 lures: Vec::new(),
                 kept: RefCell::default(),
                 ran: Cell::default(),
@@ -564,6 +604,13 @@ mod tests {
         /// The same, with `word` falling [`Toy::NEAR`] short of the drawn token at `at`.
         fn near(mut self, at: usize, word: &str) -> Self {
             self.near.push((at, self.id(word)));
+            self
+        }
+
+        /// The same, with `word` [`Toy::FAR`] above the drawn token at `at`: the model would
+        /// never have drawn it there.
+        fn far(mut self, at: usize, word: &str) -> Self {
+            self.far.push((at, self.id(word)));
             self
         }
 
@@ -668,6 +715,9 @@ mod tests {
                         }
                         if let Some(&(_, near)) = self.near.iter().find(|(near, _)| *near == at) {
                             row[near as usize] = Self::SURE - Self::NEAR;
+                        }
+                        if let Some(&(_, far)) = self.far.iter().find(|(far, _)| *far == at) {
+                            row[far as usize] = Self::SURE + Self::FAR;
                         }
                     }
                     None => {
@@ -912,5 +962,61 @@ mod tests {
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
         assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+    }
+
+    /// Confirms `scores` of the toy's answer on `served`, with the greedy sampler.
+    fn confirmed(served: &Toy, scores: &mut [TokenScore]) -> Vec<usize> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(confirm(served, &served.prompt, &Toy::greedy(), scores))
+            .expect("the toy confirms")
+    }
+
+    #[test]
+    fn a_far_token_the_served_kernels_choose_does_not_count() {
+        // The re-scorer's logits (F32) put " cold" far above the drawn " clear"; the server's
+        // own kernels chose " clear". Scored again on them, the token is the model's choice.
+        let drawn = [" The", " water", " is", " cold", " and", " clear", "."];
+        let served = drawn.iter().cycle().take(6 * drawn.len());
+        let drawn: Vec<&str> = ["The"].into_iter().chain(served.skip(1).copied()).collect();
+        let rescorer = Toy::drew(&drawn, &[]).far(5, " cold");
+        let mut scores = rescored(&rescorer);
+        assert!(scores[5].margin >= FAR_MARGIN, "{scores:?}");
+        assert_eq!(Rescored::of(&scores).verdict, Verdict::Inconsistent);
+        let kernels = Toy::drew(&drawn, &[]);
+        assert_eq!(confirmed(&kernels, &mut scores), [5]);
+        assert_eq!(tokens(&scores), kernels.drawn, "{scores:?}");
+        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+        assert_eq!(Rescored::of(&scores).verdict, Verdict::Consistent);
+        // One run over the answer up to the token.
+        assert_eq!(kernels.ran.get(), kernels.prompt.len() + 5);
+
+        // Three such: the first alone, then one run for the other two.
+        let rescorer = Toy::drew(&drawn, &[])
+            .far(5, " cold")
+            .far(20, " cold")
+            .far(30, " water");
+        let mut scores = rescored(&rescorer);
+        let kernels = Toy::drew(&drawn, &[]);
+        assert_eq!(confirmed(&kernels, &mut scores), [5, 20, 30]);
+        assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+        let prompt = kernels.prompt.len();
+        assert_eq!(kernels.ran.get(), (prompt + 5) + (prompt + 30));
+    }
+
+    #[test]
+    fn a_far_token_the_served_kernels_would_not_choose_settles_the_verdict_at_once() {
+        // Far on both: the first stays far, so the second is never run.
+        let drawn = [" The", " water", " is", " cold", " and", " clear", "."];
+        let served = drawn.iter().cycle().take(6 * drawn.len());
+        let drawn: Vec<&str> = ["The"].into_iter().chain(served.skip(1).copied()).collect();
+        let rescorer = Toy::drew(&drawn, &[]).far(5, " cold").far(20, " cold");
+        let mut scores = rescored(&rescorer);
+        let kernels = Toy::drew(&drawn, &[]).far(5, " cold").far(20, " cold");
+        assert_eq!(confirmed(&kernels, &mut scores), [5]);
+        assert_eq!(scores[5].margin, f64::from(Toy::FAR), "{scores:?}");
+        assert_eq!(Rescored::of(&scores).verdict, Verdict::Inconsistent);
+        assert_eq!(kernels.ran.get(), kernels.prompt.len() + 5);
     }
 }
