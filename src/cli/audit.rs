@@ -156,8 +156,9 @@ async fn replay(
         .rescore(&model, &decrypted.prompt, &sampler, &decrypted.text)
         .await?;
     let dequantized = dequantize::is_on();
+    let mut rescored = Rescored::of(&scores);
     let mut confirmed = Vec::new();
-    if dequantized && dequantize::has_far_tokens(&scores) {
+    if dequantized && rescored.far > 0 {
         drop(engine);
         let job = dequantize::Confirmation {
             weights: path,
@@ -169,10 +170,11 @@ async fn replay(
         };
         let again = dequantize::confirm_far_tokens(&job).await?;
         (scores, confirmed) = (again.scores, again.positions);
+        rescored = Rescored::of(&scores);
     }
     Ok(Some(Replayed {
         weights: digest_hex(&digest),
-        rescored: Rescored::of(&scores),
+        rescored,
         scores,
         seconds: start.elapsed().as_secs_f64(),
         dequantized,

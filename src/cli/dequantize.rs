@@ -8,11 +8,13 @@
 //! kernels ([`confirm_far_tokens`]) before the verdict counts it (`chainference bench replay`
 //! measured one honest answer in 100 with such a token on F32, the model's choice on the served
 //! kernels).
+//!
+//! [`FAR_MARGIN`]: chainference_client::rescore::FAR_MARGIN
 
 use anyhow::{anyhow, Context, Result};
 use candle_core::quantized::gguf_file;
 use chainference_client::envelope::PromptEnvelope;
-use chainference_client::rescore::{TokenScore, FAR_MARGIN};
+use chainference_client::rescore::TokenScore;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -88,11 +90,6 @@ pub struct Confirmed {
     pub scores: Vec<TokenScore>,
     /// The positions scored again.
     pub positions: Vec<usize>,
-}
-
-/// Whether any token of `scores` falls [`FAR_MARGIN`] or more short: what needs confirming.
-pub fn has_far_tokens(scores: &[TokenScore]) -> bool {
-    scores.iter().any(|score| score.margin >= FAR_MARGIN)
 }
 
 /// Scores again `job`'s far tokens on the weights quantized as the file has them, in a process
