@@ -20,12 +20,15 @@
 //! The model runs over the whole answer once. The answer up to a place with ways to weigh is
 //! kept ([`Forced::keep`]), so each way runs only over the tokens its look-ahead reads; a way
 //! kept is followed on with that run, and the model runs past it only where the answer goes
-//! on past what the look-ahead read.
+//! on past what the look-ahead read. Every request to the model costs (on a CPU, at least a
+//! pass over the weights), and most places with near-ties have no way that fits the text: the
+//! answer is kept only once a way there runs the model.
 
 use super::EngineError;
 use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
 use chainference_client::rescore::{score_token, TokenScore, FAR_MARGIN, MARGIN_CAP};
 use chainference_client::sampling::SeededSampler;
+use std::sync::{Mutex, PoisonError};
 
 /// Tokens compared on two ways of drawing the text where both fit it (a token, or a shorter one
 /// its text begins with, drawn so near a tie that float noise may have flipped which won): the
@@ -80,6 +83,7 @@ pub(crate) async fn rescore<M: Forced>(
         prompt,
         sampler,
         served: answer,
+        parting: Mutex::default(),
     };
     let tokens = model.tokenize(answer).await?;
     let mut scores = Vec::with_capacity(tokens.len());
@@ -187,7 +191,7 @@ impl<M: Forced> Path<M> {
     /// Answer `tokens`, the model run over all of them.
     async fn whole(text: &Answer<'_, M>, tokens: Vec<u32>) -> Result<Self, EngineError> {
         Ok(Self {
-            run: text.model.run(sequence(text.prompt, &tokens)).await?,
+            run: text.run(sequence(text.prompt, &tokens)).await?,
             covered: tokens.len(),
             tokens,
         })
@@ -201,7 +205,6 @@ impl<M: Forced> Path<M> {
         }
         let end = positions.min(self.tokens.len());
         self.run = text
-            .model
             .run(sequence(text.prompt, &self.tokens[..end - 1]))
             .await?;
         self.covered = end;
@@ -238,8 +241,6 @@ async fn turns<M: Forced>(
     if near.iter().all(|&(_, token)| token == at.token) {
         return Ok(Vec::new());
     }
-    // Every way from here on begins with the answer so far.
-    model.keep(&sequence(text.prompt, before)).await?;
     let mut candidates: Vec<(f64, u32)> = sampler
         .choose(position, row)
         .filter(|&choice| choice != at.token)
@@ -258,7 +259,12 @@ async fn turns<M: Forced>(
             }
         }
     }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Every way from here on begins with the answer so far.
+    text.part(before);
     let mut ways = Vec::new();
     for (_, candidate) in candidates {
         if ways.len() == MAX_TURNS {
@@ -335,7 +341,6 @@ impl<M: Forced> Lookahead<'_, M> {
         Ok(Path {
             run: self
                 .text
-                .model
                 .run(sequence(self.text.prompt, &tokens[..end]))
                 .await?,
             covered: (end + 1).min(tokens.len()),
@@ -354,6 +359,33 @@ struct Answer<'a, M> {
     sampler: &'a SeededSampler,
     /// Its text as served.
     served: &'a str,
+    /// The tokens (prompt and answer) before the place where ways last parted, if their state
+    /// is still to keep ([`Forced::keep`]): it is kept before the next run only, as most
+    /// places with near-ties have no way that fits the text, and nothing to run.
+    parting: Mutex<Option<Vec<u32>>>,
+}
+
+impl<M: Forced> Answer<'_, M> {
+    /// Notes that ways part after the answer's tokens `before`: every run from here on begins
+    /// with them.
+    fn part(&self, before: &[u32]) {
+        let before = sequence(self.prompt, before);
+        *self.parting.lock().unwrap_or_else(PoisonError::into_inner) = Some(before);
+    }
+
+    /// Runs the model over `sequence`, keeping first the state where ways last parted if that
+    /// is still to do.
+    async fn run(&self, sequence: Vec<u32>) -> Result<M::Run, EngineError> {
+        let parting = self
+            .parting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(before) = parting {
+            self.model.keep(&before).await?;
+        }
+        self.model.run(sequence).await
+    }
 }
 
 /// `prompt` followed by `answer`.
@@ -415,6 +447,7 @@ async fn finished<M: Forced>(
         prompt,
         sampler,
         served,
+        ..
     } = *text;
     let mut drawn = vec![choice];
     // The tokens not yet tried after each of `drawn` but the last, likeliest last.
@@ -429,7 +462,7 @@ async fn finished<M: Forced>(
         if unfinished.is_some_and(|start| served.starts_with(start))
             && drawn.len() < MAX_CHARACTER_TOKENS
         {
-            let run = model.run(sequence(prompt, &tokens)).await?;
+            let run = text.run(sequence(prompt, &tokens)).await?;
             let row = model.row(&run, prompt.len() + tokens.len())?;
             let mut next = Vec::new();
             for (_, token) in near_ties(sampler, tokens.len() as u64, &row) {
@@ -914,6 +947,18 @@ mod tests {
             ran <= whole + window,
             "{ran} tokens run for an answer of {whole}"
         );
+    }
+
+    #[test]
+    fn a_near_tie_no_way_of_the_text_fits_keeps_nothing_and_runs_nothing() {
+        // " and" falls a near-tie short of the drawn " is", yet the text goes on " is": no way
+        // of drawing it turns there. Keeping the answer's state costs a model request (mistral.rs
+        // runs the tokens since the last one kept), so nothing is kept where nothing will run.
+        let toy = Toy::drew(&["The", " water", " is", " cold", "."], &[]).near(2, " and");
+        let scores = rescored(&toy);
+        assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
+        assert_eq!(toy.kept.borrow().len(), 0, "kept {:?}", toy.kept.borrow());
+        assert_eq!(toy.ran.get(), toy.prompt.len() + toy.drawn.len());
     }
 
     #[test]
