@@ -61,9 +61,11 @@ const LAYERS_REMOVED: u32 = 2;
 const TIMED: usize = 5;
 
 /// An engine serving one model's weights under another's pin: what a lying server does.
-struct Claiming {
-    inner: MistralEngine,
-    claims: [u8; 32],
+pub struct Claiming {
+    /// The engine that answers (the substitute's weights).
+    pub inner: MistralEngine,
+    /// The digest it claims to serve (the pinned weights').
+    pub claims: [u8; 32],
 }
 
 impl Engine for Claiming {

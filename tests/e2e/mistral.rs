@@ -1,7 +1,9 @@
 //! The whole loop with real inference: the tiny Llama through mistral.rs. A greedy answer
 //! equals, byte for byte, what mistral.rs generates for the same prompt outside the chain, and
 //! every balance is exact to the lamport; a sampled answer re-scores consistent with the
-//! weights its lock pinned, and no other weights are taken, by the auditor or the provider.
+//! weights its lock pinned, and no other weights are taken, by the auditor or the provider; a
+//! server that answers with a substitute under SmolLM2's pin is caught, its far tokens confirmed
+//! on the pinned file's own quantized kernels.
 
 use crate::scenario::scenario;
 use crate::support::*;
@@ -304,6 +306,76 @@ async fn a_sampled_answer_re_scores_consistent_with_the_weights_its_lock_pinned(
         stderr.contains("not those the server pinned") && stderr.contains(&hex(&pinned)),
         "{stderr}"
     );
+    scenario.provider.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_substitute_under_the_pin_is_caught_and_its_far_tokens_confirmed_on_the_served_kernels() {
+    use chainference_cli::bench::replay::Claiming;
+    use chainference_cli::bench::substitutes::{write_substitute, Substitute};
+    use chainference_client::rescore::FAR_MARGIN;
+    // A lying server: SmolLM2 with its last two layers removed, offered under the pin of the
+    // real GGUF file.
+    let pinned = smollm2().await;
+    let folder = tempfile::tempdir().unwrap();
+    let substitute = folder.path().join("truncated.gguf");
+    write_substitute(
+        &pinned.path,
+        &substitute,
+        Substitute::Truncated { layers: 2 },
+    )
+    .unwrap();
+    let inner = MistralEngine::load(
+        &[MistralModel {
+            id: pinned.id.clone(),
+            path: substitute,
+        }],
+        1,
+    )
+    .await
+    .expect("the substitute loads");
+    let claims = chainference_client::weights::weights_digest(&pinned.path).unwrap();
+    let scenario = scenario(&pinned.id)
+        .engine(Claiming { inner, claims })
+        .max_concurrent(1)
+        .asking("Write a short essay about lighthouses.", 40)
+        .client(Keypair::new_from_array([23; 32]))
+        .start()
+        .await;
+    let answer = scenario.ask().await;
+    let request = answer.answered.request.to_string();
+    crate::wait::finalized_history(&scenario.chain, &answer.answered.request).await;
+
+    // The auditor re-scores on the pinned file dequantized to F32; a token far short of the
+    // choice there is scored again by a process of its own on the file's quantized kernels,
+    // where it stays far.
+    let (_keys, key) = keypair_file(&scenario.client);
+    let audited = chainference(&[
+        "audit",
+        &request,
+        "--key",
+        key.to_str().unwrap(),
+        "--replay",
+        pinned.path.to_str().unwrap(),
+        "--dequantize",
+        "always",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        audited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audited.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&audited.stdout).unwrap();
+    let replay = &report["replay"];
+    assert_eq!(replay["dequantized"], true);
+    assert_eq!(replay["summary"]["verdict"], "inconsistent", "{replay}");
+    let confirmed = replay["confirmed_on_quantized_kernels"].as_array().unwrap();
+    let first = confirmed.first().and_then(serde_json::Value::as_u64);
+    let first = first.expect("a far token was scored again") as usize;
+    let margin = replay["tokens"][first]["margin"].as_f64().unwrap();
+    assert!(margin >= FAR_MARGIN, "{margin} at {first}: {replay}");
     scenario.provider.task.abort();
 }
 
