@@ -3,13 +3,14 @@
 //! Providers on a local node answer with SmolLM2-135M-Instruct Q4_1 (the pinned weights) and
 //! with substitutes served under the same pin, as a lying server would: the same GGUF
 //! requantized as Q4_0, the same with its last layers removed, and another model (the tiny
-//! Llama the tests use). Half the answers are greedy, half sampled at temperature 0.7. Each is
+//! Llama the tests use); `--substitute` picks some. Half the answers are greedy, half sampled at temperature 0.7. Each is
 //! re-scored by `chainference audit --replay` against the pinned file, in its own process with
 //! `--rescore-threads` threads (generation ran on all of the machine's), and judged on its first
 //! 50, 100 and `--tokens` tokens; a few honest answers are re-scored again on all threads, to
 //! time re-scoring against generation on the same threads. The report gives the false-alarm
 //! rate on honest answers and the detection rate of each substitute, per temperature and
-//! length, and the re-scoring time per token against generation's.
+//! length (with the fewest far tokens any one answer had: how near the closest came to passing),
+//! and the re-scoring time per token against generation's.
 
 use super::substitutes::{write_substitute, Substitute};
 use super::{question, settings, user, Bed};
@@ -41,6 +42,9 @@ pub struct ReplayArgs {
     /// Answers by each substitute (half greedy, half sampled).
     #[arg(long, default_value_t = 20)]
     pub per_substitute: usize,
+    /// The substitutes served (repeat the flag for several; all three by default).
+    #[arg(long = "substitute", value_enum, default_values_t = [Cheat::Q4_0, Cheat::Truncated, Cheat::OtherModel])]
+    pub substitutes: Vec<Cheat>,
     /// Tokens of each answer; verdicts on its first 50, 100 and all of them.
     #[arg(long, default_value_t = 200)]
     pub tokens: u32,
@@ -51,6 +55,18 @@ pub struct ReplayArgs {
     /// Questions in flight at once per provider.
     #[arg(long, default_value_t = 4)]
     pub concurrency: u16,
+}
+
+/// A substitute a lying server serves under the pinned weights' digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Cheat {
+    /// The pinned GGUF requantized as Q4_0 (a cheaper quantization).
+    #[value(name = "q4-0")]
+    Q4_0,
+    /// The pinned GGUF without its last [`LAYERS_REMOVED`] layers.
+    Truncated,
+    /// Another model (the tiny Llama).
+    OtherModel,
 }
 
 /// The temperature of sampled answers.
@@ -99,6 +115,12 @@ pub struct Tally {
     pub own_choice: f64,
     /// The largest margin of any one token (the honest rows' tail sets `FAR_MARGIN`'s room).
     pub max_margin: f64,
+    /// The fewest tokens at least `FAR_MARGIN` short in any one answer (a substitute's answer
+    /// passes only with none: how near the closest came), scored on F32 where re-scoring
+    /// dequantized, the first of them confirmed on the quantized kernels.
+    pub fewest_far: usize,
+    /// Their mean over the answers.
+    pub mean_far: f64,
 }
 
 /// One served model's answers, judged.
@@ -150,12 +172,22 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     let work = tempfile::tempdir().context("a temporary folder for the substitutes")?;
     eprintln!("Writing the substitutes…");
     let mut served: Vec<(String, PathBuf)> = vec![("pinned Q4_1".into(), pinned_path.clone())];
-    for substitute in [
-        Substitute::Q4_0,
-        Substitute::Truncated {
-            layers: LAYERS_REMOVED,
-        },
-    ] {
+    let chosen = [Cheat::Q4_0, Cheat::Truncated, Cheat::OtherModel]
+        .into_iter()
+        .filter(|cheat| args.substitutes.contains(cheat));
+    for cheat in chosen {
+        let substitute = match cheat {
+            Cheat::Q4_0 => Substitute::Q4_0,
+            Cheat::Truncated => Substitute::Truncated {
+                layers: LAYERS_REMOVED,
+            },
+            Cheat::OtherModel => {
+                let tiny = work.path().join("tiny-llama");
+                chainference_fixtures::write_tiny_llama(&tiny).context("writing the tiny Llama")?;
+                served.push(("another model (the tiny Llama)".into(), tiny));
+                continue;
+            }
+        };
         let path = work
             .path()
             .join(format!("substitute-{}.gguf", served.len()));
@@ -164,9 +196,6 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
             .await??;
         served.push((substitute.name(), path));
     }
-    let tiny = work.path().join("tiny-llama");
-    chainference_fixtures::write_tiny_llama(&tiny).context("writing the tiny Llama")?;
-    served.push(("another model (the tiny Llama)".into(), tiny));
 
     let bed = Bed::start().await?;
     let concurrency = args.concurrency.max(1);
@@ -220,7 +249,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                 let rescored = auditor.rescore(&answer, threads).await?;
                 let summary = Rescored::of(&rescored.scores);
                 eprintln!(
-                    "re-scored {} ({}, {}): {:?}, {} of {} tokens own, largest margin {:.2}, {} scored again quantized",
+                    "re-scored {} ({}, {}): {:?}, {} of {} tokens own, {} far, largest margin {:.2}, {} scored again quantized",
                     answer.request,
                     names[answer.served],
                     answer
@@ -229,6 +258,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                     summary.verdict,
                     summary.own_choice,
                     summary.tokens,
+                    summary.far,
                     summary.worst.map_or(0.0, |(_, worst)| worst.margin),
                     rescored.confirmed,
                 );
@@ -378,7 +408,8 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     bed.finish(output, &report, print_report).await
 }
 
-/// The `number`-th question of the bench: varied topics, so answers differ.
+/// The `number`-th question of the bench: varied topics, so answers differ (800 before they
+/// repeat).
 fn topic(number: usize) -> String {
     const TOPICS: [&str; 20] = [
         "lighthouses",
@@ -409,10 +440,23 @@ fn topic(number: usize) -> String {
         "List some facts about",
         "Describe a day spent with",
     ];
+    // Past the first hundred, for someone: greedy answers to one prompt are all the same.
+    const FOR: [&str; 8] = [
+        "",
+        ", for a child",
+        ", for a sailor",
+        ", for a scientist",
+        ", for a history book",
+        ", for a travel guide",
+        ", for a farmer",
+        ", for a newspaper",
+    ];
+    let asks = TOPICS.len() * ASKS.len();
     format!(
-        "{} {}.",
+        "{} {}{}.",
         ASKS[(number / TOPICS.len()) % ASKS.len()],
-        TOPICS[number % TOPICS.len()]
+        TOPICS[number % TOPICS.len()],
+        FOR[(number / asks) % FOR.len()]
     )
 }
 
@@ -484,9 +528,15 @@ impl Auditor {
 /// The verdicts on the first `length` tokens of every answer at least that long.
 fn tally<'a>(answers: impl Iterator<Item = &'a Vec<TokenScore>>, length: usize) -> Tally {
     let mut tally = Tally::default();
-    let (mut margins, mut own, mut tokens) = (0.0, 0usize, 0usize);
+    let (mut margins, mut own, mut tokens, mut far) = (0.0, 0usize, 0usize, 0usize);
     for scores in answers.filter(|scores| scores.len() >= length) {
         let rescored = Rescored::of(&scores[..length]);
+        tally.fewest_far = if tally.judged == 0 {
+            rescored.far
+        } else {
+            tally.fewest_far.min(rescored.far)
+        };
+        far += rescored.far;
         tally.judged += 1;
         if rescored.verdict == Verdict::Inconsistent {
             tally.inconsistent += 1;
@@ -501,6 +551,7 @@ fn tally<'a>(answers: impl Iterator<Item = &'a Vec<TokenScore>>, length: usize) 
     if tally.judged > 0 {
         tally.mean_margin = margins / tally.judged as f64;
         tally.own_choice = own as f64 / tokens.max(1) as f64;
+        tally.mean_far = far as f64 / tally.judged as f64;
     }
     tally
 }
@@ -515,8 +566,8 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     )?;
     writeln!(
         out,
-        "{:<34} {:>8} {:>36} {:>36} {:>36}",
-        "served", "sampling", "inconsistent/judged, own, max margin", "", ""
+        "{:<34} {:>8} {:>50} {:>50} {:>50}",
+        "served", "sampling", "inconsistent/judged, own, max margin, far fewest+ (mean)", "", ""
     )?;
     for row in &report.rows {
         let cells: Vec<String> = row
@@ -524,7 +575,7 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
             .iter()
             .map(|(_, tally)| {
                 format!(
-                    "{}/{} ({:.1}%), own {:.3}, {}",
+                    "{}/{} ({:.1}%), own {:.3}, {}, far {}+ ({:.1})",
                     tally.inconsistent,
                     tally.judged,
                     100.0 * tally.inconsistent as f64 / tally.judged.max(1) as f64,
@@ -533,13 +584,15 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
                         "outside".to_string()
                     } else {
                         format!("{:.2}", tally.max_margin)
-                    }
+                    },
+                    tally.fewest_far,
+                    tally.mean_far,
                 )
             })
             .collect();
         writeln!(
             out,
-            "{:<34} {:>8} {:>36} {:>36} {:>36}",
+            "{:<34} {:>8} {:>50} {:>50} {:>50}",
             row.served,
             row.temperature
                 .map_or("greedy".into(), |t| format!("T={t}")),
@@ -575,4 +628,47 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
         report.rescore_secs_per_token_verdicts * 1e3,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A score `margin` short of the choice.
+    fn score(margin: f64) -> TokenScore {
+        TokenScore {
+            token: 0,
+            rank: 1,
+            logprob: 0.0,
+            margin,
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_the_fewest_far_tokens_of_the_answers_long_enough() {
+        let far = chainference_client::rescore::FAR_MARGIN;
+        let answer = |far_tokens: usize, tokens: usize| -> Vec<TokenScore> {
+            (0..tokens)
+                .map(|index| score(if index < far_tokens { far } else { 0.0 }))
+                .collect()
+        };
+        // Two far tokens, five, and a short answer with none that is not judged at 60.
+        let answers = [answer(2, 60), answer(5, 80), answer(0, 40)];
+        let tally = tally(answers.iter(), 60);
+        assert_eq!(tally.judged, 2);
+        assert_eq!(tally.inconsistent, 2);
+        assert_eq!(tally.fewest_far, 2);
+        assert!((tally.mean_far - 3.5).abs() < 1e-12, "{}", tally.mean_far);
+        let all = super::tally(answers.iter(), 40);
+        assert_eq!((all.judged, all.inconsistent, all.fewest_far), (3, 2, 0));
+    }
+
+    #[test]
+    fn the_questions_differ_for_800_and_the_first_hundred_stay_as_they_were() {
+        let questions: std::collections::HashSet<String> = (0..800).map(topic).collect();
+        assert_eq!(questions.len(), 800);
+        assert_eq!(topic(0), "Write a short essay about lighthouses.");
+        assert_eq!(topic(99), "Describe a day spent with rain.");
+        assert_eq!(topic(800), topic(0));
+    }
 }
