@@ -49,12 +49,7 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
     );
     wait::finalized_history(chain, &answered.request).await;
     let audit = audit();
-    assert!(
-        audit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&audit.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let report = json_of(&audit);
     assert_eq!(report["passed"], true);
     assert_eq!(report["account_checked"], true);
     assert_eq!(
@@ -88,7 +83,7 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
             "--output",
             "json",
         ]);
-        let report: serde_json::Value = serde_json::from_slice(&recounted.stdout).unwrap();
+        let report = json_of(&recounted);
         assert_eq!(report["tokenizer"]["claimed"], 300);
         let counted = report["tokenizer"]["counted"].as_u64().unwrap();
         assert!(
@@ -112,11 +107,7 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
             .expect("the binary runs")
     };
     let verified = offline(bundle_path);
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_succeeded(&verified);
     let honest = Bundle::from_json(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
     // What is edited, how, and the word the refusal names it by.
     type Edit = (&'static str, fn(&mut Bundle), &'static str);
@@ -168,11 +159,7 @@ async fn an_answer_audits_from_the_ledger_and_its_bundle_verifies_offline() {
 
     // A flag counts once.
     let flagged = chainference(&["-k", key, "flag", &request]);
-    assert!(
-        flagged.status.success(),
-        "{}",
-        String::from_utf8_lossy(&flagged.stderr)
-    );
+    assert_succeeded(&flagged);
     let again = chainference(&["-k", key, "flag", &request]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already flagged"));
     let server = server_of(chain, &provider.operator).await;
@@ -216,12 +203,7 @@ async fn a_blind_comparison_counts_once_for_both_servers() {
         "1",
         "Which of you tells it better?",
     ]);
-    assert!(
-        compared.status.success(),
-        "{}",
-        String::from_utf8_lossy(&compared.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&compared.stdout).unwrap();
+    let report = json_of(&compared);
     let preferred = report["preferred"]["server"].as_str().unwrap().to_string();
     assert_ne!(preferred, report["other"]["server"].as_str().unwrap());
     for provider in providers {

@@ -154,12 +154,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
             "What is kept?",
         ],
     );
-    assert!(
-        asked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&asked.stderr)
-    );
-    let answer: serde_json::Value = serde_json::from_slice(&asked.stdout).expect("JSON");
+    let answer = json_of(&asked);
     let mut messages = crate::support::prompt("What is kept?", 512);
     messages.messages.clear();
     messages
@@ -172,7 +167,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
     assert_eq!(answer["answer_tokens"], 60);
     assert_eq!(answer["finish"], "stop");
     let history = chainference_as(&wallet_file, &["--output", "json", "history"]);
-    let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("JSON");
+    let history = json_of(&history);
     assert_eq!(history[0]["answer"], answer["answer"]);
     assert_eq!(history[0]["request"], answer["request"]);
     let request = answer["request"].as_str().expect("an address");
@@ -180,12 +175,7 @@ async fn the_cli_answers_and_refuses_bad_input_without_losing_lamports() {
         &wallet_file,
         &["--output", "json", "ask", "--resume", request],
     );
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
-    let resumed: serde_json::Value = serde_json::from_slice(&resumed.stdout).expect("JSON");
+    let resumed = json_of(&resumed);
     assert_eq!(
         resumed["answer"], answer["answer"],
         "ask --resume prints it whole again"

@@ -133,13 +133,7 @@ async fn a_direct_answer_puts_only_its_roots_on_chain_and_audits_from_the_saved_
         &request,
         "--check-chain",
     ]);
-    let stdout = String::from_utf8_lossy(&audited.stdout);
-    assert!(
-        audited.status.success(),
-        "audit failed: {}",
-        String::from_utf8_lossy(&audited.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let report = json_of(&audited);
     assert_eq!(report["answer_tokens"], max_tokens);
     provider.task.abort();
 }

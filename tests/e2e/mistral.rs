@@ -236,7 +236,7 @@ async fn a_sampled_answer_re_scores_consistent_with_the_weights_its_lock_pinned(
 
     // The offer pins what the engine loaded, as `models` shows it.
     let models = chainference(&["models", "--output", "json"]);
-    let models: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap();
+    let models = json_of(&models);
     let offer = models
         .as_array()
         .unwrap()
@@ -255,12 +255,7 @@ async fn a_sampled_answer_re_scores_consistent_with_the_weights_its_lock_pinned(
         "--output",
         "json",
     ]);
-    assert!(
-        disclosed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&disclosed.stderr)
-    );
-    let disclosed: serde_json::Value = serde_json::from_slice(&disclosed.stdout).unwrap();
+    let disclosed = json_of(&disclosed);
     let request_key = disclosed["request_key"].as_str().unwrap().to_string();
     crate::wait::finalized_history(&scenario.chain, &answer.answered.request).await;
     let audit = |weights: &std::path::Path| {
@@ -276,12 +271,7 @@ async fn a_sampled_answer_re_scores_consistent_with_the_weights_its_lock_pinned(
         ])
     };
     let replayed = audit(weights.path());
-    assert!(
-        replayed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replayed.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    let report = json_of(&replayed);
     let summary = &report["replay"]["summary"];
     assert_eq!(report["answer"], answer.text.as_str());
     let served = u64::from(answer.answered.answer_tokens);
@@ -362,12 +352,7 @@ async fn a_substitute_under_the_pin_is_caught_and_its_far_tokens_confirmed_on_th
         "--output",
         "json",
     ]);
-    assert!(
-        audited.status.success(),
-        "{}",
-        String::from_utf8_lossy(&audited.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&audited.stdout).unwrap();
+    let report = json_of(&audited);
     let replay = &report["replay"];
     assert_eq!(replay["dequantized"], true);
     assert_eq!(replay["summary"]["verdict"], "inconsistent", "{replay}");

@@ -11,7 +11,6 @@ use anchor_lang::Space;
 use chainference::state::{ConfigParams, Request};
 use chainference_client::receipt::V1_STATE_TREES;
 use chainference_client::rpc::Chain;
-use serde_json::Value;
 use solana_signer::Signer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -41,12 +40,7 @@ async fn a_wallet_whose_requests_are_all_closed_keeps_its_history_and_receipts()
             &node,
             &[&["-k", keypair, "--output", "json"], args].concat(),
         );
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice::<Value>(&output.stdout).expect("JSON")
+        json_of(&output)
     };
 
     let mut answers = Vec::new();

@@ -404,6 +404,27 @@ pub fn chainference_on(node: &Node, args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// Fails the test with what the binary wrote to standard error, unless `output` is a success.
+pub fn assert_succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// What the binary printed (with `--output json`), parsed; fails the test with its standard
+/// error where it failed, or with its output where that is not JSON.
+pub fn json_of(output: &std::process::Output) -> serde_json::Value {
+    assert_succeeded(output);
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
 /// `request`'s transcript once everything on its ledger now is finalized (a direct answer's
 /// chunks from `saved`).
 pub async fn finalized_transcript(
