@@ -3,14 +3,14 @@
 //! Providers on a local node answer with SmolLM2-135M-Instruct Q4_1 (the pinned weights) and
 //! with substitutes served under the same pin, as a lying server would: the same GGUF
 //! requantized as Q4_0, the same with its last layers removed, and another model (the tiny
-//! Llama the tests use); `--substitute` picks some. Half the answers are greedy, half sampled at temperature 0.7. Each is
-//! re-scored by `chainference audit --replay` against the pinned file, in its own process with
-//! `--rescore-threads` threads (generation ran on all of the machine's), and judged on its first
-//! 50, 100 and `--tokens` tokens; a few honest answers are re-scored again on all threads, to
-//! time re-scoring against generation on the same threads. The report gives the false-alarm
-//! rate on honest answers and the detection rate of each substitute, per temperature and
-//! length (with the fewest far tokens any one answer had: how near the closest came to passing),
-//! and the re-scoring time per token against generation's.
+//! Llama the tests use); `--substitute` picks some. Half the answers are greedy, half sampled at
+//! temperature 0.7. Each is re-scored by `chainference audit --replay` against the pinned file,
+//! in its own process with `--rescore-threads` threads (generation ran on all of the machine's),
+//! and judged on its first 50, 100 and `--tokens` tokens; a few honest answers are re-scored
+//! again on all threads, to time re-scoring against generation on the same threads. The report
+//! gives the false-alarm rate on honest answers and the detection rate of each substitute, per
+//! temperature and length (with the fewest far tokens any one answer had: how near the closest
+//! came to passing), and the re-scoring time per token against generation's.
 
 use super::substitutes::{write_substitute, Substitute};
 use super::{question, settings, user, Bed};
@@ -63,7 +63,7 @@ pub enum Cheat {
     /// The pinned GGUF requantized as Q4_0 (a cheaper quantization).
     #[value(name = "q4-0")]
     Q4_0,
-    /// The pinned GGUF without its last [`LAYERS_REMOVED`] layers.
+    /// The pinned GGUF without its last layers (`LAYERS_REMOVED`).
     Truncated,
     /// Another model (the tiny Llama).
     OtherModel,
