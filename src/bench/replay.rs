@@ -73,6 +73,8 @@ pub enum Cheat {
 const SAMPLED: f64 = 0.7;
 /// Layers the truncated substitute lacks.
 const LAYERS_REMOVED: u32 = 2;
+/// The confidence of the bounds on each share of answers judged inconsistent.
+const CONFIDENCE: f64 = 0.95;
 /// Honest answers re-scored again on all threads to time re-scoring against generation.
 const TIMED: usize = 5;
 
@@ -121,6 +123,11 @@ pub struct Tally {
     pub fewest_far: usize,
     /// Their mean over the answers.
     pub mean_far: f64,
+    /// With [`CONFIDENCE`], the share of such answers judged inconsistent is at least this (one
+    /// sided, Clopper–Pearson): a substitute's detection rate, as far as `judged` shows it.
+    pub inconsistent_at_least: f64,
+    /// With [`CONFIDENCE`], at most this: an honest false-alarm rate.
+    pub inconsistent_at_most: f64,
 }
 
 /// One served model's answers, judged.
@@ -128,6 +135,8 @@ pub struct Tally {
 pub struct Row {
     /// Which weights answered.
     pub served: String,
+    /// Whether they are the pinned ones (verdicts of inconsistent are false alarms).
+    pub honest: bool,
     /// Greedy (`None`) or sampled.
     pub temperature: Option<f64>,
     /// Per length judged: (tokens, tally).
@@ -358,6 +367,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                 .collect();
             rows.push(Row {
                 served: name.clone(),
+                honest: index == 0,
                 temperature,
                 lengths,
             });
@@ -553,7 +563,62 @@ fn tally<'a>(answers: impl Iterator<Item = &'a Vec<TokenScore>>, length: usize) 
         tally.own_choice = own as f64 / tokens.max(1) as f64;
         tally.mean_far = far as f64 / tally.judged as f64;
     }
+    (tally.inconsistent_at_least, tally.inconsistent_at_most) =
+        share_bounds(tally.inconsistent, tally.judged);
     tally
+}
+
+/// One-sided Clopper–Pearson bounds, each holding with [`CONFIDENCE`], on a share seen as
+/// `hits` of `n`: the least share under which `hits` or more would still be seen with the
+/// remaining probability, and the greatest under which `hits` or fewer would.
+fn share_bounds(hits: usize, n: usize) -> (f64, f64) {
+    let alpha = 1.0 - CONFIDENCE;
+    // P(X <= k) for X ~ Binomial(n, p), each term in logarithms.
+    let at_most = |k: usize, p: f64| -> f64 {
+        let (mut ln_choose, mut sum) = (0.0f64, 0.0);
+        for j in 0..=k.min(n) {
+            if j > 0 {
+                ln_choose += ((n - j + 1) as f64).ln() - (j as f64).ln();
+            }
+            // A power of 0 is 1, whatever the base rounded to.
+            let power = |exponent: usize, base: f64| {
+                if exponent == 0 {
+                    0.0
+                } else {
+                    exponent as f64 * base.ln()
+                }
+            };
+            sum += (ln_choose + power(j, p) + power(n - j, 1.0 - p)).exp();
+        }
+        sum
+    };
+    // The share where `rises` (increasing in it) reaches `alpha`, by bisection.
+    let solve = |rises: &dyn Fn(f64) -> f64| {
+        let (mut low, mut high) = (0.0, 1.0);
+        for _ in 0..64 {
+            let middle = (low + high) / 2.0;
+            if rises(middle) < alpha {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        (low + high) / 2.0
+    };
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let lower = if hits == 0 {
+        0.0
+    } else {
+        solve(&|p| 1.0 - at_most(hits - 1, p))
+    };
+    let upper = if hits >= n {
+        1.0
+    } else {
+        1.0 - solve(&|q| at_most(hits, 1.0 - q))
+    };
+    (lower, upper)
 }
 
 fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()> {
@@ -566,7 +631,7 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     )?;
     writeln!(
         out,
-        "{:<34} {:>8} {:>50} {:>50} {:>50}",
+        "{:<34} {:>8} {:>66} {:>66} {:>66}",
         "served", "sampling", "inconsistent/judged, own, max margin, far fewest+ (mean)", "", ""
     )?;
     for row in &report.rows {
@@ -574,8 +639,13 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
             .lengths
             .iter()
             .map(|(_, tally)| {
+                let bound = if row.honest {
+                    format!("<= {:.1}%", 100.0 * tally.inconsistent_at_most)
+                } else {
+                    format!(">= {:.1}%", 100.0 * tally.inconsistent_at_least)
+                };
                 format!(
-                    "{}/{} ({:.1}%), own {:.3}, {}, far {}+ ({:.1})",
+                    "{}/{} ({:.1}%, {bound}), own {:.3}, {}, far {}+ ({:.1})",
                     tally.inconsistent,
                     tally.judged,
                     100.0 * tally.inconsistent as f64 / tally.judged.max(1) as f64,
@@ -592,7 +662,7 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
             .collect();
         writeln!(
             out,
-            "{:<34} {:>8} {:>50} {:>50} {:>50}",
+            "{:<34} {:>8} {:>66} {:>66} {:>66}",
             row.served,
             row.temperature
                 .map_or("greedy".into(), |t| format!("T={t}")),
@@ -661,6 +731,22 @@ mod tests {
         assert!((tally.mean_far - 3.5).abs() < 1e-12, "{}", tally.mean_far);
         let all = super::tally(answers.iter(), 40);
         assert_eq!((all.judged, all.inconsistent, all.fewest_far), (3, 2, 0));
+    }
+
+    #[test]
+    fn share_bounds_are_clopper_pearson_s() {
+        // No miss in 60: the share caught is at least 0.05^(1/60) (and a miss rate of 0 at most
+        // 1 - that); 5 of 10: the one-sided 95% bounds are 0.2224 and 0.7776.
+        let (lower, upper) = share_bounds(60, 60);
+        assert!((lower - 0.05f64.powf(1.0 / 60.0)).abs() < 1e-9, "{lower}");
+        assert_eq!(upper, 1.0);
+        let (lower, upper) = share_bounds(0, 100);
+        assert_eq!(lower, 0.0);
+        assert!((upper - (1.0 - 0.05f64.powf(0.01))).abs() < 1e-9, "{upper}");
+        let (lower, upper) = share_bounds(5, 10);
+        assert!((lower - 0.222441).abs() < 1e-5, "{lower}");
+        assert!((upper - (1.0 - 0.222441)).abs() < 1e-5, "{upper}");
+        assert_eq!(share_bounds(0, 0), (0.0, 1.0));
     }
 
     #[test]
