@@ -63,7 +63,7 @@ pub enum Cheat {
     /// The pinned GGUF requantized as Q4_0 (a cheaper quantization).
     #[value(name = "q4-0")]
     Q4_0,
-    /// The pinned GGUF without its last layers (`LAYERS_REMOVED`).
+    /// The pinned GGUF without its last two layers.
     Truncated,
     /// Another model (the tiny Llama).
     OtherModel,
