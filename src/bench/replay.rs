@@ -25,7 +25,7 @@ use chainference_client::sampling::SeededSampler;
 use chainference_client::weights::weights_digest;
 use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
 use chainference_provider::engine::{Engine, EngineError, Generated};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -43,7 +43,7 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 20)]
     pub per_substitute: usize,
     /// The substitutes served (repeat the flag for several; all three by default).
-    #[arg(long = "substitute", value_enum, default_values_t = [Cheat::Q4_0, Cheat::Truncated, Cheat::OtherModel])]
+    #[arg(long = "substitute", value_enum, default_values_t = Cheat::value_variants().to_vec())]
     pub substitutes: Vec<Cheat>,
     /// Tokens of each answer; verdicts on its first 50, 100 and all of them.
     #[arg(long, default_value_t = 200)]
@@ -58,7 +58,7 @@ pub struct ReplayArgs {
 }
 
 /// A substitute a lying server serves under the pinned weights' digest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Cheat {
     /// The pinned GGUF requantized as Q4_0 (a cheaper quantization).
     #[value(name = "q4-0")]
@@ -181,8 +181,9 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     let work = tempfile::tempdir().context("a temporary folder for the substitutes")?;
     eprintln!("Writing the substitutes…");
     let mut served: Vec<(String, PathBuf)> = vec![("pinned Q4_1".into(), pinned_path.clone())];
-    let chosen = [Cheat::Q4_0, Cheat::Truncated, Cheat::OtherModel]
-        .into_iter()
+    let chosen = Cheat::value_variants()
+        .iter()
+        .copied()
         .filter(|cheat| args.substitutes.contains(cheat));
     for cheat in chosen {
         let substitute = match cheat {
@@ -573,6 +574,15 @@ fn tally<'a>(answers: impl Iterator<Item = &'a Vec<TokenScore>>, length: usize) 
 /// remaining probability, and the greatest under which `hits` or fewer would.
 fn share_bounds(hits: usize, n: usize) -> (f64, f64) {
     let alpha = 1.0 - CONFIDENCE;
+    // The logarithm of `base` to the power `exponent`: 0 for a power of 0, whatever the base
+    // rounded to.
+    let ln_power = |exponent: usize, base: f64| {
+        if exponent == 0 {
+            0.0
+        } else {
+            exponent as f64 * base.ln()
+        }
+    };
     // P(X <= k) for X ~ Binomial(n, p), each term in logarithms.
     let at_most = |k: usize, p: f64| -> f64 {
         let (mut ln_choose, mut sum) = (0.0f64, 0.0);
@@ -580,15 +590,7 @@ fn share_bounds(hits: usize, n: usize) -> (f64, f64) {
             if j > 0 {
                 ln_choose += ((n - j + 1) as f64).ln() - (j as f64).ln();
             }
-            // A power of 0 is 1, whatever the base rounded to.
-            let power = |exponent: usize, base: f64| {
-                if exponent == 0 {
-                    0.0
-                } else {
-                    exponent as f64 * base.ln()
-                }
-            };
-            sum += (ln_choose + power(j, p) + power(n - j, 1.0 - p)).exp();
+            sum += (ln_choose + ln_power(j, p) + ln_power(n - j, 1.0 - p)).exp();
         }
         sum
     };
@@ -632,7 +634,11 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
     writeln!(
         out,
         "{:<34} {:>8} {:>66} {:>66} {:>66}",
-        "served", "sampling", "inconsistent/judged, own, max margin, far fewest+ (mean)", "", ""
+        "served",
+        "sampling",
+        "inconsistent/judged (%, 95% bound), own, max margin, far fewest+ (mean)",
+        "",
+        ""
     )?;
     for row in &report.rows {
         let cells: Vec<String> = row
