@@ -55,6 +55,10 @@ pub struct ReplayArgs {
     /// Questions in flight at once per provider.
     #[arg(long, default_value_t = 4)]
     pub concurrency: u16,
+    /// The number of the first question asked (the honest answers', then each substitute's in
+    /// turn): runs over disjoint ranges of the [`QUESTIONS`] distinct questions add up.
+    #[arg(long, default_value_t = 0)]
+    pub first_question: usize,
 }
 
 /// A substitute a lying server serves under the pinned weights' digest.
@@ -77,6 +81,8 @@ const LAYERS_REMOVED: u32 = 2;
 const CONFIDENCE: f64 = 0.95;
 /// Honest answers re-scored again on all threads to time re-scoring against generation.
 const TIMED: usize = 5;
+/// Distinct questions [`topic`] asks; past them they repeat (and greedy answers with them).
+const QUESTIONS: usize = TOPICS.len() * ASKS.len() * FOR.len();
 
 /// An engine serving one model's weights under another's pin: what a lying server does.
 pub struct Claiming {
@@ -176,6 +182,15 @@ struct Asked {
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     anyhow::ensure!(args.tokens >= 100, "--tokens must be at least 100");
+    let substitutes = Cheat::value_variants()
+        .iter()
+        .filter(|cheat| args.substitutes.contains(cheat))
+        .count();
+    let asked = args
+        .per_substitute
+        .saturating_mul(substitutes)
+        .saturating_add(args.honest);
+    check_questions(args.first_question, asked)?;
     let pinned_path = tokio::task::spawn_blocking(smollm2::model_path).await??;
     let pinned = weights_digest(&pinned_path)?;
     let work = tempfile::tempdir().context("a temporary folder for the substitutes")?;
@@ -287,7 +302,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
         } else {
             args.per_substitute
         };
-        let first = total;
+        let first = args.first_question + total;
         queues.push(
             (0..count)
                 .map(|number| (index, (number % 2 == 1).then_some(SAMPLED), first + number))
@@ -296,8 +311,8 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
         total += count;
     }
     eprintln!(
-        "Asking {total} questions of {} tokens through the chain…",
-        args.tokens
+        "Asking {total} questions of {} tokens through the chain, from number {}…",
+        args.tokens, args.first_question
     );
     let mut asked = Vec::new();
     loop {
@@ -419,49 +434,64 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     bed.finish(output, &report, print_report).await
 }
 
-/// The `number`-th question of the bench: varied topics, so answers differ (800 before they
-/// repeat).
+/// What the questions are about.
+const TOPICS: [&str; 20] = [
+    "lighthouses",
+    "bread baking",
+    "the moon",
+    "rivers",
+    "chess",
+    "bees",
+    "winter",
+    "trains",
+    "volcanoes",
+    "libraries",
+    "the ocean",
+    "bicycles",
+    "mountains",
+    "clocks",
+    "gardens",
+    "music",
+    "deserts",
+    "bridges",
+    "owls",
+    "rain",
+];
+/// How they ask.
+const ASKS: [&str; 5] = [
+    "Write a short essay about",
+    "Tell me a story about",
+    "Explain to a child how to think about",
+    "List some facts about",
+    "Describe a day spent with",
+];
+/// Past the first hundred, for someone: greedy answers to one prompt are all the same.
+const FOR: [&str; 8] = [
+    "",
+    ", for a child",
+    ", for a sailor",
+    ", for a scientist",
+    ", for a history book",
+    ", for a travel guide",
+    ", for a farmer",
+    ", for a newspaper",
+];
+
+/// Checks that the `asked` questions from number `first` on are distinct ones.
+fn check_questions(first: usize, asked: usize) -> Result<()> {
+    match first.checked_add(asked) {
+        Some(end) if end <= QUESTIONS => Ok(()),
+        _ => Err(anyhow!(
+            "{asked} questions asked from number {first}, but only {QUESTIONS} are distinct \
+             (numbers 0 to {}): lower --first-question or the answers asked",
+            QUESTIONS - 1
+        )),
+    }
+}
+
+/// The `number`-th question of the bench: varied topics, so answers differ ([`QUESTIONS`]
+/// before they repeat).
 fn topic(number: usize) -> String {
-    const TOPICS: [&str; 20] = [
-        "lighthouses",
-        "bread baking",
-        "the moon",
-        "rivers",
-        "chess",
-        "bees",
-        "winter",
-        "trains",
-        "volcanoes",
-        "libraries",
-        "the ocean",
-        "bicycles",
-        "mountains",
-        "clocks",
-        "gardens",
-        "music",
-        "deserts",
-        "bridges",
-        "owls",
-        "rain",
-    ];
-    const ASKS: [&str; 5] = [
-        "Write a short essay about",
-        "Tell me a story about",
-        "Explain to a child how to think about",
-        "List some facts about",
-        "Describe a day spent with",
-    ];
-    // Past the first hundred, for someone: greedy answers to one prompt are all the same.
-    const FOR: [&str; 8] = [
-        "",
-        ", for a child",
-        ", for a sailor",
-        ", for a scientist",
-        ", for a history book",
-        ", for a travel guide",
-        ", for a farmer",
-        ", for a newspaper",
-    ];
     let asks = TOPICS.len() * ASKS.len();
     format!(
         "{} {}{}.",
@@ -757,10 +787,20 @@ mod tests {
 
     #[test]
     fn the_questions_differ_for_800_and_the_first_hundred_stay_as_they_were() {
-        let questions: std::collections::HashSet<String> = (0..800).map(topic).collect();
-        assert_eq!(questions.len(), 800);
+        assert_eq!(QUESTIONS, 800);
+        let questions: std::collections::HashSet<String> = (0..QUESTIONS).map(topic).collect();
+        assert_eq!(questions.len(), QUESTIONS);
         assert_eq!(topic(0), "Write a short essay about lighthouses.");
         assert_eq!(topic(99), "Describe a day spent with rain.");
-        assert_eq!(topic(800), topic(0));
+        assert_eq!(topic(QUESTIONS), topic(0));
+    }
+
+    #[test]
+    fn questions_past_the_distinct_ones_are_refused() {
+        assert!(check_questions(0, QUESTIONS).is_ok());
+        assert!(check_questions(640, 160).is_ok());
+        let refused = check_questions(641, 160).unwrap_err().to_string();
+        assert!(refused.contains("--first-question"), "{refused}");
+        assert!(check_questions(usize::MAX, 1).is_err());
     }
 }
