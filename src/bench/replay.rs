@@ -56,7 +56,7 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: u16,
     /// The number of the first question asked (the honest answers', then each substitute's in
-    /// turn): runs over disjoint ranges of the [`QUESTIONS`] distinct questions add up.
+    /// turn): runs over disjoint ranges of the 800 distinct questions add up.
     #[arg(long, default_value_t = 0)]
     pub first_question: usize,
 }
