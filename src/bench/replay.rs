@@ -182,13 +182,15 @@ struct Asked {
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     anyhow::ensure!(args.tokens >= 100, "--tokens must be at least 100");
-    let substitutes = Cheat::value_variants()
+    // Each substitute once, however often `--substitute` names it, in a fixed order.
+    let chosen: Vec<Cheat> = Cheat::value_variants()
         .iter()
+        .copied()
         .filter(|cheat| args.substitutes.contains(cheat))
-        .count();
+        .collect();
     let asked = args
         .per_substitute
-        .saturating_mul(substitutes)
+        .saturating_mul(chosen.len())
         .saturating_add(args.honest);
     check_questions(args.first_question, asked)?;
     let pinned_path = tokio::task::spawn_blocking(smollm2::model_path).await??;
@@ -196,10 +198,6 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     let work = tempfile::tempdir().context("a temporary folder for the substitutes")?;
     eprintln!("Writing the substitutes…");
     let mut served: Vec<(String, PathBuf)> = vec![("pinned Q4_1".into(), pinned_path.clone())];
-    let chosen = Cheat::value_variants()
-        .iter()
-        .copied()
-        .filter(|cheat| args.substitutes.contains(cheat));
     for cheat in chosen {
         let substitute = match cheat {
             Cheat::Q4_0 => Substitute::Q4_0,
