@@ -90,7 +90,8 @@ async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
         .await
         .rescore(MODEL, &prompt, &sampler, &text)
         .await
-        .expect("re-scored");
+        .expect("re-scored")
+        .scores;
     let rescored = Rescored::of(&scores);
     // Every served token with text is scored; a special one after the last text is not seen.
     let scored = rescored.tokens as u32;
@@ -114,7 +115,8 @@ async fn a_greedy_answer_is_consistent_and_one_changed_token_is_not() {
         .await
         .rescore(MODEL, &prompt, &sampler, &changed)
         .await
-        .expect("re-scored");
+        .expect("re-scored")
+        .scores;
     let rescored = Rescored::of(&scores);
     let (at, worst) = rescored.worst.expect("a token falls short");
     assert!(
@@ -142,7 +144,8 @@ async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
             .await
             .rescore(MODEL, &prompt, &sampler, &text)
             .await
-            .expect("re-scored"),
+            .expect("re-scored")
+            .scores,
     );
     assert_eq!(rescored.own_choice, rescored.tokens, "{rescored:?}");
     assert_eq!(rescored.verdict, Verdict::Consistent);
@@ -153,7 +156,8 @@ async fn a_sampled_answer_is_reproduced_under_its_seed_and_not_under_another() {
             .await
             .rescore(MODEL, &prompt, &elsewhere, &text)
             .await
-            .expect("re-scored"),
+            .expect("re-scored")
+            .scores,
     );
     assert_eq!(rescored.verdict, Verdict::Inconsistent, "{rescored:?}");
 }
@@ -178,7 +182,8 @@ async fn sampled_answers_after_others_with_the_same_start_are_reproduced() {
         let scores = rescorer
             .rescore(MODEL, &prompt, &sampler, &text)
             .await
-            .expect("re-scored");
+            .expect("re-scored")
+            .scores;
         let first = scores.first().expect("a token scored");
         assert_eq!(first.margin, 0.0, "the first token of {text:?}: {first:?}");
         let rescored = Rescored::of(&scores);
@@ -199,7 +204,8 @@ async fn far_tokens_are_scored_again_on_the_served_kernels_until_one_stays_far()
         .await
         .rescore(MODEL, &prompt, &sampler, &text)
         .await
-        .expect("re-scored");
+        .expect("re-scored")
+        .scores;
     // Other kernels put one honest token far short (F32 did so for one answer in 100 served on
     // 4-bit kernels): scored again on the served engine, it is the model's choice.
     let at = honest.len() / 2;
@@ -231,7 +237,8 @@ async fn far_tokens_are_scored_again_on_the_served_kernels_until_one_stays_far()
         .await
         .rescore(MODEL, &prompt, &sampler, &changed)
         .await
-        .expect("re-scored");
+        .expect("re-scored")
+        .scores;
     let first_far = scores.iter().position(|score| score.margin >= FAR_MARGIN);
     let first_far = first_far.expect("the changed token falls far short");
     let positions = engine

@@ -147,6 +147,35 @@ pub struct Row {
     pub temperature: Option<f64>,
     /// Per length judged: (tokens, tally).
     pub lengths: Vec<(u32, Tally)>,
+    /// What re-scoring its answers cost.
+    pub cost: Cost,
+}
+
+/// What re-scoring a row's answers cost in requests to the model, a token of the answer.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Cost {
+    /// Mean over the answers of requests a token.
+    pub mean_runs_per_token: f64,
+    /// The most in any one answer.
+    pub max_runs_per_token: f64,
+    /// Answers whose budget of requests was spent before their end (other ways of drawing
+    /// the text were no longer weighed past it).
+    pub budget_spent: usize,
+}
+
+impl Cost {
+    /// The cost of re-scoring `answers`.
+    fn of<'a>(answers: impl Iterator<Item = &'a Judged>) -> Self {
+        let mut cost = Self::default();
+        let mut rates = Vec::new();
+        for answer in answers {
+            rates.extend(answer.runs_per_token());
+            cost.budget_spent += usize::from(answer.stopped.is_some());
+        }
+        cost.max_runs_per_token = rates.iter().copied().fold(0.0, f64::max);
+        cost.mean_runs_per_token = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+        cost
+    }
 }
 
 /// The report.
@@ -272,18 +301,20 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                 let rescored = auditor.rescore(&answer, threads).await?;
                 let summary = Rescored::of(&rescored.scores);
                 eprintln!(
-                    "re-scored {} ({}, {}): {:?}, {} of {} tokens own, {} far, largest margin {:.2}, {} scored again quantized",
+                    "re-scored {} ({}, {}): {:?}, {} of {} tokens own, {} far, largest margin {:.2}, {} scored again quantized, {} model runs{}",
                     answer.request,
                     names[answer.served],
-                    answer
-                        .temperature
-                        .map_or("greedy".into(), |t| format!("T={t}")),
+                    sampling(answer.temperature),
                     summary.verdict,
                     summary.own_choice,
                     summary.tokens,
                     summary.far,
                     summary.worst.map_or(0.0, |(_, worst)| worst.margin),
                     rescored.confirmed,
+                    rescored.runs,
+                    rescored
+                        .stopped
+                        .map_or(String::new(), |at| format!(", budget spent at token {at}")),
                 );
                 judged.push((answer.served, answer.temperature, rescored));
             }
@@ -369,14 +400,16 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
     let mut rows = Vec::new();
     for (index, (name, _)) in served.iter().enumerate() {
         for temperature in [None, Some(SAMPLED)] {
+            let answers: Vec<&Judged> = judged
+                .iter()
+                .filter(|(served, t, ..)| *served == index && *t == temperature)
+                .map(|(_, _, rescored)| rescored)
+                .collect();
             let lengths = [50, 100, args.tokens]
                 .into_iter()
                 .map(|length| {
-                    let answers = judged
-                        .iter()
-                        .filter(|(served, t, ..)| *served == index && *t == temperature)
-                        .map(|(_, _, rescored)| &rescored.scores);
-                    (length, tally(answers, length as usize))
+                    let scores = answers.iter().map(|answer| &answer.scores);
+                    (length, tally(scores, length as usize))
                 })
                 .collect();
             rows.push(Row {
@@ -384,6 +417,7 @@ pub async fn run(args: &ReplayArgs, output: Output) -> Result<()> {
                 honest: index == 0,
                 temperature,
                 lengths,
+                cost: Cost::of(answers.into_iter()),
             });
         }
     }
@@ -475,6 +509,11 @@ const FOR: [&str; 8] = [
     ", for a newspaper",
 ];
 
+/// How an answer was sampled, for the report: greedy or at its temperature.
+fn sampling(temperature: Option<f64>) -> String {
+    temperature.map_or("greedy".into(), |t| format!("T={t}"))
+}
+
 /// Checks that the `asked` questions from number `first` on are distinct ones.
 fn check_questions(first: usize, asked: usize) -> Result<()> {
     match first.checked_add(asked) {
@@ -516,12 +555,21 @@ struct Judged {
     seconds: f64,
     /// Tokens scored again on the quantized weights.
     confirmed: usize,
+    /// Requests re-scoring made to the model (F32 weights; the quantized runs left out).
+    runs: usize,
+    /// Where other ways of drawing the text stopped being weighed, the budget spent.
+    stopped: Option<usize>,
 }
 
 impl Judged {
     /// Seconds a token, if it has any.
     fn secs_per_token(&self) -> Option<f64> {
         (!self.scores.is_empty()).then(|| self.seconds / self.scores.len() as f64)
+    }
+
+    /// Requests to the model a token, if it has any.
+    fn runs_per_token(&self) -> Option<f64> {
+        (!self.scores.is_empty()).then(|| self.runs as f64 / self.scores.len() as f64)
     }
 }
 
@@ -558,6 +606,8 @@ impl Auditor {
                 confirmed: replay["confirmed_on_quantized_kernels"]
                     .as_array()
                     .map_or(0, Vec::len),
+                runs: serde_json::from_value(replay["model_runs"].clone())?,
+                stopped: serde_json::from_value(replay["ways_stopped_at"].clone())?,
             });
         }
         Err(anyhow!("{request} was not finalized within two minutes"))
@@ -698,11 +748,27 @@ fn print_report(out: &mut std::fs::File, report: &Report) -> std::io::Result<()>
             out,
             "{:<34} {:>8} {:>66} {:>66} {:>66}",
             row.served,
-            row.temperature
-                .map_or("greedy".into(), |t| format!("T={t}")),
+            sampling(row.temperature),
             cells.first().map_or("", String::as_str),
             cells.get(1).map_or("", String::as_str),
             cells.get(2).map_or("", String::as_str),
+        )?;
+    }
+    writeln!(
+        out,
+        "Requests to the model re-scoring made, a token (mean, most in one answer; answers whose budget was spent):"
+    )?;
+    for row in &report.rows {
+        let Cost {
+            mean_runs_per_token,
+            max_runs_per_token,
+            budget_spent,
+        } = row.cost;
+        writeln!(
+            out,
+            "{:<34} {:>8} {mean_runs_per_token:.2}, {max_runs_per_token:.2}; {budget_spent}",
+            row.served,
+            sampling(row.temperature),
         )?;
     }
     let all_threads = match report.rescore_secs_per_token {
@@ -746,6 +812,27 @@ mod tests {
             logprob: 0.0,
             margin,
         }
+    }
+
+    #[test]
+    fn a_row_s_cost_is_its_answers_requests_a_token_and_where_budgets_ran_out() {
+        let judged = |tokens: usize, runs: usize, stopped: Option<usize>| Judged {
+            scores: vec![score(0.0); tokens],
+            seconds: 1.0,
+            confirmed: 0,
+            runs,
+            stopped,
+        };
+        let answers = [
+            judged(100, 150, None),
+            judged(50, 400, Some(30)),
+            judged(0, 1, None),
+        ];
+        let cost = Cost::of(answers.iter());
+        // 1.5 and 8 a token; the empty answer has no rate.
+        assert_eq!(cost.mean_runs_per_token, 4.75);
+        assert_eq!(cost.max_runs_per_token, 8.0);
+        assert_eq!(cost.budget_spent, 1);
     }
 
     #[test]

@@ -107,6 +107,12 @@ struct Replayed {
     /// The positions of tokens that fell far short on F32, scored again on the file's own
     /// quantized kernels.
     confirmed: Vec<usize>,
+    /// Requests re-scoring made to the model.
+    runs: usize,
+    /// The requests it weighed other ways of drawing the text within.
+    budget: usize,
+    /// Where it stopped weighing other ways of drawing the text, its budget spent.
+    cut: Option<usize>,
 }
 
 /// Re-scores the decrypted answer with the weights `--replay` names, refused unless they are
@@ -122,7 +128,7 @@ async fn replay(
     use chainference_client::sampling::SeededSampler;
     use chainference_client::weights::digest_hex;
     use chainference_provider::engine::mistral::{MistralEngine, MistralModel};
-    use chainference_provider::engine::Engine;
+    use chainference_provider::engine::{Engine, Rescoring};
     let Some(path) = &args.replay else {
         return Ok(None);
     };
@@ -152,7 +158,12 @@ async fn replay(
     }
     let sampler = SeededSampler::new(address, &decrypted.prompt.sampling);
     let start = std::time::Instant::now();
-    let mut scores = engine
+    let Rescoring {
+        mut scores,
+        runs,
+        budget,
+        cut,
+    } = engine
         .rescore(&model, &decrypted.prompt, &sampler, &decrypted.text)
         .await?;
     let dequantized = dequantize::is_on();
@@ -179,6 +190,9 @@ async fn replay(
         seconds: start.elapsed().as_secs_f64(),
         dequantized,
         confirmed,
+        runs,
+        budget,
+        cut,
     }))
 }
 
@@ -254,13 +268,19 @@ fn replay_lines(replayed: &Replayed) -> String {
         verdict,
         ..
     } = &replayed.rescored;
+    let cut = replayed.cut.map_or(String::new(), |cut| {
+        format!(
+            " Other ways of drawing the text were weighed before token {cut} only (re-scoring's budget of {} model runs was spent there): past it the text's own tokens are scored, which takes excuses away and adds none.",
+            replayed.budget
+        )
+    });
     let verdict = match verdict {
         Verdict::Consistent => "consistent with the pinned weights",
         Verdict::Inconsistent => "INCONSISTENT with the pinned weights",
         Verdict::TooShortToTell => "too short to tell",
     };
     format!(
-        "Re-scored with weights {}{} in {:.2} s: {own_choice} of {tokens} tokens are the model's own choice under the request's seed, {far} fall {} or more short of it{}; ranks 1 / 2-5 / 6-50 / over 50: {} / {} / {} / {}; mean log-probability {mean_logprob:.3}; mean margin {mean_margin:.3} (consistent up to {}, from {} tokens on). Verdict: {verdict}.",
+        "Re-scored with weights {}{} in {:.2} s ({} model runs): {own_choice} of {tokens} tokens are the model's own choice under the request's seed, {far} fall {} or more short of it{}; ranks 1 / 2-5 / 6-50 / over 50: {} / {} / {} / {}; mean log-probability {mean_logprob:.3}; mean margin {mean_margin:.3} (consistent up to {}, from {} tokens on).{cut} Verdict: {verdict}.",
         replayed.weights,
         if replayed.dequantized {
             " (dequantized to F32)"
@@ -268,6 +288,7 @@ fn replay_lines(replayed: &Replayed) -> String {
             ""
         },
         replayed.seconds,
+        replayed.runs,
         chainference_client::rescore::FAR_MARGIN,
         match replayed.confirmed.len() {
             0 => String::new(),
@@ -376,6 +397,9 @@ pub async fn run(global: &Global, args: &AuditArgs) -> Result<()> {
                 "seconds": replayed.seconds,
                 "dequantized": replayed.dequantized,
                 "confirmed_on_quantized_kernels": replayed.confirmed,
+                "model_runs": replayed.runs,
+                "model_runs_budget": replayed.budget,
+                "ways_stopped_at": replayed.cut,
                 "summary": replayed.rescored,
                 "tokens": replayed.scores,
             })),

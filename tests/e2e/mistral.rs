@@ -487,7 +487,8 @@ async fn answers_asked_at_once_are_each_the_models_own() {
         let scores = rescorer
             .rescore(&model.id, &prompt, &sampler, &answer)
             .await
-            .expect("re-scored");
+            .expect("re-scored")
+            .scores;
         let rescored = chainference_client::rescore::Rescored::of(&scores);
         assert_eq!(
             rescored.verdict,

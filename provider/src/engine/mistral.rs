@@ -7,7 +7,7 @@
 //! random state is shared by every request the engine serves, so no answer could be replayed):
 //! a logits processor leaves only the sampler's choice, which mistral.rs's argmax then takes.
 
-use super::{rescoring, Engine, EngineError, Generated};
+use super::{rescoring, Engine, EngineError, Generated, Rescoring};
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
 use chainference_client::rescore::TokenScore;
 use chainference_client::sampling::SeededSampler;
@@ -169,7 +169,7 @@ impl MistralEngine {
         prompt: &PromptEnvelope,
         sampler: &SeededSampler,
         answer: &str,
-    ) -> Result<Vec<TokenScore>, EngineError> {
+    ) -> Result<Rescoring, EngineError> {
         let loaded = self.loaded(model)?;
         let _turn = loaded.turn.acquire().await;
         let scorer = Scorer::new(&loaded.model, model);
@@ -778,7 +778,8 @@ mod tests {
             .await
             .rescore(&model.id, &prompt, &sampler, &answer)
             .await
-            .expect("re-scored");
+            .expect("re-scored")
+            .scores;
         assert!(honest.iter().all(|score| score.margin == 0.0), "{honest:?}");
         let drawn: Vec<u32> = honest.iter().map(|score| score.token).collect();
 
@@ -814,7 +815,8 @@ mod tests {
         };
         let scores = rescoring::rescore(&lifted, &prompt_tokens, &sampler, &answer)
             .await
-            .expect("re-scored");
+            .expect("re-scored")
+            .scores;
         let tokens: Vec<u32> = scores.iter().map(|score| score.token).collect();
         assert_eq!(tokens, drawn, "{answer:?}: token {index} lifted");
         assert!(scores[index].margin < 0.02, "{:?}", scores[index]);

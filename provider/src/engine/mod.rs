@@ -7,6 +7,8 @@ pub mod mistral;
 pub mod replay;
 #[cfg(any(feature = "mistralrs", test))]
 mod rescoring;
+#[cfg(feature = "mistralrs")]
+pub use rescoring::Rescoring;
 
 use chainference_client::envelope::{FinishReason, PromptEnvelope};
 use chainference_client::sampling::SeededSampler;

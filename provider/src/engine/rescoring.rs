@@ -23,11 +23,21 @@
 //! on past what the look-ahead read. Every request to the model costs (on a CPU, at least a
 //! pass over the weights), and most places with near-ties have no way that fits the text: the
 //! answer is kept only once a way there runs the model.
+//!
+//! Weighing ways costs runs, and a text with a way that fits at every position (a substitute's
+//! " C C C …", or text made to stall an auditor) would cost dozens a position. The runs are
+//! budgeted ([`RUNS_PER_TOKEN`] an answer token, checked before each position's weighing,
+//! which then runs whole): once spent, every later position is scored as one where no way
+//! fits, on the path as it is (the text's own tokens past the last way kept). Past it, a token
+//! counts as the model's only where it is itself near the choice: a spent budget takes
+//! excuses away and adds none, so it may make a costly honest answer inconsistent, and never
+//! lets a substitute pass. Where it was spent is reported ([`Rescoring::cut`]).
 
 use super::EngineError;
 use chainference_client::claims::SPECIAL_TOKEN_ALLOWANCE;
 use chainference_client::rescore::{score_token, TokenScore, FAR_MARGIN, MARGIN_CAP};
 use chainference_client::sampling::SeededSampler;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// Tokens compared on two ways of drawing the text where both fit it (a token, or a shorter one
@@ -40,6 +50,24 @@ const MAX_TURNS: usize = 2;
 const MAX_TOKEN_CHARS: usize = 16;
 /// The most tokens one character is drawn as (UTF-8 takes at most four bytes, a token each).
 const MAX_CHARACTER_TOKENS: usize = 4;
+/// Requests to the model (runs and kept states) re-scoring may make, an answer token, before it
+/// stops weighing other ways of drawing the text (a position whose weighing began goes on).
+pub(crate) const RUNS_PER_TOKEN: usize = 8;
+
+/// An answer re-scored, and what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rescoring {
+    /// Each token's score, as an honest server would have drawn the text.
+    pub scores: Vec<TokenScore>,
+    /// Requests made to the model (runs, and states kept to run on from).
+    pub runs: usize,
+    /// The requests other ways of drawing the text were weighed within ([`RUNS_PER_TOKEN`] a
+    /// token of the text's own tokenization).
+    pub budget: usize,
+    /// The first position where other ways of drawing the text were no longer weighed, the
+    /// budget of runs spent ([`RUNS_PER_TOKEN`] a token); `None` where it never was.
+    pub cut: Option<usize>,
+}
 
 /// A model as re-scoring asks it things: its tokenizer, and its logits at every position of a
 /// sequence forced through it.
@@ -71,22 +99,37 @@ pub(crate) trait Forced {
 }
 
 /// Scores `answer`, which followed the tokens of `prompt` (its chat template rendered), token
-/// by token under `sampler`, as the tokens an honest server would have drawn for its text.
+/// by token under `sampler`, as the tokens an honest server would have drawn for its text,
+/// weighing other ways of drawing it within [`RUNS_PER_TOKEN`] model requests a token.
 pub(crate) async fn rescore<M: Forced>(
     model: &M,
     prompt: &[u32],
     sampler: &SeededSampler,
     answer: &str,
-) -> Result<Vec<TokenScore>, EngineError> {
+) -> Result<Rescoring, EngineError> {
+    rescore_within(model, prompt, sampler, answer, RUNS_PER_TOKEN).await
+}
+
+/// [`rescore`], with a budget of `runs_per_token` model requests an answer token.
+async fn rescore_within<M: Forced>(
+    model: &M,
+    prompt: &[u32],
+    sampler: &SeededSampler,
+    answer: &str,
+    runs_per_token: usize,
+) -> Result<Rescoring, EngineError> {
+    let tokens = model.tokenize(answer).await?;
     let text = Answer {
         model,
         prompt,
         sampler,
         served: answer,
         parting: Mutex::default(),
+        runs: AtomicUsize::new(0),
+        budget: runs_per_token.saturating_mul(tokens.len()),
     };
-    let tokens = model.tokenize(answer).await?;
     let mut scores = Vec::with_capacity(tokens.len());
+    let mut cut = None;
     // Special tokens decode to nothing; as many may be taken as the token claims allow.
     let mut textless = SPECIAL_TOKEN_ALLOWANCE;
     let mut path = Path::whole(&text, tokens).await?;
@@ -102,7 +145,12 @@ pub(crate) async fn rescore<M: Forced>(
             token,
             row: &row,
         };
-        let others = turns(&text, &at, textless).await?;
+        let others = if text.spent() {
+            cut.get_or_insert(index);
+            Vec::new()
+        } else {
+            turns(&text, &at, textless).await?
+        };
         let mut best: Option<(f64, Path<M>, bool)> = None;
         // The text's own shortfall, by how many tokens ahead (the same for every way but near
         // the end).
@@ -138,7 +186,12 @@ pub(crate) async fn rescore<M: Forced>(
         scores.push(score_token(sampler, index as u64, &row, path.tokens[index]));
         index += 1;
     }
-    Ok(scores)
+    Ok(Rescoring {
+        scores,
+        runs: text.runs.load(Ordering::Relaxed),
+        budget: text.budget,
+        cut,
+    })
 }
 
 /// Scores again, on `served` (the model as the server ran it: its own quantized kernels, where
@@ -363,6 +416,10 @@ struct Answer<'a, M> {
     /// is still to keep ([`Forced::keep`]): it is kept before the next run only, as most
     /// places with near-ties have no way that fits the text, and nothing to run.
     parting: Mutex<Option<Vec<u32>>>,
+    /// Requests made to the model so far.
+    runs: AtomicUsize,
+    /// The requests ways may be weighed within.
+    budget: usize,
 }
 
 impl<M: Forced> Answer<'_, M> {
@@ -382,9 +439,16 @@ impl<M: Forced> Answer<'_, M> {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(before) = parting {
+            self.runs.fetch_add(1, Ordering::Relaxed);
             self.model.keep(&before).await?;
         }
+        self.runs.fetch_add(1, Ordering::Relaxed);
         self.model.run(sequence).await
+    }
+
+    /// Whether the budget of requests is spent: no more ways are weighed.
+    fn spent(&self) -> bool {
+        self.runs.load(Ordering::Relaxed) >= self.budget
     }
 }
 
@@ -586,8 +650,11 @@ mod tests {
     /// ([`SPECIAL`]), as a chat model does; off the drawn answer, `lures` may lead it on
     /// (after these answer tokens, this one) where it would otherwise want `.`.
     ///
+    /// In a [`Toy::fog`], off the drawn answer every token scores alike.
+    ///
     /// Like mistral.rs, a run over a sequence that begins with a kept one has no logits at the
-    /// kept positions; [`Toy::ran`] counts the tokens its runs ran.
+    /// kept positions; [`Toy::ran`] counts the tokens its runs ran, [`Toy::requests`] the runs
+    /// and kept states.
     struct Toy {
         vocabulary: Vec<&'static str>,
         prompt: Vec<u32>,
@@ -596,8 +663,10 @@ mod tests {
         near: Vec<(usize, u32)>,
         far: Vec<(usize, u32)>,
         lures: Vec<(Vec<u32>, u32)>,
+        fog: bool,
         kept: RefCell<Vec<Vec<u32>>>,
         ran: Cell<usize>,
+        requests: Cell<usize>,
     }
 
     impl Toy {
@@ -626,8 +695,10 @@ mod tests {
                 near: Vec::new(),
                 far: Vec::new(),
                 lures: Vec::new(),
+                fog: false,
                 kept: RefCell::default(),
                 ran: Cell::default(),
+                requests: Cell::default(),
             };
             toy.drawn = drawn.iter().map(|word| toy.id(word)).collect();
             toy.ties = ties.iter().map(|&(at, word)| (at, toy.id(word))).collect();
@@ -651,6 +722,12 @@ mod tests {
         fn lure(mut self, after: &[&str], word: &str) -> Self {
             let after = after.iter().map(|word| self.id(word)).collect();
             self.lures.push((after, self.id(word)));
+            self
+        }
+
+        /// The same, with no opinion off the drawn answer: every token there ties.
+        fn fog(mut self) -> Self {
+            self.fog = true;
             self
         }
 
@@ -729,6 +806,7 @@ mod tests {
         async fn run(&self, sequence: Vec<u32>) -> Result<Self::Run, EngineError> {
             let spared = self.spared(&sequence);
             self.ran.set(self.ran.get() + sequence.len() - spared);
+            self.requests.set(self.requests.get() + 1);
             let answer = &sequence[self.prompt.len()..];
             let rows = (0..sequence.len()).map(|position| {
                 let mut row = vec![0.0; self.vocabulary.len()];
@@ -753,6 +831,7 @@ mod tests {
                             row[far as usize] = Self::SURE + Self::FAR;
                         }
                     }
+                    None if self.fog => row.fill(Self::SURE),
                     None => {
                         let lure = self.lures.iter().find(|(after, _)| **after == answer[..at]);
                         let wanted = lure.map_or(self.id("."), |&(_, word)| word);
@@ -772,6 +851,7 @@ mod tests {
             let spared = self.spared(sequence);
             let kept = sequence.len().saturating_sub(1).max(spared);
             self.ran.set(self.ran.get() + kept - spared);
+            self.requests.set(self.requests.get() + 1);
             self.kept.borrow_mut().push(sequence.to_vec());
             Ok(())
         }
@@ -791,12 +871,20 @@ mod tests {
 
     /// Re-scores the toy's served answer with the greedy sampler.
     fn rescored(toy: &Toy) -> Vec<TokenScore> {
-        let (answer, sampler) = (toy.served(), Toy::greedy());
-        tokio::runtime::Builder::new_current_thread()
+        rescored_within(toy, &toy.served(), RUNS_PER_TOKEN).scores
+    }
+
+    /// Re-scores `answer` on the toy with the greedy sampler, within `runs_per_token`.
+    fn rescored_within(toy: &Toy, answer: &str, runs_per_token: usize) -> Rescoring {
+        let sampler = Toy::greedy();
+        let rescoring = rescore_within(toy, &toy.prompt, &sampler, answer, runs_per_token);
+        let rescoring = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime")
-            .block_on(rescore(toy, &toy.prompt, &sampler, &answer))
-            .expect("the toy re-scores")
+            .block_on(rescoring)
+            .expect("the toy re-scores");
+        assert_eq!(rescoring.runs, toy.requests.get(), "requests counted");
+        rescoring
     }
 
     /// Every token is the model's choice but the one at `tied`, a hair short of it.
@@ -1007,6 +1095,71 @@ mod tests {
         let scores = rescored(&toy);
         assert_eq!(tokens(&scores), toy.drawn, "{scores:?}");
         assert!(scores.iter().all(|score| score.margin == 0.0), "{scores:?}");
+    }
+
+    #[test]
+    fn a_text_with_a_way_at_every_position_costs_its_budget_and_one_position_s_weighing() {
+        // The model has no opinion past "The": at every position " w" (then "ater") ties the
+        // text's own " water", a way that fits. Each costs runs (keeping the answer's state,
+        // running the way's look-ahead); a text made so (a substitute's " C C C …", or one
+        // made to stall an auditor) costs a few runs a token, where re-scoring's budget allows
+        // one. Past the budget the text's own tokens are scored.
+        let toy = Toy::drew(&["The", "."], &[]).fog();
+        let answer = format!("The{}", " water".repeat(128));
+        let length = 129;
+        let rescoring = rescored_within(&toy, &answer, 1);
+        let own: Vec<u32> = [toy.id("The")]
+            .into_iter()
+            .chain([toy.id(" water"); 128])
+            .collect();
+        assert_eq!(tokens(&rescoring.scores), own);
+        // A position's weighing: keeping the state, then each way's look-ahead with a turn at
+        // every token of it.
+        let position = 1 + MAX_TURNS * (1 + LOOKAHEAD_TOKENS);
+        let requests = toy.requests.get();
+        assert!(
+            requests <= length + position,
+            "{requests} model requests for {length} tokens"
+        );
+        assert!(
+            rescoring.cut.is_some_and(|cut| cut < length),
+            "{rescoring:?}"
+        );
+    }
+
+    #[test]
+    fn an_answer_drawn_split_otherwise_every_few_words_is_weighed_whole_within_the_budget() {
+        // A costly honest answer: every fourth word drawn as two tokens where the text
+        // tokenizes it as one, so each is a way kept, its look-ahead turning at the next. It
+        // stays within the budget (91 requests for the 66 tokens of its text): it is found
+        // whole. (Split at every word, an answer costs
+        // about 9 requests a token of its text, over the budget: the budget is sized from
+        // the runs honest answers of the real model take, the bench's figures.)
+        let words = 64;
+        let sentence = [" w", "ater", " is", " cold", " and"];
+        let drawn: Vec<&str> = ["The"]
+            .into_iter()
+            .chain(
+                sentence
+                    .into_iter()
+                    .cycle()
+                    .take(words / 4 * sentence.len()),
+            )
+            .chain(["."])
+            .collect();
+        let toy = Toy::drew(&drawn, &[]);
+        let rescoring = rescored_within(&toy, &toy.served(), RUNS_PER_TOKEN);
+        assert_eq!(tokens(&rescoring.scores), toy.drawn);
+        assert!(rescoring.scores.iter().all(|score| score.margin == 0.0));
+        // The text tokenizes as "The", the words (" water" one token), ".".
+        let length = words + 2;
+        assert_eq!(
+            rescoring.cut,
+            None,
+            "{} model requests, {} a token of the text's {length}",
+            rescoring.runs,
+            rescoring.runs as f64 / length as f64
+        );
     }
 
     /// Confirms `scores` of the toy's answer on `served`, with the greedy sampler.
