@@ -173,7 +173,9 @@ impl Cost {
             cost.budget_spent += usize::from(answer.stopped.is_some());
         }
         cost.max_runs_per_token = rates.iter().copied().fold(0.0, f64::max);
-        cost.mean_runs_per_token = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+        if !rates.is_empty() {
+            cost.mean_runs_per_token = rates.iter().sum::<f64>() / rates.len() as f64;
+        }
         cost
     }
 }
@@ -833,6 +835,9 @@ mod tests {
         assert_eq!(cost.mean_runs_per_token, 4.75);
         assert_eq!(cost.max_runs_per_token, 8.0);
         assert_eq!(cost.budget_spent, 1);
+        // A row with no answers costs 0 (a sum of no floats is -0.0).
+        let none = Cost::of(std::iter::empty());
+        assert_eq!(none.mean_runs_per_token.to_bits(), 0.0f64.to_bits());
     }
 
     #[test]
