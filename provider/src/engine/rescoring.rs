@@ -1132,9 +1132,9 @@ mod tests {
         // A costly honest answer: every fourth word drawn as two tokens where the text
         // tokenizes it as one, so each is a way kept, its look-ahead turning at the next. It
         // stays within the budget (91 requests for the 66 tokens of its text): it is found
-        // whole. (Split at every word, an answer costs
-        // about 9 requests a token of its text, over the budget: the budget is sized from
-        // the runs honest answers of the real model take, the bench's figures.)
+        // whole. (Split at every word, an answer costs about 9 requests a token of its text,
+        // over the budget: the budget is sized from the runs honest answers of the real model
+        // take, the bench's figures.)
         let words = 64;
         let sentence = [" w", "ater", " is", " cold", " and"];
         let drawn: Vec<&str> = ["The"]
